@@ -1,0 +1,94 @@
+package crypto
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+)
+
+// EncryptedDataKey is one wrapped copy of a message's data key, as stored in
+// the message header.
+type EncryptedDataKey struct {
+	ProviderID   string
+	ProviderInfo []byte
+	Ciphertext   []byte
+}
+
+// EncryptionMaterials is what a materials manager hands the encryptor, and
+// what keyrings fill in on encrypt.
+type EncryptionMaterials struct {
+	Suite   *Suite
+	Context EncryptionContext // the full context, including aws-crypto-public-key for signed suites
+	// DataKey is nil until a generating keyring sets it. Keyrings must not
+	// retain it.
+	DataKey           []byte
+	EncryptedDataKeys []EncryptedDataKey
+	SigningKey        *ecdsa.PrivateKey // nil for unsigned suites
+	// RequiredContextKeys lists context keys that are authenticated but not
+	// stored in the header (message format reserved for required-EC CMMs).
+	RequiredContextKeys []string
+}
+
+// DecryptionMaterials is what keyrings fill in on decrypt.
+type DecryptionMaterials struct {
+	Suite           *Suite
+	Context         EncryptionContext
+	DataKey         []byte // set by the keyring that unwrapped an EDK
+	VerificationKey *ecdsa.PublicKey
+}
+
+// Keyring wraps and unwraps data keys. Implementations must be safe for
+// concurrent use.
+//
+// OnEncrypt: if m.DataKey is nil the keyring must generate one of
+// m.Suite.KeyLen bytes (or return ErrCannotGenerate); it then appends at
+// least one EncryptedDataKey.
+//
+// OnDecrypt: tries the EDKs it recognises; on success sets m.DataKey and
+// returns nil. It returns an error wrapping ErrNoMatchingKey when none of its
+// keys could unwrap any EDK; callers may then try another keyring. Any other
+// error is fatal for the message.
+type Keyring interface {
+	OnEncrypt(ctx context.Context, m *EncryptionMaterials) error
+	OnDecrypt(ctx context.Context, m *DecryptionMaterials, edks []EncryptedDataKey) error
+}
+
+// Sentinel errors. Test with errors.Is.
+var (
+	// ErrNoMatchingKey: no key of the keyring could unwrap any EDK.
+	ErrNoMatchingKey = errors.New("crypto: no key could decrypt any encrypted data key")
+	// ErrCannotGenerate: the keyring cannot generate a data key (e.g. a
+	// discovery keyring, or a public-key-only RSA keyring).
+	ErrCannotGenerate = errors.New("crypto: keyring cannot generate a data key")
+	// ErrAuthentication: a tag, commitment or signature did not verify.
+	// Deliberately uninformative, as crypto/cipher's error is.
+	ErrAuthentication = errors.New("crypto: message authentication failed")
+	// ErrMalformed: the bytes are not a well-formed ESDK message.
+	ErrMalformed = errors.New("crypto: malformed message")
+	// ErrPolicy: the message is well formed but the configured policy
+	// (commitment, EDK limit, unsigned-only, max length) forbids it.
+	ErrPolicy = errors.New("crypto: message rejected by policy")
+)
+
+// EncryptionRequest asks a materials manager for encryption materials.
+type EncryptionRequest struct {
+	Suite            *Suite // nil: the manager's default
+	Context          EncryptionContext
+	PlaintextLength  int64 // -1 when unknown
+	CommitmentPolicy CommitmentPolicy
+}
+
+// DecryptionRequest asks a materials manager for decryption materials.
+type DecryptionRequest struct {
+	Suite             *Suite
+	Context           EncryptionContext // from the header
+	EncryptedDataKeys []EncryptedDataKey
+	CommitmentPolicy  CommitmentPolicy
+}
+
+// MaterialsManager (CMM) turns requests into materials, typically through a
+// keyring. Implementations must be safe for concurrent use.
+type MaterialsManager interface {
+	GetEncryptionMaterials(ctx context.Context, req EncryptionRequest) (*EncryptionMaterials, error)
+	DecryptMaterials(ctx context.Context, req DecryptionRequest) (*DecryptionMaterials, error)
+}
