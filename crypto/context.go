@@ -1,8 +1,10 @@
 package crypto
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -166,4 +168,20 @@ func (r *byteReader) u32() uint32 {
 		return 0
 	}
 	return binary.BigEndian.Uint32(b)
+}
+
+// bytesReader wraps b in a buffered reader without copying it.
+func bytesReader(b []byte) *bufio.Reader {
+	return bufio.NewReaderSize(&sliceReader{b: b}, 64<<10)
+}
+
+type sliceReader struct{ b []byte }
+
+func (s *sliceReader) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
 }

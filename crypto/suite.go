@@ -93,3 +93,12 @@ func ParseSuite(v string) (*Suite, error) {
 	}
 	return nil, fmt.Errorf("crypto: unknown algorithm suite %q (want a name such as AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384 or a hex id such as 0x0578)", v)
 }
+
+// signHash returns the hash that signed suites sign: SHA-256 for P-256 and
+// SHA-384 for P-384.
+func (s *Suite) signHash() hash.Hash {
+	if s.curve == elliptic.P256() {
+		return sha256.New()
+	}
+	return sha512.New384()
+}

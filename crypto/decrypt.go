@@ -1,0 +1,366 @@
+package crypto
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"runtime"
+)
+
+// DecryptOptions configures one decryption.
+type DecryptOptions struct {
+	CMM              MaterialsManager
+	CommitmentPolicy CommitmentPolicy
+	// MaxEncryptedDataKeys rejects messages with more EDKs, before any key
+	// is tried (0: no limit).
+	MaxEncryptedDataKeys int
+	// MaxBodyLength rejects messages whose frame length or body exceeds it
+	// (0: no limit). A non-framed body is buffered whole, so set this when
+	// reading untrusted non-framed input.
+	MaxBodyLength int64
+	// UnsignedOnly rejects signed suites before any key is used, like
+	// aws-encryption-cli --decrypt-unsigned.
+	UnsignedOnly bool
+	// Concurrency caps the cores one message uses (0: GOMAXPROCS).
+	Concurrency int
+}
+
+// Decryptor is a streaming ESDK decryptor. Read returns plaintext only
+// from frames whose tag verified, and returns io.EOF only after the whole
+// message - every frame, the footer signature of signed suites, and the
+// absence of trailing bytes - verified. Any other outcome is an error from
+// Read: a caller that reads until io.EOF cannot mistake a truncated or
+// forged stream for a good one. Plaintext read before an error must be
+// discarded by the caller.
+type Decryptor struct {
+	r        *bufio.Reader
+	hdr      *Header
+	keys     *messageKeys
+	mid      []byte
+	sig      hash.Hash
+	vk       *ecdsa.PublicKey
+	seq      uint32
+	maxBody  int64
+	body     int64
+	workers  int
+	out      []byte // verified plaintext not yet read
+	raw      []byte // scratch for raw frames
+	done     bool   // final frame verified
+	verified bool   // footer and end of input verified
+	err      error
+}
+
+// NewDecryptor reads and authenticates the header of the message in src
+// (unwrapping its data key through o.CMM) and returns the reader of its
+// plaintext.
+func NewDecryptor(ctx context.Context, src io.Reader, o DecryptOptions) (*Decryptor, error) {
+	if o.CMM == nil {
+		return nil, errors.New("crypto: DecryptOptions.CMM is nil")
+	}
+	br, ok := src.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(src, 64<<10)
+	}
+	h, err := parseHeader(br, headerLimits{maxEDKs: o.MaxEncryptedDataKeys})
+	if err != nil {
+		return nil, err
+	}
+	s := h.Suite
+	if o.UnsignedOnly && s.Signed() {
+		return nil, fmt.Errorf("%w: suite %s is signed, and only unsigned messages are allowed", ErrPolicy, s)
+	}
+	if err := o.CommitmentPolicy.checkDecrypt(s); err != nil {
+		return nil, err
+	}
+	if o.MaxBodyLength > 0 && int64(h.FrameLength) > o.MaxBodyLength {
+		return nil, fmt.Errorf("%w: frame length %d exceeds the maximum of %d", ErrPolicy, h.FrameLength, o.MaxBodyLength)
+	}
+	m, err := o.CMM.DecryptMaterials(ctx, DecryptionRequest{Suite: s, Context: h.Context,
+		EncryptedDataKeys: h.EncryptedDataKeys, CommitmentPolicy: o.CommitmentPolicy})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := deriveKeys(s, m.DataKey, h.MessageID)
+	clear(m.DataKey)
+	if err != nil {
+		return nil, err
+	}
+	// Commitment first: no plaintext, not even the header's verdict,
+	// before the key is known to be the one the message was made with.
+	if err := keys.checkCommitment(h); err != nil {
+		return nil, err
+	}
+	if _, err := keys.aead.Open(nil, h.AuthIV, h.AuthTag, h.body); err != nil {
+		return nil, fmt.Errorf("%w: header authentication tag does not verify", ErrAuthentication)
+	}
+	d := &Decryptor{r: br, hdr: h, keys: keys, mid: h.MessageID, vk: m.VerificationKey, seq: 1,
+		maxBody: o.MaxBodyLength, workers: o.Concurrency}
+	if d.workers <= 0 {
+		d.workers = runtime.GOMAXPROCS(0)
+	}
+	if s.Signed() {
+		d.sig = s.signHash()
+		d.sig.Write(h.body)
+		d.sig.Write(h.marshalAuth())
+	}
+	return d, nil
+}
+
+// Header returns the authenticated header.
+func (d *Decryptor) Header() *Header { return d.hdr }
+
+// Verified reports whether the whole message has been read and verified.
+func (d *Decryptor) Verified() bool { return d.verified }
+
+// Read implements io.Reader.
+func (d *Decryptor) Read(p []byte) (int, error) {
+	for len(d.out) == 0 {
+		if d.err != nil {
+			return 0, d.err
+		}
+		if d.verified {
+			return 0, io.EOF
+		}
+		if d.done {
+			d.err = d.finish()
+			if d.err == nil {
+				d.verified = true
+			}
+			continue
+		}
+		if err := d.readBatch(); err != nil {
+			d.err = err
+			d.out = nil
+		}
+	}
+	n := copy(p, d.out)
+	d.out = d.out[n:]
+	return n, nil
+}
+
+// read reads exactly n bytes of body, hashing them for the signature.
+func (d *Decryptor) read(dst []byte, what string) error {
+	if _, err := io.ReadFull(d.r, dst); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return malformed("truncated message: input ended in %s", what)
+		}
+		return fmt.Errorf("crypto: reading %s: %w", what, err)
+	}
+	if d.sig != nil {
+		d.sig.Write(dst)
+	}
+	return nil
+}
+
+func (d *Decryptor) addBody(n uint64) error {
+	d.body += int64(n)
+	if d.maxBody > 0 && (n > uint64(d.maxBody) || d.body > d.maxBody) {
+		return fmt.Errorf("%w: message body exceeds the maximum of %d bytes", ErrPolicy, d.maxBody)
+	}
+	return nil
+}
+
+type rawFrame struct {
+	seq   uint32
+	final bool
+	iv    []byte
+	ct    []byte // ciphertext || tag
+}
+
+// readBatch reads up to a batch of frames, verifies and decrypts them
+// (on several cores when worthwhile), and leaves the plaintext in d.out.
+func (d *Decryptor) readBatch() error {
+	if d.hdr.ContentType == ContentNonFramed {
+		return d.readNonFramed()
+	}
+	fl := int(d.hdr.FrameLength)
+	maxFrames := max(1, min(max(batchBytes/fl, d.workers), (16<<20)/fl))
+	var frames []rawFrame
+	var size int
+	d.raw = d.raw[:0]
+	var word [4]byte
+	for len(frames) < maxFrames && !d.done {
+		if err := d.read(word[:], "a frame's sequence number"); err != nil {
+			return err
+		}
+		f := rawFrame{seq: binary.BigEndian.Uint32(word[:])}
+		contentLen := fl
+		if f.seq == 0xFFFFFFFF {
+			f.final = true
+			if err := d.read(word[:], "the final frame's sequence number"); err != nil {
+				return err
+			}
+			f.seq = binary.BigEndian.Uint32(word[:])
+		}
+		if f.seq != d.seq {
+			return fmt.Errorf("%w: frame sequence number %d, expected %d", ErrAuthentication, f.seq, d.seq)
+		}
+		start := len(d.raw)
+		d.raw = grow(d.raw, ivLen)
+		f.iv = d.raw[start:]
+		if err := d.read(f.iv, "a frame IV"); err != nil {
+			return err
+		}
+		if f.final {
+			if err := d.read(word[:], "the final frame's content length"); err != nil {
+				return err
+			}
+			contentLen = int(binary.BigEndian.Uint32(word[:]))
+			if contentLen > fl {
+				return malformed("final frame content length %d exceeds the frame length %d", contentLen, fl)
+			}
+			d.done = true
+		}
+		if err := d.addBody(uint64(contentLen)); err != nil {
+			return err
+		}
+		ctStart := len(d.raw)
+		d.raw = grow(d.raw, contentLen+tagLen)
+		if err := d.read(d.raw[ctStart:], "frame content"); err != nil {
+			return err
+		}
+		f.ct = d.raw[ctStart:]
+		frames = append(frames, f)
+		size += contentLen
+		if d.seq == 0xFFFFFFFF && !d.done {
+			return malformed("more than 2^32-1 frames")
+		}
+		d.seq++
+	}
+	// d.raw may have moved while growing: re-slice every frame from offsets.
+	rebase(frames, d.raw)
+	out := make([]byte, size)
+	offs := make([]int, len(frames)+1)
+	for i, f := range frames {
+		offs[i+1] = offs[i] + len(f.ct) - tagLen
+	}
+	errs := make([]error, len(frames))
+	parallel(len(frames), d.workers, func(lo, hi int) {
+		aad := make([]byte, 0, len(d.mid)+len(aadFinalFrame)+12)
+		for i := lo; i < hi; i++ {
+			f := frames[i]
+			content := aadFrame
+			if f.final {
+				content = aadFinalFrame
+			}
+			aad = bodyAAD(aad, d.mid, content, f.seq, uint64(len(f.ct)-tagLen))
+			if _, err := d.keys.aead.Open(out[offs[i]:offs[i]], f.iv, f.ct, aad); err != nil {
+				errs[i] = fmt.Errorf("%w: frame %d does not verify", ErrAuthentication, f.seq)
+			}
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			clear(out)
+			return err
+		}
+	}
+	d.out = out
+	return nil
+}
+
+// grow extends b by n bytes.
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		nb := make([]byte, len(b), 2*cap(b)+n)
+		copy(nb, b)
+		b = nb
+	}
+	return b[:len(b)+n]
+}
+
+// rebase points each frame's slices into buf, which may have been
+// reallocated after the slices were taken; the frames are laid out
+// contiguously in reading order.
+func rebase(frames []rawFrame, buf []byte) {
+	off := 0
+	for i := range frames {
+		f := &frames[i]
+		f.iv = buf[off : off+ivLen : off+ivLen]
+		off += ivLen
+		f.ct = buf[off : off+len(f.ct) : off+len(f.ct)]
+		off += len(f.ct)
+	}
+}
+
+func (d *Decryptor) readNonFramed() error {
+	iv := make([]byte, ivLen)
+	if err := d.read(iv, "the body IV"); err != nil {
+		return err
+	}
+	var lenb [8]byte
+	if err := d.read(lenb[:], "the body length"); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint64(lenb[:])
+	if n > 1<<36-32 {
+		return malformed("non-framed body length %d exceeds the AES-GCM limit", n)
+	}
+	if err := d.addBody(n); err != nil {
+		return err
+	}
+	// Read incrementally so a forged length cannot make us allocate more
+	// than the input actually holds.
+	var ct growBuffer
+	if _, err := io.Copy(&ct, io.LimitReader(d.r, int64(n)+tagLen)); err != nil {
+		return fmt.Errorf("crypto: reading body: %w", err)
+	}
+	if uint64(len(ct.b)) != n+tagLen {
+		return malformed("truncated message: input ended in the body")
+	}
+	if d.sig != nil {
+		d.sig.Write(ct.b)
+	}
+	aad := bodyAAD(nil, d.mid, aadSingle, 1, n)
+	pt, err := d.keys.aead.Open(ct.b[:0], iv, ct.b, aad)
+	if err != nil {
+		return fmt.Errorf("%w: body does not verify", ErrAuthentication)
+	}
+	d.done = true
+	d.out = pt
+	return nil
+}
+
+// finish verifies the footer and that nothing follows the message.
+func (d *Decryptor) finish() error {
+	if d.sig != nil {
+		digest := d.sig.Sum(nil)
+		d.sig = nil // the footer is not part of the signed data
+		var lenb [2]byte
+		if err := d.read(lenb[:], "the footer"); err != nil {
+			return err
+		}
+		sig := make([]byte, binary.BigEndian.Uint16(lenb[:]))
+		if err := d.read(sig, "the footer signature"); err != nil {
+			return err
+		}
+		if !ecdsa.VerifyASN1(d.vk, digest, sig) {
+			return fmt.Errorf("%w: signature does not verify", ErrAuthentication)
+		}
+	}
+	if _, err := d.r.ReadByte(); err == nil {
+		return malformed("unexpected bytes after the end of the message")
+	} else if err != io.EOF {
+		return fmt.Errorf("crypto: reading after the message: %w", err)
+	}
+	return nil
+}
+
+// Decrypt decrypts a whole message held in memory.
+func Decrypt(ctx context.Context, msg []byte, o DecryptOptions) ([]byte, *Header, error) {
+	d, err := NewDecryptor(ctx, bytesReader(msg), o)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out growBuffer
+	if _, err := io.Copy(&out, d); err != nil {
+		clear(out.b)
+		return nil, nil, err
+	}
+	return out.b, d.hdr, nil
+}

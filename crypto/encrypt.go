@@ -1,0 +1,427 @@
+package crypto
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"runtime"
+	"sync"
+)
+
+// DefaultFrameLength is the frame length used when none is chosen, as in
+// the other ESDKs.
+const DefaultFrameLength = 4096
+
+// MaxFrameLength is the largest frame length encjob writes.
+const MaxFrameLength = 1<<31 - 1
+
+// maxNonFramedBuffer bounds the plaintext a non-framed encryption buffers:
+// a non-framed body is one AES-GCM operation, so it cannot stream.
+const maxNonFramedBuffer = 1 << 30
+
+// batchBytes is the plaintext gathered before frames are sealed together,
+// on several cores when there are enough of them.
+const batchBytes = 256 << 10
+
+// EncryptOptions configures one encryption.
+type EncryptOptions struct {
+	CMM              MaterialsManager
+	Suite            *Suite // nil: DefaultSuiteFor(CommitmentPolicy)
+	Context          EncryptionContext
+	FrameLength      int   // 0 with Framing unset: DefaultFrameLength
+	NonFramed        bool  // write a non-framed body (needs PlaintextLength)
+	PlaintextLength  int64 // exact plaintext length, used only when KnownLength
+	KnownLength      bool  // PlaintextLength is exact
+	CommitmentPolicy CommitmentPolicy
+	// MaxEncryptedDataKeys fails the encryption when the materials carry
+	// more EDKs (0: no limit).
+	MaxEncryptedDataKeys int
+	// Concurrency caps the cores one message uses (0: GOMAXPROCS).
+	Concurrency int
+}
+
+// Encryptor is a streaming ESDK encryptor. Write plaintext to it; Close
+// writes the final frame and the footer (it does not close the
+// destination). An Encryptor is not safe for concurrent use.
+type Encryptor struct {
+	dst       io.Writer
+	hdr       *Header
+	keys      *messageKeys
+	mid       []byte
+	frameLen  int
+	nonFramed bool
+	want      int64 // expected plaintext length when known, else -1
+	written   int64
+	seq       uint32 // next sequence number
+	buf       []byte // plaintext not yet sealed
+	batchCap  int
+	workers   int
+	sig       hash.Hash
+	signer    *ecdsa.PrivateKey
+	err       error
+	closed    bool
+
+	// The pipeline that overlaps sealing with writing and hashing; started
+	// only for messages longer than one batch.
+	pipe    chan []byte
+	free    chan []byte
+	pipeErr chan error
+}
+
+// NewEncryptor gets materials, writes the message header to dst and returns
+// the writer for the body.
+func NewEncryptor(ctx context.Context, dst io.Writer, o EncryptOptions) (*Encryptor, error) {
+	if o.CMM == nil {
+		return nil, errors.New("crypto: EncryptOptions.CMM is nil")
+	}
+	if err := o.Context.ValidateUser(); err != nil {
+		return nil, err
+	}
+	frameLen := o.FrameLength
+	if frameLen == 0 && !o.NonFramed {
+		frameLen = DefaultFrameLength
+	}
+	if !o.NonFramed && (frameLen < 1 || frameLen > MaxFrameLength) {
+		return nil, fmt.Errorf("crypto: frame length %d out of range 1..%d", frameLen, MaxFrameLength)
+	}
+	want := int64(-1)
+	if o.KnownLength {
+		want = o.PlaintextLength
+	}
+	if o.NonFramed {
+		if want < 0 {
+			return nil, errors.New("crypto: a non-framed message needs the plaintext length in advance")
+		}
+		if want > maxNonFramedBuffer {
+			return nil, fmt.Errorf("crypto: non-framed messages are limited to %d bytes here (they cannot stream); use framing", maxNonFramedBuffer)
+		}
+		frameLen = 0
+	} else if want >= 0 && want/int64(frameLen) >= 0xFFFFFFFF {
+		return nil, fmt.Errorf("crypto: %d bytes need more than 2^32-1 frames of %d bytes", want, frameLen)
+	}
+	req := EncryptionRequest{Suite: o.Suite, Context: o.Context, PlaintextLength: want, CommitmentPolicy: o.CommitmentPolicy}
+	m, err := o.CMM.GetEncryptionMaterials(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(m.DataKey)
+	if err := o.CommitmentPolicy.checkEncrypt(m.Suite); err != nil {
+		return nil, err
+	}
+	if o.MaxEncryptedDataKeys > 0 && len(m.EncryptedDataKeys) > o.MaxEncryptedDataKeys {
+		return nil, fmt.Errorf("%w: %d encrypted data keys, more than the limit of %d", ErrPolicy, len(m.EncryptedDataKeys), o.MaxEncryptedDataKeys)
+	}
+	s := m.Suite
+	h := &Header{Version: s.MessageVersion, Suite: s, Context: m.Context, EncryptedDataKeys: m.EncryptedDataKeys,
+		ContentType: ContentFramed, FrameLength: uint32(frameLen), AuthIV: make([]byte, ivLen)}
+	if o.NonFramed {
+		h.ContentType = ContentNonFramed
+	}
+	if h.Version == 1 {
+		h.Type, h.IVLength = v1TypeCustomerAEData, ivLen
+		h.MessageID = make([]byte, messageIDV1)
+	} else {
+		h.MessageID = make([]byte, messageIDV2)
+	}
+	if _, err := rand.Read(h.MessageID); err != nil {
+		return nil, err
+	}
+	keys, err := deriveKeys(s, m.DataKey, h.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	h.CommitKey = keys.commitKey
+	body, err := h.marshalBody()
+	if err != nil {
+		return nil, err
+	}
+	h.AuthTag = keys.aead.Seal(nil, h.AuthIV, nil, body)
+	e := &Encryptor{dst: dst, hdr: h, keys: keys, mid: h.MessageID, frameLen: frameLen, nonFramed: o.NonFramed,
+		want: want, seq: 1, signer: m.SigningKey}
+	e.workers = o.Concurrency
+	if e.workers <= 0 {
+		e.workers = runtime.GOMAXPROCS(0)
+	}
+	if !o.NonFramed {
+		n := max(batchBytes/frameLen, e.workers)
+		n = max(1, min(n, (16<<20)/frameLen))
+		e.batchCap = n * frameLen
+	}
+	if s.Signed() {
+		e.sig = s.signHash()
+	}
+	if err := e.emit(body); err != nil {
+		return nil, err
+	}
+	if err := e.emit(h.marshalAuth()); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Header returns the header written for this message.
+func (e *Encryptor) Header() *Header { return e.hdr }
+
+func (e *Encryptor) emit(b []byte) error {
+	if _, err := e.dst.Write(b); err != nil {
+		return fmt.Errorf("crypto: writing ciphertext: %w", err)
+	}
+	if e.sig != nil {
+		e.sig.Write(b)
+	}
+	return nil
+}
+
+// Write encrypts p. Full frames are sealed as soon as they are complete.
+func (e *Encryptor) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.closed {
+		return 0, errors.New("crypto: write after Close")
+	}
+	if e.want >= 0 && e.written+int64(len(p)) > e.want {
+		e.err = fmt.Errorf("crypto: plaintext is longer than the declared %d bytes", e.want)
+		return 0, e.err
+	}
+	n := len(p)
+	e.written += int64(n)
+	if e.nonFramed {
+		if e.buf == nil {
+			e.buf = make([]byte, 0, e.want)
+		}
+		e.buf = append(e.buf, p...)
+		return n, nil
+	}
+	for len(p) > 0 {
+		if e.buf == nil {
+			e.buf = e.getBuf(min(e.batchCap, max(len(p), e.frameLen)))
+		}
+		room := e.batchCap - len(e.buf)
+		if room == 0 {
+			if err := e.flushFrames(); err != nil {
+				e.err = err
+				return n - len(p), err
+			}
+			continue
+		}
+		if len(e.buf)+min(room, len(p)) > cap(e.buf) {
+			nb := e.getBuf(min(e.batchCap, 2*cap(e.buf)+len(p)))
+			e.buf = append(nb, e.buf...)
+		}
+		k := min(room, len(p))
+		e.buf = append(e.buf, p[:k]...)
+		p = p[k:]
+	}
+	return n, nil
+}
+
+func (e *Encryptor) getBuf(n int) []byte {
+	select {
+	case b := <-e.free:
+		if cap(b) >= n {
+			return b[:0]
+		}
+	default:
+	}
+	return make([]byte, 0, n)
+}
+
+// flushFrames seals every complete frame in e.buf as regular frames and
+// hands them to the writer; the remainder (less than a frame) stays.
+func (e *Encryptor) flushFrames() error {
+	nFrames := len(e.buf) / e.frameLen
+	if nFrames == 0 {
+		return nil
+	}
+	if uint64(e.seq)+uint64(nFrames) >= 0xFFFFFFFF {
+		return errors.New("crypto: message needs more than 2^32-1 frames")
+	}
+	frameSize := 4 + ivLen + e.frameLen + tagLen
+	out := e.getBuf(nFrames * frameSize)[:nFrames*frameSize]
+	first := e.seq
+	seal := func(lo, hi int) {
+		aad := make([]byte, 0, len(e.mid)+len(aadFrame)+12)
+		for i := lo; i < hi; i++ {
+			seq := first + uint32(i)
+			f := out[i*frameSize : (i+1)*frameSize]
+			binary.BigEndian.PutUint32(f, seq)
+			iv := f[4 : 4+ivLen]
+			clear(iv[:8])
+			binary.BigEndian.PutUint32(iv[8:], seq)
+			aad = bodyAAD(aad, e.mid, aadFrame, seq, uint64(e.frameLen))
+			pt := e.buf[i*e.frameLen : (i+1)*e.frameLen]
+			e.keys.aead.Seal(f[4+ivLen:4+ivLen], iv, pt, aad)
+		}
+	}
+	parallel(nFrames, e.workers, seal)
+	e.seq += uint32(nFrames)
+	rest := copy(e.buf, e.buf[nFrames*e.frameLen:])
+	e.buf = e.buf[:rest]
+	return e.send(out)
+}
+
+// parallel runs fn over [0,n) split into contiguous ranges, on up to
+// workers goroutines when n is large enough to pay for them.
+func parallel(n, workers int, fn func(lo, hi int)) {
+	const minPerWorker = 4
+	w := min(workers, n/minPerWorker)
+	if w <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	per := (n + w - 1) / w
+	for lo := 0; lo < n; lo += per {
+		hi := min(lo+per, n)
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(lo, hi) }()
+	}
+	wg.Wait()
+}
+
+// send passes sealed frames to the writer goroutine (starting it on first
+// use) so that writing and signature hashing overlap the next seal.
+func (e *Encryptor) send(b []byte) error {
+	if e.pipe == nil {
+		if e.workers <= 1 {
+			return e.emit(b)
+		}
+		e.pipe = make(chan []byte, 1)
+		e.free = make(chan []byte, 3)
+		e.pipeErr = make(chan error, 1)
+		go func() {
+			var err error
+			for b := range e.pipe {
+				if err == nil {
+					err = e.emit(b)
+				}
+				select {
+				case e.free <- b:
+				default:
+				}
+			}
+			e.pipeErr <- err
+		}()
+	}
+	select {
+	case err := <-e.pipeErr:
+		// The writer failed and exited: report it and stop the pipeline.
+		e.pipe = nil
+		return err
+	case e.pipe <- b:
+		return nil
+	}
+}
+
+// drain stops the writer goroutine and returns its error.
+func (e *Encryptor) drain() error {
+	if e.pipe == nil {
+		return nil
+	}
+	close(e.pipe)
+	e.pipe = nil
+	return <-e.pipeErr
+}
+
+// Close seals the final frame (or the non-framed body), writes the footer
+// for signed suites, and reports any error. It does not close dst.
+func (e *Encryptor) Close() error {
+	if e.closed {
+		return e.err
+	}
+	e.closed = true
+	if e.err != nil {
+		e.drain()
+		return e.err
+	}
+	e.err = e.finish()
+	return e.err
+}
+
+// Abort stops the encryptor without writing the end of the message (the
+// output is then an incomplete message that no decryptor accepts).
+func (e *Encryptor) Abort() {
+	e.closed = true
+	if e.err == nil {
+		e.err = errors.New("crypto: encryption aborted")
+	}
+	e.drain()
+}
+
+func (e *Encryptor) finish() error {
+	if e.want >= 0 && e.written != e.want {
+		e.drain()
+		return fmt.Errorf("crypto: plaintext is %d bytes, %d were declared", e.written, e.want)
+	}
+	var tail []byte
+	if e.nonFramed {
+		iv := frameIV(1)
+		aad := bodyAAD(nil, e.mid, aadSingle, 1, uint64(len(e.buf)))
+		tail = make([]byte, 0, ivLen+8+len(e.buf)+tagLen)
+		tail = append(tail, iv...)
+		tail = binary.BigEndian.AppendUint64(tail, uint64(len(e.buf)))
+		tail = e.keys.aead.Seal(tail, iv, e.buf, aad)
+	} else {
+		if len(e.buf) >= e.frameLen {
+			if err := e.flushFrames(); err != nil {
+				e.drain()
+				return err
+			}
+		}
+		if err := e.drain(); err != nil {
+			return err
+		}
+		seq := e.seq
+		iv := frameIV(seq)
+		aad := bodyAAD(nil, e.mid, aadFinalFrame, seq, uint64(len(e.buf)))
+		tail = make([]byte, 0, 8+ivLen+4+len(e.buf)+tagLen+2+104)
+		tail = binary.BigEndian.AppendUint32(tail, 0xFFFFFFFF)
+		tail = binary.BigEndian.AppendUint32(tail, seq)
+		tail = append(tail, iv...)
+		tail = binary.BigEndian.AppendUint32(tail, uint32(len(e.buf)))
+		tail = e.keys.aead.Seal(tail, iv, e.buf, aad)
+	}
+	clear(e.buf)
+	if err := e.emit(tail); err != nil {
+		return err
+	}
+	if e.sig != nil {
+		sig, err := ecdsa.SignASN1(rand.Reader, e.signer, e.sig.Sum(nil))
+		if err != nil {
+			return fmt.Errorf("crypto: signing: %w", err)
+		}
+		footer := binary.BigEndian.AppendUint16(nil, uint16(len(sig)))
+		if _, err := e.dst.Write(append(footer, sig...)); err != nil {
+			return fmt.Errorf("crypto: writing footer: %w", err)
+		}
+	}
+	return nil
+}
+
+// Encrypt encrypts a whole plaintext held in memory.
+func Encrypt(ctx context.Context, plaintext []byte, o EncryptOptions) ([]byte, error) {
+	o.PlaintextLength, o.KnownLength = int64(len(plaintext)), true
+	var out growBuffer
+	e, err := NewEncryptor(ctx, &out, o)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.Write(plaintext); err != nil {
+		e.Abort()
+		return nil, err
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	return out.b, nil
+}
+
+type growBuffer struct{ b []byte }
+
+func (g *growBuffer) Write(p []byte) (int, error) { g.b = append(g.b, p...); return len(p), nil }

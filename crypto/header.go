@@ -1,0 +1,269 @@
+package crypto
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// Content types.
+const (
+	ContentNonFramed = 1
+	ContentFramed    = 2
+)
+
+const v1TypeCustomerAEData = 0x80
+
+// Header is a parsed ESDK message header. Fields hold what is on the wire;
+// a Header returned by ParseHeader is not authenticated (no key was used).
+type Header struct {
+	Version           int // 1 or 2
+	Type              byte
+	Suite             *Suite
+	MessageID         []byte
+	Context           EncryptionContext
+	EncryptedDataKeys []EncryptedDataKey
+	ContentType       int
+	IVLength          int    // v1 only (always 12); 0 on v2
+	FrameLength       uint32 // 0 for non-framed
+	CommitKey         []byte // v2 algorithm suite data
+	AuthIV            []byte // v1 header IV; zero bytes on v2 (not on the wire)
+	AuthTag           []byte
+
+	body []byte // the serialised header body, exactly the bytes authenticated by AuthTag
+}
+
+// Len returns the length of the serialised header including its
+// authentication section.
+func (h *Header) Len() int { return len(h.body) + h.authLen() }
+
+func (h *Header) authLen() int {
+	if h.Version == 1 {
+		return ivLen + tagLen
+	}
+	return tagLen
+}
+
+// marshalBody serialises the header body (everything before the auth
+// section) and keeps it for authentication.
+func (h *Header) marshalBody() ([]byte, error) {
+	ec, err := h.Context.Serialize()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteByte(byte(h.Version))
+	if h.Version == 1 {
+		b.WriteByte(v1TypeCustomerAEData)
+	}
+	b.Write(binary.BigEndian.AppendUint16(nil, h.Suite.ID))
+	b.Write(h.MessageID)
+	b.Write(binary.BigEndian.AppendUint16(nil, uint16(len(ec))))
+	b.Write(ec)
+	if len(h.EncryptedDataKeys) == 0 || len(h.EncryptedDataKeys) > 0xFFFF {
+		return nil, fmt.Errorf("crypto: a message needs 1 to 65535 encrypted data keys, not %d", len(h.EncryptedDataKeys))
+	}
+	b.Write(binary.BigEndian.AppendUint16(nil, uint16(len(h.EncryptedDataKeys))))
+	for i, k := range h.EncryptedDataKeys {
+		for _, f := range [][]byte{[]byte(k.ProviderID), k.ProviderInfo, k.Ciphertext} {
+			if len(f) > 0xFFFF {
+				return nil, fmt.Errorf("crypto: encrypted data key %d has a field longer than 65535 bytes", i)
+			}
+			b.Write(binary.BigEndian.AppendUint16(nil, uint16(len(f))))
+			b.Write(f)
+		}
+	}
+	b.WriteByte(byte(h.ContentType))
+	if h.Version == 1 {
+		b.Write([]byte{0, 0, 0, 0})
+		b.WriteByte(ivLen)
+	}
+	b.Write(binary.BigEndian.AppendUint32(nil, h.FrameLength))
+	if h.Version == 2 {
+		b.Write(h.CommitKey)
+	}
+	h.body = b.Bytes()
+	return h.body, nil
+}
+
+// marshalAuth serialises the header authentication section.
+func (h *Header) marshalAuth() []byte {
+	if h.Version == 1 {
+		return append(append([]byte(nil), h.AuthIV...), h.AuthTag...)
+	}
+	return append([]byte(nil), h.AuthTag...)
+}
+
+// headerLimits bounds what a parser accepts before any allocation.
+type headerLimits struct {
+	maxEDKs int // 0: no limit
+}
+
+// ParseHeader reads a message header and its authentication section from r
+// without any key, leaving r positioned at the body. The header is NOT
+// authenticated: use it for inspection and planning only.
+func ParseHeader(r io.Reader) (*Header, error) {
+	return parseHeader(r, headerLimits{})
+}
+
+// headerReader reads fields from r while recording every byte, with a
+// sticky error that turns a short read into ErrMalformed.
+type headerReader struct {
+	r   io.Reader
+	buf bytes.Buffer
+	err error
+}
+
+func (hr *headerReader) read(n int, what string) []byte {
+	if hr.err != nil {
+		return nil
+	}
+	// Allocation is bounded by 64 KiB per field (every length field is a
+	// uint16) and only continues while input keeps arriving.
+	p := make([]byte, n)
+	if _, err := io.ReadFull(hr.r, p); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			hr.err = fmt.Errorf("%w: truncated header: input ended in %s", ErrMalformed, what)
+		} else {
+			hr.err = fmt.Errorf("crypto: reading header: %w", err)
+		}
+		return nil
+	}
+	hr.buf.Write(p)
+	return p
+}
+
+func (hr *headerReader) u8(what string) byte {
+	if b := hr.read(1, what); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (hr *headerReader) u16(what string) int {
+	if b := hr.read(2, what); b != nil {
+		return int(binary.BigEndian.Uint16(b))
+	}
+	return 0
+}
+
+func (hr *headerReader) u32(what string) uint32 {
+	if b := hr.read(4, what); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+func parseHeader(r io.Reader, lim headerLimits) (*Header, error) {
+	hr := &headerReader{r: r}
+	h := &Header{}
+	h.Version = int(hr.u8("version"))
+	if hr.err != nil {
+		if bytes.Equal(hr.buf.Bytes(), nil) {
+			return nil, fmt.Errorf("%w: empty input", ErrMalformed)
+		}
+		return nil, hr.err
+	}
+	switch h.Version {
+	case 1:
+		h.Type = hr.u8("type")
+		if hr.err == nil && h.Type != v1TypeCustomerAEData {
+			return nil, malformed("unknown message type 0x%02x", h.Type)
+		}
+	case 2:
+	default:
+		if h.Version == 'A' || h.Version == 'Q' {
+			// Base64 of a v1/v2 message starts with "AY"/"Ag": a common
+			// mistake worth naming.
+			return nil, malformed("unsupported version byte 0x%02x (is the input base64? use --decode)", h.Version)
+		}
+		return nil, malformed("unsupported message version 0x%02x", h.Version)
+	}
+	id := uint16(hr.u16("algorithm suite id"))
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	h.Suite = SuiteByID(id)
+	if h.Suite == nil {
+		return nil, malformed("unknown algorithm suite 0x%04X", id)
+	}
+	if h.Suite.MessageVersion != h.Version {
+		return nil, malformed("suite %s cannot appear in a version %d message", h.Suite, h.Version)
+	}
+	idLen := messageIDV1
+	if h.Version == 2 {
+		idLen = messageIDV2
+	}
+	h.MessageID = hr.read(idLen, "message id")
+	ecLen := hr.u16("encryption context length")
+	ec := hr.read(ecLen, "encryption context")
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	var err error
+	if h.Context, err = parseContext(ec); err != nil {
+		return nil, err
+	}
+	n := hr.u16("encrypted data key count")
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	if n == 0 {
+		return nil, malformed("header has no encrypted data keys")
+	}
+	if lim.maxEDKs > 0 && n > lim.maxEDKs {
+		return nil, fmt.Errorf("%w: message has %d encrypted data keys, more than the limit of %d", ErrPolicy, n, lim.maxEDKs)
+	}
+	for i := 0; i < n && hr.err == nil; i++ {
+		var k EncryptedDataKey
+		k.ProviderID = string(hr.read(hr.u16("key provider id length"), "key provider id"))
+		k.ProviderInfo = hr.read(hr.u16("key provider info length"), "key provider info")
+		k.Ciphertext = hr.read(hr.u16("encrypted data key length"), "encrypted data key")
+		h.EncryptedDataKeys = append(h.EncryptedDataKeys, k)
+	}
+	h.ContentType = int(hr.u8("content type"))
+	if hr.err == nil && h.ContentType != ContentFramed && h.ContentType != ContentNonFramed {
+		return nil, malformed("unknown content type 0x%02x", h.ContentType)
+	}
+	if h.Version == 1 {
+		reserved := hr.read(4, "reserved field")
+		if hr.err == nil && !bytes.Equal(reserved, []byte{0, 0, 0, 0}) {
+			return nil, malformed("reserved header field is not zero")
+		}
+		h.IVLength = int(hr.u8("IV length"))
+		if hr.err == nil && h.IVLength != ivLen {
+			return nil, malformed("IV length %d, want %d", h.IVLength, ivLen)
+		}
+	}
+	h.FrameLength = hr.u32("frame length")
+	if hr.err == nil {
+		switch {
+		case h.ContentType == ContentNonFramed && h.FrameLength != 0:
+			return nil, malformed("non-framed message with frame length %d", h.FrameLength)
+		case h.ContentType == ContentFramed && h.FrameLength == 0:
+			return nil, malformed("framed message with frame length 0")
+		}
+	}
+	if h.Version == 2 {
+		h.CommitKey = hr.read(commitKeyLen, "commitment key")
+	}
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	h.body = append([]byte(nil), hr.buf.Bytes()...)
+	if h.Version == 1 {
+		h.AuthIV = hr.read(ivLen, "header IV")
+	} else {
+		h.AuthIV = make([]byte, ivLen)
+	}
+	h.AuthTag = hr.read(tagLen, "header authentication tag")
+	if hr.err != nil {
+		return nil, hr.err
+	}
+	return h, nil
+}

@@ -1,0 +1,270 @@
+package crypto_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/crypto/keyring"
+)
+
+// vectorsDir is the shared ESDK test-vector set produced by the official
+// Python and JavaScript ESDKs (see its README).
+var vectorsDir = filepath.Join("..", "..", "shared", "testvectors")
+
+type vectorKey struct {
+	ID           string `json:"id"`
+	Type         string `json:"type"`
+	MaterialB64  string `json:"material_b64"`
+	PrivateKey   string `json:"private_key_pem"`
+	KeyNamespace string `json:"key_namespace"`
+	KeyName      string `json:"key_name"`
+}
+
+type vectorKeyRef struct {
+	KeyID     string `json:"key_id"`
+	Namespace string `json:"key_namespace"`
+	Name      string `json:"key_name"`
+	Padding   string `json:"padding"`
+}
+
+type vectorCase struct {
+	ID                   string            `json:"id"`
+	Category             string            `json:"category"`
+	Expected             string            `json:"expected_result"`
+	Ciphertext           string            `json:"ciphertext"`
+	Plaintext            string            `json:"plaintext"`
+	SuiteID              string            `json:"algorithm_suite_id"`
+	FrameLength          uint32            `json:"frame_length"`
+	Context              map[string]string `json:"encryption_context"`
+	DecryptKeys          []vectorKeyRef    `json:"decrypt_keys"`
+	CommitmentPolicy     string            `json:"commitment_policy"`
+	MaxEncryptedDataKeys *int              `json:"max_encrypted_data_keys"`
+	Header               *struct {
+		Version     int               `json:"version"`
+		SuiteID     string            `json:"algorithm_suite_id"`
+		MessageID   string            `json:"message_id_hex"`
+		Context     map[string]string `json:"encryption_context"`
+		ContentType int               `json:"content_type"`
+		FrameLength uint32            `json:"frame_length"`
+		EDKs        []struct {
+			ProviderID   string `json:"provider_id"`
+			ProviderInfo string `json:"provider_info_b64"`
+			Ciphertext   string `json:"encrypted_data_key_b64"`
+		} `json:"encrypted_data_keys"`
+		CommitKey string `json:"commitment_key_b64"`
+	} `json:"header"`
+}
+
+func loadVectors(t testing.TB) ([]vectorCase, map[string]vectorKey) {
+	t.Helper()
+	var m struct {
+		Cases []vectorCase `json:"cases"`
+	}
+	readJSON(t, filepath.Join(vectorsDir, "manifest.json"), &m)
+	var k struct {
+		Keys []vectorKey `json:"keys"`
+	}
+	readJSON(t, filepath.Join(vectorsDir, "keys.json"), &k)
+	keys := map[string]vectorKey{}
+	for _, key := range k.Keys {
+		keys[key.ID] = key
+	}
+	if len(m.Cases) < 200 {
+		t.Fatalf("manifest has %d cases; the shared set has 272", len(m.Cases))
+	}
+	return m.Cases, keys
+}
+
+func readJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("test vectors: %v", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// vectorKeyring builds the keyring a case asks for: one keyring, or a
+// multi-keyring with the first as generator.
+func vectorKeyring(t *testing.T, keys map[string]vectorKey, refs []vectorKeyRef) crypto.Keyring {
+	t.Helper()
+	var krs []crypto.Keyring
+	for _, ref := range refs {
+		k, ok := keys[ref.KeyID]
+		if !ok {
+			t.Fatalf("unknown key %q", ref.KeyID)
+		}
+		switch k.Type {
+		case "raw-aes":
+			mat, err := base64.StdEncoding.DecodeString(k.MaterialB64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kr, err := keyring.NewRawAES(ref.Namespace, ref.Name, mat)
+			if err != nil {
+				t.Fatal(err)
+			}
+			krs = append(krs, kr)
+		case "raw-rsa":
+			blk, _ := pem.Decode([]byte(k.PrivateKey))
+			if blk == nil {
+				t.Fatalf("key %s: no PEM", k.ID)
+			}
+			priv, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pad, err := keyring.ParsePadding(ref.Padding)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kr, err := keyring.NewRawRSA(ref.Namespace, ref.Name, priv.(*rsa.PrivateKey), nil, pad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			krs = append(krs, kr)
+		default:
+			t.Fatalf("key %s: unknown type %q", k.ID, k.Type)
+		}
+	}
+	if len(krs) == 1 {
+		return krs[0]
+	}
+	m, err := keyring.NewMulti(krs[0], krs[1:]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestVectors(t *testing.T) {
+	cases, keys := loadVectors(t)
+	var pass, fail int
+	for _, c := range cases {
+		t.Run(c.ID, func(t *testing.T) {
+			msg, err := os.ReadFile(filepath.Join(vectorsDir, c.Ciphertext))
+			if err != nil {
+				t.Fatal(err)
+			}
+			policy, err := crypto.ParseCommitmentPolicy(c.CommitmentPolicy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(vectorKeyring(t, keys, c.DecryptKeys)), CommitmentPolicy: policy}
+			if c.MaxEncryptedDataKeys != nil {
+				o.MaxEncryptedDataKeys = *c.MaxEncryptedDataKeys
+			}
+			// Decrypt through the streaming reader in odd-sized reads too.
+			pt, hdr, err := crypto.Decrypt(context.Background(), msg, o)
+			if c.Expected == "failure" {
+				if err == nil {
+					t.Fatalf("%s: decryption succeeded, want a %s failure", c.ID, c.Category)
+				}
+				checkTypedError(t, c, err)
+				fail++
+				return
+			}
+			if err != nil {
+				t.Fatalf("decrypt: %v", err)
+			}
+			want, err := os.ReadFile(filepath.Join(vectorsDir, c.Plaintext))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(pt, want) {
+				t.Fatalf("plaintext differs: got %d bytes, want %d", len(pt), len(want))
+			}
+			if got := hdr.Suite.Hex(); !strings.EqualFold(got, c.SuiteID) {
+				t.Errorf("suite %s, want %s", got, c.SuiteID)
+			}
+			if hdr.FrameLength != c.FrameLength {
+				t.Errorf("frame length %d, want %d", hdr.FrameLength, c.FrameLength)
+			}
+			for k, v := range c.Context {
+				if hdr.Context[k] != v {
+					t.Errorf("context[%q] = %q, want %q", k, hdr.Context[k], v)
+				}
+			}
+			if c.Header != nil {
+				checkVectorHeader(t, c, msg)
+			}
+			pass++
+		})
+	}
+	if pass+fail != len(cases) {
+		t.Errorf("%d of %d vector cases passed", pass+fail, len(cases))
+	}
+}
+
+// checkTypedError requires a failure to be one of the engine's typed
+// errors, and the right family for the category.
+func checkTypedError(t *testing.T, c vectorCase, err error) {
+	t.Helper()
+	typed := errors.Is(err, crypto.ErrAuthentication) || errors.Is(err, crypto.ErrMalformed) ||
+		errors.Is(err, crypto.ErrPolicy) || errors.Is(err, crypto.ErrNoMatchingKey)
+	if !typed {
+		t.Fatalf("%s (%s): untyped error: %v", c.ID, c.Category, err)
+	}
+	wantPolicy := c.Category == "commitment-policy" || c.Category == "edk-limit"
+	if wantPolicy != errors.Is(err, crypto.ErrPolicy) {
+		t.Errorf("%s (%s): error %v; policy error expected: %v", c.ID, c.Category, err, wantPolicy)
+	}
+	if c.Category == "wrong-key" && !errors.Is(err, crypto.ErrNoMatchingKey) {
+		t.Errorf("%s: wrong key should say no key matched, got %v", c.ID, err)
+	}
+	if strings.Contains(err.Error(), "\n\n") || err.Error() == "" {
+		t.Errorf("%s: unclear error %q", c.ID, err)
+	}
+}
+
+// checkVectorHeader compares the key-free header parse with the header the
+// Python ESDK reported.
+func checkVectorHeader(t *testing.T, c vectorCase, msg []byte) {
+	t.Helper()
+	h, err := crypto.ParseHeader(bytes.NewReader(msg))
+	if err != nil {
+		t.Fatalf("ParseHeader: %v", err)
+	}
+	w := c.Header
+	id, _ := strconv.ParseUint(strings.TrimPrefix(w.SuiteID, "0x"), 16, 16)
+	if h.Version != w.Version || h.Suite.ID != uint16(id) || hex.EncodeToString(h.MessageID) != w.MessageID ||
+		h.ContentType != w.ContentType || h.FrameLength != w.FrameLength {
+		t.Errorf("header %+v differs from the reference %+v", h, w)
+	}
+	if len(h.Context) != len(w.Context) {
+		t.Errorf("header context has %d pairs, reference %d", len(h.Context), len(w.Context))
+	}
+	for k, v := range w.Context {
+		if h.Context[k] != v {
+			t.Errorf("header context[%q] = %q, want %q", k, h.Context[k], v)
+		}
+	}
+	if len(h.EncryptedDataKeys) != len(w.EDKs) {
+		t.Fatalf("%d EDKs, reference %d", len(h.EncryptedDataKeys), len(w.EDKs))
+	}
+	for i, e := range w.EDKs {
+		g := h.EncryptedDataKeys[i]
+		if g.ProviderID != e.ProviderID || base64.StdEncoding.EncodeToString(g.ProviderInfo) != e.ProviderInfo ||
+			base64.StdEncoding.EncodeToString(g.Ciphertext) != e.Ciphertext {
+			t.Errorf("EDK %d differs from the reference", i)
+		}
+	}
+	if w.CommitKey != "" && base64.StdEncoding.EncodeToString(h.CommitKey) != w.CommitKey {
+		t.Errorf("commitment key differs from the reference")
+	}
+}
