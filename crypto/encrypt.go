@@ -292,21 +292,20 @@ func (e *Encryptor) send(b []byte) error {
 		if e.workers <= 1 {
 			return e.emit(b)
 		}
-		e.pipe = make(chan []byte, 1)
-		e.free = make(chan []byte, 3)
-		e.pipeErr = make(chan error, 1)
+		pipe, free, errc := make(chan []byte, 1), make(chan []byte, 3), make(chan error, 1)
+		e.pipe, e.free, e.pipeErr = pipe, free, errc
 		go func() {
 			var err error
-			for b := range e.pipe {
+			for b := range pipe {
 				if err == nil {
 					err = e.emit(b)
 				}
 				select {
-				case e.free <- b:
+				case free <- b:
 				default:
 				}
 			}
-			e.pipeErr <- err
+			errc <- err
 		}()
 	}
 	select {

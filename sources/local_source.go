@@ -1,0 +1,283 @@
+package sources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// TempPrefix starts the name of every temporary file a local Destination
+// writes. Local sources skip such files; Cleanup removes stale ones.
+const TempPrefix = ".encjob-tmp-"
+
+// SourceOptions tune a Source.
+type SourceOptions struct {
+	Filter *Filter // nil: everything
+	// FollowSymlinks follows symbolic links anywhere (loops are detected
+	// and reported as skipped items). Without it every symlink below the
+	// root is reported as skipped; a root that is itself a symlink is
+	// always followed.
+	FollowSymlinks bool
+}
+
+// LocalSource lists a file, a directory tree or a glob.
+type LocalSource struct {
+	loc  Location
+	opt  SourceOptions
+	glob *Pattern
+}
+
+// NewLocalSource returns the source for a Kind Local location. The path
+// is not touched until List, Stat or Open.
+func NewLocalSource(loc Location, o SourceOptions) (*LocalSource, error) {
+	if loc.Kind != Local {
+		return nil, fmt.Errorf("sources: %s is not a local location", loc.Raw)
+	}
+	s := &LocalSource{loc: loc, opt: o}
+	if loc.Glob != "" {
+		p, err := CompilePattern("/" + loc.Glob)
+		if err != nil {
+			return nil, fmt.Errorf("location %q: %w", loc.Raw, err)
+		}
+		s.glob = p
+	}
+	return s, nil
+}
+
+func (s *LocalSource) String() string { return s.loc.Raw }
+
+func (s *LocalSource) match(key string) bool {
+	if s.glob != nil && !s.glob.Match(key) {
+		return false
+	}
+	return s.opt.Filter.Match(key)
+}
+
+// List walks the tree in byte-wise lexicographic key order.
+func (s *LocalSource) List(ctx context.Context, fn func(Item) error) error {
+	root := s.loc.Path
+	fi, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", s.loc.Raw, err)
+	}
+	if !fi.IsDir() {
+		if s.glob != nil {
+			return fmt.Errorf("source %s: %s is not a directory", s.loc.Raw, root)
+		}
+		it := Item{Key: filepath.Base(root), IsSingle: true}
+		if fi.Mode().IsRegular() {
+			fillLocal(&it, fi)
+		} else {
+			it.Skipped = skipReason(fi.Mode())
+		}
+		return fn(it)
+	}
+	return s.walk(ctx, root, "", []fileID{idOf(fi)}, fn)
+}
+
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fi fs.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{uint64(st.Dev), uint64(st.Ino)}
+	}
+	return fileID{}
+}
+
+type walkEntry struct {
+	name string
+	sort string // name, or name+"/" for directories: gives global key order
+	info fs.FileInfo
+	link bool // reached through a followed symlink
+	err  error
+	skip string
+}
+
+func (s *LocalSource) walk(ctx context.Context, dir, rel string, ancestors []fileID, fn func(Item) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		if rel == "" {
+			return fmt.Errorf("source %s: %w", s.loc.Raw, err)
+		}
+		return fn(Item{Key: strings.TrimSuffix(rel, "/"), Err: fmt.Errorf("list %s: %w", dir, err)})
+	}
+	ents := make([]walkEntry, 0, len(des))
+	for _, de := range des {
+		e := walkEntry{name: de.Name(), sort: de.Name()}
+		p := filepath.Join(dir, e.name)
+		switch {
+		case de.Type()&fs.ModeSymlink != 0:
+			if !s.opt.FollowSymlinks {
+				e.skip = "symlink not followed"
+				break
+			}
+			e.link = true
+			e.info, e.err = os.Stat(p)
+			if e.err == nil && e.info.IsDir() {
+				e.sort += "/"
+			}
+		case de.IsDir():
+			e.sort += "/"
+			e.info, e.err = de.Info()
+		default:
+			e.info, e.err = de.Info()
+		}
+		ents = append(ents, e)
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].sort < ents[j].sort })
+	for _, e := range ents {
+		key := rel + e.name
+		p := filepath.Join(dir, e.name)
+		var it Item
+		switch {
+		case e.err != nil:
+			it = Item{Key: key, Err: fmt.Errorf("stat %s: %w", p, e.err)}
+		case e.skip != "":
+			it = Item{Key: key, Skipped: e.skip}
+		case e.info.IsDir():
+			id := idOf(e.info)
+			loop := false
+			for _, a := range ancestors {
+				loop = loop || a == id
+			}
+			if loop {
+				it = Item{Key: key, Skipped: "symlink loop"}
+				break
+			}
+			if err := s.walk(ctx, p, key+"/", append(ancestors, id), fn); err != nil {
+				return err
+			}
+			continue
+		case strings.HasPrefix(e.name, TempPrefix):
+			continue // our own temporary file, in flight or stale
+		case e.info.Mode().IsRegular():
+			it = Item{Key: key}
+			fillLocal(&it, e.info)
+		default:
+			it = Item{Key: key, Skipped: skipReason(e.info.Mode())}
+		}
+		if it.Err == nil && !s.match(key) {
+			continue
+		}
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func skipReason(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (fifo)"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m&fs.ModeSymlink != 0:
+		return "symlink not followed"
+	case m.IsDir():
+		return "directory"
+	}
+	return "not a regular file"
+}
+
+func fillLocal(it *Item, fi fs.FileInfo) {
+	it.Size = fi.Size()
+	it.ModTime = fi.ModTime()
+	it.Mode = fi.Mode().Perm()
+	it.Print = LocalFingerprint(fi)
+}
+
+// LocalFingerprint is "local:dev:inode:mtime-ns:size" of fi.
+func LocalFingerprint(fi fs.FileInfo) Fingerprint {
+	id := idOf(fi)
+	return Fingerprint(fmt.Sprintf("local:%d:%d:%d:%d", id.dev, id.ino, fi.ModTime().UnixNano(), fi.Size()))
+}
+
+// path maps a listed key to its file.
+func (s *LocalSource) path(key string) (string, error) {
+	if fi, err := os.Stat(s.loc.Path); err == nil && !fi.IsDir() {
+		if key != filepath.Base(s.loc.Path) {
+			return "", fmt.Errorf("source %s: key %q: %w", s.loc.Raw, key, ErrNotFound)
+		}
+		return s.loc.Path, nil
+	}
+	if err := CheckKey(key); err != nil {
+		return "", fmt.Errorf("source %s: %w", s.loc.Raw, err)
+	}
+	return filepath.Join(s.loc.Path, filepath.FromSlash(key)), nil
+}
+
+// Stat returns the item at key.
+func (s *LocalSource) Stat(ctx context.Context, key string) (Item, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return Item{}, err
+	}
+	fi, err := os.Lstat(p)
+	if err != nil && errors.Is(err, fs.ErrNotExist) {
+		return Item{}, fmt.Errorf("%s: %w", p, ErrNotFound)
+	}
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 && (s.opt.FollowSymlinks || p == s.loc.Path) {
+		fi, err = os.Stat(p)
+	}
+	if err != nil {
+		return Item{}, err
+	}
+	it := Item{Key: key, IsSingle: p == s.loc.Path}
+	if !fi.Mode().IsRegular() {
+		it.Skipped = skipReason(fi.Mode())
+		return it, nil
+	}
+	fillLocal(&it, fi)
+	return it, nil
+}
+
+// Open opens key for reading. It refuses anything but a regular file and
+// never blocks on a fifo.
+func (s *LocalSource) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if !s.opt.FollowSymlinks && p != s.loc.Path {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(p, flags, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open %s: %w", p, ErrNotFound)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("open %s: %s", p, skipReason(fi.Mode()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenHeader is Open: a local reader costs nothing beyond what is read.
+func (s *LocalSource) OpenHeader(ctx context.Context, key string) (io.ReadCloser, error) {
+	return s.Open(ctx, key)
+}
+
+var _ Source = (*LocalSource)(nil)

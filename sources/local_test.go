@@ -1,0 +1,418 @@
+package sources_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/encjob/encjob/sources"
+	"github.com/encjob/encjob/sources/sourcetest"
+)
+
+func localHarness(mode sources.SyncMode) sourcetest.Factory {
+	return func(t *testing.T) *sourcetest.Harness {
+		root := t.TempDir()
+		return &sourcetest.Harness{
+			Put: func(t testing.TB, key string, data []byte) {
+				p := filepath.Join(root, filepath.FromSlash(key))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			Get: func(t testing.TB, key string) ([]byte, bool) {
+				b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(key)))
+				return b, err == nil
+			},
+			Leftovers: func(t testing.TB) []string {
+				var out []string
+				filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+					if err == nil && strings.HasPrefix(de.Name(), sources.TempPrefix) {
+						out = append(out, p)
+					}
+					return nil
+				})
+				return out
+			},
+			Source: func(t testing.TB, o sources.SourceOptions) sources.Source {
+				loc, err := sources.Parse(root)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := sources.NewLocalSource(loc, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			},
+			Destination: func(t testing.TB) sources.Destination {
+				return sources.NewLocalDestination(root, sources.LocalDestOptions{Sync: mode})
+			},
+		}
+	}
+}
+
+func TestLocalConformance(t *testing.T) {
+	for _, m := range []struct {
+		name string
+		mode sources.SyncMode
+	}{{"group", sources.SyncGroup}, {"each", sources.SyncEach}, {"none", sources.SyncNone}} {
+		t.Run(m.name, func(t *testing.T) { sourcetest.Run(t, localHarness(m.mode)) })
+	}
+}
+
+func listAll(t *testing.T, s sources.Source) []sources.Item {
+	t.Helper()
+	var out []sources.Item
+	if err := s.List(context.Background(), func(it sources.Item) error { out = append(out, it); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func newLocal(t *testing.T, path string, o sources.SourceOptions) *sources.LocalSource {
+	t.Helper()
+	loc, err := sources.Parse(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sources.NewLocalSource(loc, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func write(t *testing.T, p, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLocalSpecialFiles(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	write(t, filepath.Join(root, "a.txt"), "a")
+	write(t, filepath.Join(outside, "secret"), "s")
+	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "link-out"))
+	os.Symlink(outside, filepath.Join(root, "dirlink"))
+	os.Symlink(".", filepath.Join(root, "loop"))
+	write(t, filepath.Join(root, sources.TempPrefix+"stale"), "tmp")
+
+	got := map[string]string{}
+	for _, it := range listAll(t, newLocal(t, root, sources.SourceOptions{})) {
+		got[it.Key] = it.Skipped
+	}
+	want := map[string]string{"a.txt": "", "fifo": "named pipe (fifo)", "link-out": "symlink not followed",
+		"dirlink": "symlink not followed", "loop": "symlink not followed"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("without FollowSymlinks: %v, want %v", got, want)
+	}
+	// Open never blocks on a fifo; it refuses it.
+	if _, err := newLocal(t, root, sources.SourceOptions{}).Open(context.Background(), "fifo"); err == nil {
+		t.Error("Open(fifo) succeeded")
+	}
+
+	got = map[string]string{}
+	for _, it := range listAll(t, newLocal(t, root, sources.SourceOptions{FollowSymlinks: true})) {
+		got[it.Key] = it.Skipped
+	}
+	want = map[string]string{"a.txt": "", "fifo": "named pipe (fifo)", "link-out": "",
+		"dirlink/secret": "", "loop": "symlink loop"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("with FollowSymlinks: %v, want %v", got, want)
+	}
+}
+
+func TestLocalUnreadableDir(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any directory; an unreadable directory cannot be made")
+	}
+	root := t.TempDir()
+	write(t, filepath.Join(root, "a"), "a")
+	write(t, filepath.Join(root, "locked/b"), "b")
+	write(t, filepath.Join(root, "z"), "z")
+	os.Chmod(filepath.Join(root, "locked"), 0)
+	t.Cleanup(func() { os.Chmod(filepath.Join(root, "locked"), 0o755) })
+	items := listAll(t, newLocal(t, root, sources.SourceOptions{}))
+	if len(items) != 3 || items[1].Key != "locked" || items[1].Err == nil || items[2].Key != "z" {
+		t.Fatalf("items = %+v, want a, locked (error), z", items)
+	}
+}
+
+func TestLocalSingleFileAndGlob(t *testing.T) {
+	root := t.TempDir()
+	for _, k := range []string{"x.csv", "d/y.csv", "d/e/z.csv", "d/n.txt"} {
+		write(t, filepath.Join(root, k), k)
+	}
+	items := listAll(t, newLocal(t, filepath.Join(root, "d/y.csv"), sources.SourceOptions{}))
+	if len(items) != 1 || items[0].Key != "y.csv" || !items[0].IsSingle || items[0].Mode != 0o640 {
+		t.Fatalf("single file: %+v", items)
+	}
+	s := newLocal(t, filepath.Join(root, "d/y.csv"), sources.SourceOptions{})
+	if it, err := s.Stat(context.Background(), "y.csv"); err != nil || it.Print != items[0].Print {
+		t.Fatalf("single file Stat: %+v %v", it, err)
+	}
+	items = listAll(t, newLocal(t, root+"/**/*.csv", sources.SourceOptions{}))
+	if got := fmt.Sprint(keysOf(items)); got != "[d/e/z.csv d/y.csv x.csv]" {
+		t.Fatalf("glob **/*.csv: %s", got)
+	}
+	items = listAll(t, newLocal(t, root+"/d/*.csv", sources.SourceOptions{}))
+	if got := fmt.Sprint(keysOf(items)); got != "[y.csv]" {
+		t.Fatalf("glob d/*.csv: %s", got)
+	}
+}
+
+func keysOf(items []sources.Item) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.Key)
+	}
+	return out
+}
+
+func TestLocalModes(t *testing.T) {
+	root := t.TempDir()
+	d := sources.NewLocalDestination(root, sources.LocalDestOptions{})
+	ctx := context.Background()
+	w, _ := d.Create(ctx, "new", sources.CreateOptions{})
+	w.Write([]byte("x"))
+	tmps, _ := filepath.Glob(filepath.Join(root, sources.TempPrefix+"*"))
+	if len(tmps) != 1 {
+		t.Fatalf("temporary files = %q, want 1", tmps)
+	}
+	if fi, _ := os.Stat(tmps[0]); fi.Mode().Perm() != 0o600 {
+		t.Errorf("temporary file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(root, "new")); fi.Mode().Perm() != 0o644 {
+		t.Errorf("final mode %v, want 0644", fi.Mode().Perm())
+	}
+	write(t, filepath.Join(root, "src"), "plain")
+	os.Chmod(filepath.Join(root, "src"), 0o600)
+	it, _ := d.Stat(ctx, "src")
+	w, _ = d.Create(ctx, "src", sources.CreateOptions{IfMatch: it.Print})
+	w.Write([]byte("cipher"))
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(root, "src")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("in-place mode %v, want the source's 0600", fi.Mode().Perm())
+	}
+}
+
+func TestLocalSymlinkedDirEscapes(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	os.Symlink(outside, filepath.Join(root, "sneaky"))
+	d := sources.NewLocalDestination(root, sources.LocalDestOptions{})
+	_, err := d.Create(context.Background(), "sneaky/x", sources.CreateOptions{})
+	if !errors.Is(err, sources.ErrEscapes) {
+		t.Fatalf("Create through symlinked dir = %v, want ErrEscapes", err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("wrote outside the root: %v", ents)
+	}
+}
+
+func TestCleanup(t *testing.T) {
+	root := t.TempDir()
+	d := sources.NewLocalDestination(root, sources.LocalDestOptions{})
+	w, _ := d.Create(context.Background(), "sub/crashed", sources.CreateOptions{})
+	w.Write([]byte("half"))
+	// Simulate a crash: the writer is neither committed nor aborted.
+	old := time.Now().Add(-2 * time.Hour)
+	tmps, _ := filepath.Glob(filepath.Join(root, "sub", sources.TempPrefix+"*"))
+	for _, p := range tmps {
+		os.Chtimes(p, old, old)
+	}
+	write(t, filepath.Join(root, "keep"), "k")
+	w2, _ := d.Create(context.Background(), "fresh", sources.CreateOptions{})
+	removed, err := sources.Cleanup(context.Background(), root, time.Hour)
+	if err != nil || !slices.Equal(removed, tmps) || len(tmps) != 1 {
+		t.Fatalf("Cleanup removed %q (err %v), want %q", removed, err, tmps)
+	}
+	// The fresh in-flight temp file survives and still commits.
+	w2.Write([]byte("f"))
+	if err := w2.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "keep")); string(b) != "k" {
+		t.Fatal("Cleanup touched a real file")
+	}
+}
+
+// TestGroupCommitShares proves that concurrent commits share syncs: every
+// file is committed, intact, and durable-then-renamed in fewer batches
+// than files.
+func TestGroupCommitShares(t *testing.T) {
+	root := t.TempDir()
+	d := sources.NewLocalDestination(root, sources.LocalDestOptions{})
+	const n, workers = 400, 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for g := 0; g < workers; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := g; i < n; i += workers {
+				w, err := d.Create(context.Background(), fmt.Sprintf("d%d/f%04d", i%3, i), sources.CreateOptions{})
+				if err == nil {
+					w.Write(bytes.Repeat([]byte{byte(i)}, 4096))
+					err = w.Commit(context.Background())
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		b, err := os.ReadFile(filepath.Join(root, fmt.Sprintf("d%d/f%04d", i%3, i)))
+		if err != nil || !bytes.Equal(b, bytes.Repeat([]byte{byte(i)}, 4096)) {
+			t.Fatalf("file %d: %v", i, err)
+		}
+	}
+	batches, files := sources.GroupCommitStats(d)
+	if files != n || batches >= n {
+		t.Fatalf("group commit: %d files in %d batches, want %d files in fewer batches", files, batches, n)
+	}
+	t.Logf("%d files committed in %d syncs", files, batches)
+}
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		in   string
+		want sources.Location
+		bad  bool
+	}{
+		{in: "-", want: sources.Location{Kind: sources.Stdio, Raw: "-"}},
+		{in: "./data/", want: sources.Location{Kind: sources.Local, Raw: "./data/", Path: "data"}},
+		{in: "./data/**/*.csv", want: sources.Location{Kind: sources.Local, Raw: "./data/**/*.csv", Path: "data", Glob: "**/*.csv"}},
+		{in: "*.csv", want: sources.Location{Kind: sources.Local, Raw: "*.csv", Path: ".", Glob: "*.csv"}},
+		{in: "/abs/x", want: sources.Location{Kind: sources.Local, Raw: "/abs/x", Path: "/abs/x"}},
+		{in: "s3://bkt", want: sources.Location{Kind: sources.S3, Raw: "s3://bkt", Bucket: "bkt"}},
+		{in: "s3://bkt/pre/fix/", want: sources.Location{Kind: sources.S3, Raw: "s3://bkt/pre/fix/", Bucket: "bkt", Key: "pre/fix/"}},
+		{in: "s3://bkt/logs/*/x.gz", want: sources.Location{Kind: sources.S3, Raw: "s3://bkt/logs/*/x.gz", Bucket: "bkt", Key: "logs/", Glob: "*/x.gz"}},
+		{in: "", bad: true},
+		{in: "s3://", bad: true},
+		{in: "s3://B!/x", bad: true},
+		{in: "gs://b/x", bad: true},
+		{in: "./data/[a-", bad: true},
+	}
+	for _, c := range cases {
+		got, err := sources.Parse(c.in)
+		if c.bad {
+			if err == nil {
+				t.Errorf("Parse(%q) = %+v, want error", c.in, got)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestPatterns(t *testing.T) {
+	cases := []struct {
+		pat   string
+		match []string
+		not   []string
+	}{
+		{"*.csv", []string{"a.csv", "d/e/a.csv"}, []string{"a.csvx", "d/a.txt"}},
+		{"/*.csv", []string{"a.csv"}, []string{"d/a.csv"}},
+		{"e/a.csv", []string{"e/a.csv", "d/e/a.csv"}, []string{"de/a.csv"}},
+		{"a/**/b", []string{"a/b", "a/x/b", "a/x/y/b"}, []string{"ab", "a/xb"}},
+		{"**", []string{"a", "a/b/c"}, nil},
+		{"?.txt", []string{"a.txt"}, []string{"ab.txt", "/.txt"}},
+		{"[!a]*", []string{"b", "d/c"}, []string{"a", "d/ab"}},
+		{"f{1,2}", []string{"f1", "f2"}, []string{"f3"}},
+		{"tmp/", []string{"tmp/a", "x/tmp/a/b"}, []string{"tmpa"}},
+		{`a\*`, []string{"a*"}, []string{"ab"}},
+	}
+	for _, c := range cases {
+		p, err := sources.CompilePattern(c.pat)
+		if err != nil {
+			t.Fatalf("CompilePattern(%q): %v", c.pat, err)
+		}
+		for _, k := range c.match {
+			if !p.Match(k) {
+				t.Errorf("%q should match %q", c.pat, k)
+			}
+		}
+		for _, k := range c.not {
+			if p.Match(k) {
+				t.Errorf("%q should not match %q", c.pat, k)
+			}
+		}
+	}
+	for _, bad := range []string{"", "[a-", "{a", "a}", `a\`, "[]"} {
+		if _, err := sources.CompilePattern(bad); err == nil || !strings.Contains(err.Error(), "invalid pattern") {
+			t.Errorf("CompilePattern(%q) = %v, want an invalid pattern error", bad, err)
+		}
+	}
+	// First match decides.
+	f := &sources.Filter{Rules: []sources.Rule{
+		{Include: true, Pattern: sources.MustCompilePattern("keep/*.tmp")},
+		{Include: false, Pattern: sources.MustCompilePattern("*.tmp")},
+	}}
+	// x/a.csv matches no rule; with an include rule present it is excluded.
+	if !f.Match("keep/a.tmp") || f.Match("x/a.tmp") || f.Match("x/a.csv") {
+		t.Error("first-match-decides filter misbehaves")
+	}
+}
+
+// TestCommitAsync: one goroutine pipelines commits; every file lands
+// intact and the batches are far fewer than the files.
+func TestCommitAsync(t *testing.T) {
+	root := t.TempDir()
+	d := sources.NewLocalDestination(root, sources.LocalDestOptions{})
+	ctx := context.Background()
+	const n = 300
+	var results []<-chan error
+	for i := 0; i < n; i++ {
+		w, err := d.Create(ctx, fmt.Sprintf("f%03d", i), sources.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(fmt.Sprint(i)))
+		results = append(results, w.(sources.AsyncCommitter).CommitAsync(ctx))
+	}
+	for i, ch := range results {
+		if err := <-ch; err != nil {
+			t.Fatalf("file %d: %v", i, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(root, fmt.Sprintf("f%03d", i))); err != nil || string(b) != fmt.Sprint(i) {
+			t.Fatalf("file %d = %q, %v", i, b, err)
+		}
+	}
+	if batches, files := sources.GroupCommitStats(d); files != n || batches >= n {
+		t.Fatalf("%d files in %d batches, want %d in fewer", files, batches, n)
+	}
+}

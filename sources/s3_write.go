@@ -1,0 +1,336 @@
+package sources
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// S3Destination writes objects below s3://bucket/prefix.
+//
+// Outputs shorter than one part go up with a single PutObject at Commit;
+// longer ones stream as a multipart upload with at most Concurrency parts
+// in flight, completed at Commit and aborted on any failure or Abort, so
+// neither a partial object nor orphan parts remain. Overwrite never sends
+// If-None-Match: * and in-place replacement If-Match: <etag> on the
+// PutObject / CompleteMultipartUpload, after a HeadObject check just
+// before completing (the check is what protects servers that ignore the
+// conditional headers; see the package tests for what versitygw does).
+type S3Destination struct {
+	loc Location
+	opt S3Options
+}
+
+// NewS3Destination returns the destination for a Kind S3 location; keys
+// are joined to its Key as a prefix.
+func NewS3Destination(loc Location, o S3Options) (*S3Destination, error) {
+	if loc.Kind != S3 {
+		return nil, fmt.Errorf("sources: %s is not an s3 location", loc.Raw)
+	}
+	if loc.Glob != "" {
+		return nil, fmt.Errorf("destination %s: globs are for sources", loc.Raw)
+	}
+	if err := o.fill(); err != nil {
+		return nil, err
+	}
+	return &S3Destination{loc: loc, opt: o}, nil
+}
+
+func (d *S3Destination) String() string { return d.loc.Raw }
+
+func (d *S3Destination) full(key string) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", err
+	}
+	return JoinKey(d.loc.Key, key), nil
+}
+
+// Stat heads the object at key.
+func (d *S3Destination) Stat(ctx context.Context, key string) (Item, error) {
+	full, err := d.full(key)
+	if err != nil {
+		return Item{}, err
+	}
+	it, err := headItem(ctx, d.opt.Client, d.loc.Bucket, full)
+	it.Key = key
+	return it, err
+}
+
+// check applies the overwrite policy / IfMatch against the current object.
+func (d *S3Destination) check(ctx context.Context, key, full string, o CreateOptions) error {
+	it, err := headItem(ctx, d.opt.Client, d.loc.Bucket, full)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	switch {
+	case o.IfMatch != "":
+		if !exists {
+			return &ConflictError{Key: key, Reason: ConflictChanged, Want: o.IfMatch}
+		}
+		want, _ := etagOf(o.IfMatch)
+		if it.ETag != want {
+			return &ConflictError{Key: key, Reason: ConflictChanged, Want: o.IfMatch, Got: it.Print}
+		}
+	case exists && o.Overwrite == OverwriteNever:
+		return &ConflictError{Key: key, Reason: ConflictExists}
+	}
+	return nil
+}
+
+// Create starts an output; nothing is sent until the first part is full.
+func (d *S3Destination) Create(ctx context.Context, key string, o CreateOptions) (Writer, error) {
+	full, err := d.full(key)
+	if err != nil {
+		return nil, err
+	}
+	if o.IfMatch != "" {
+		if _, ok := etagOf(o.IfMatch); !ok {
+			return nil, fmt.Errorf("create %s: fingerprint %q is not an s3 fingerprint", key, o.IfMatch)
+		}
+	}
+	if err := d.check(ctx, key, full, o); err != nil {
+		return nil, err
+	}
+	w := &s3Writer{d: d, ctx: ctx, key: key, full: full, opt: o,
+		free: make(chan []byte, d.opt.Concurrency+1), sem: make(chan struct{}, d.opt.Concurrency)}
+	return w, nil
+}
+
+type s3Writer struct {
+	d    *S3Destination
+	ctx  context.Context
+	key  string
+	full string
+	opt  CreateOptions
+
+	buf  []byte
+	free chan []byte   // recycled part buffers
+	sem  chan struct{} // parts in flight
+	wg   sync.WaitGroup
+
+	uploadID *string
+	partNum  int32
+	mu       sync.Mutex
+	parts    []types.CompletedPart
+	err      error // first failure, sticky
+	done     bool
+}
+
+func (w *s3Writer) fail(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+	return w.err
+}
+
+func (w *s3Writer) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *s3Writer) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, fmt.Errorf("write %s: writer already committed or aborted", w.d.uri(w.full))
+	}
+	if err := w.failed(); err != nil {
+		return 0, err
+	}
+	n := 0
+	ps := int(w.d.opt.PartSize)
+	for len(p) > 0 {
+		if w.buf == nil {
+			select {
+			case w.buf = <-w.free:
+				w.buf = w.buf[:0]
+			default:
+				w.buf = make([]byte, 0, ps)
+			}
+		}
+		k := min(ps-len(w.buf), len(p))
+		w.buf = append(w.buf, p[:k]...)
+		p, n = p[k:], n+k
+		if len(w.buf) == ps {
+			if err := w.flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush uploads w.buf as the next part, in the background.
+func (w *s3Writer) flush() error {
+	if w.uploadID == nil {
+		out, err := w.d.opt.Client.CreateMultipartUpload(w.ctx, &awss3.CreateMultipartUploadInput{
+			Bucket: &w.d.loc.Bucket, Key: &w.full, ContentType: nonEmpty(w.opt.ContentType), Metadata: w.opt.Metadata,
+		})
+		if err != nil {
+			return w.fail(fmt.Errorf("%s: create multipart upload: %w", w.d.uri(w.full), err))
+		}
+		w.uploadID = out.UploadId
+	}
+	w.partNum++
+	num, buf := w.partNum, w.buf
+	w.buf = nil
+	w.sem <- struct{}{}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() { <-w.sem }()
+		if w.failed() != nil {
+			return
+		}
+		out, err := w.d.opt.Client.UploadPart(w.ctx, &awss3.UploadPartInput{
+			Bucket: &w.d.loc.Bucket, Key: &w.full, UploadId: w.uploadID, PartNumber: &num,
+			Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
+		})
+		select {
+		case w.free <- buf:
+		default:
+		}
+		if err != nil {
+			w.fail(fmt.Errorf("%s: upload part %d: %w", w.d.uri(w.full), num, err))
+			return
+		}
+		w.mu.Lock()
+		w.parts = append(w.parts, types.CompletedPart{
+			PartNumber: &num, ETag: out.ETag,
+			ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C,
+			ChecksumCRC64NVME: out.ChecksumCRC64NVME, ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256,
+		})
+		w.mu.Unlock()
+	}()
+	return w.failed()
+}
+
+func (w *s3Writer) Commit(ctx context.Context) error {
+	if w.done {
+		return fmt.Errorf("commit %s: writer already committed or aborted", w.d.uri(w.full))
+	}
+	if err := ctx.Err(); err != nil {
+		w.Abort()
+		return err
+	}
+	var err error
+	if w.uploadID == nil {
+		err = w.put(ctx)
+	} else {
+		err = w.complete(ctx)
+	}
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	w.done = true
+	return nil
+}
+
+func (w *s3Writer) conditions() (ifMatch, ifNoneMatch *string) {
+	if w.opt.IfMatch != "" {
+		etag, _ := etagOf(w.opt.IfMatch)
+		return &etag, nil
+	}
+	if w.opt.Overwrite == OverwriteNever {
+		return nil, aws.String("*")
+	}
+	return nil, nil
+}
+
+func (w *s3Writer) mapErr(op string, err error) error {
+	if isPreconditionFailed(err) {
+		if w.opt.IfMatch != "" {
+			return &ConflictError{Key: w.key, Reason: ConflictChanged, Want: w.opt.IfMatch}
+		}
+		return &ConflictError{Key: w.key, Reason: ConflictExists}
+	}
+	return fmt.Errorf("%s: %s: %w", w.d.uri(w.full), op, err)
+}
+
+func (w *s3Writer) put(ctx context.Context) error {
+	if err := w.d.check(ctx, w.key, w.full, w.opt); err != nil {
+		return err
+	}
+	im, inm := w.conditions()
+	_, err := w.d.opt.Client.PutObject(ctx, &awss3.PutObjectInput{
+		Bucket: &w.d.loc.Bucket, Key: &w.full, Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf))),
+		ContentType: nonEmpty(w.opt.ContentType), Metadata: w.opt.Metadata, IfMatch: im, IfNoneMatch: inm,
+	})
+	if err != nil {
+		return w.mapErr("put", err)
+	}
+	return nil
+}
+
+func (w *s3Writer) complete(ctx context.Context) error {
+	if len(w.buf) > 0 {
+		if err := w.flush(); err != nil {
+			w.wg.Wait()
+			return err
+		}
+	}
+	w.wg.Wait()
+	if err := w.failed(); err != nil {
+		return err
+	}
+	if err := w.d.check(ctx, w.key, w.full, w.opt); err != nil {
+		return err
+	}
+	sort.Slice(w.parts, func(i, j int) bool { return *w.parts[i].PartNumber < *w.parts[j].PartNumber })
+	im, inm := w.conditions()
+	_, err := w.d.opt.Client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{
+		Bucket: &w.d.loc.Bucket, Key: &w.full, UploadId: w.uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts}, IfMatch: im, IfNoneMatch: inm,
+	})
+	if err != nil {
+		return w.mapErr("complete multipart upload", err)
+	}
+	return nil
+}
+
+// Abort stops the upload: in-flight parts are waited for, then the
+// multipart upload is aborted (with a fresh 30 s deadline, so a cancelled
+// job still cleans up).
+func (w *s3Writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.fail(errors.New("aborted"))
+	w.wg.Wait()
+	w.buf = nil
+	if w.uploadID == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 30*time.Second)
+	defer cancel()
+	_, err := w.d.opt.Client.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{
+		Bucket: &w.d.loc.Bucket, Key: &w.full, UploadId: w.uploadID,
+	})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("%s: abort multipart upload: %w", w.d.uri(w.full), err)
+	}
+	return nil
+}
+
+func (d *S3Destination) uri(full string) string { return "s3://" + d.loc.Bucket + "/" + full }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+var _ Destination = (*S3Destination)(nil)

@@ -1,0 +1,133 @@
+package spec
+
+import (
+	"runtime"
+	"strings"
+)
+
+// Defaults fills every unset field with its documented default (see
+// REFERENCE.md) and normalises names: suites become their canonical
+// names, commitment policies their kebab-case names. It is idempotent
+// and Parse calls it on every valid job.
+//
+//	output.suffix          encrypt ".encrypted", decrypt ".decrypted", reencrypt ""
+//	output.stripSuffix     decrypt ".encrypted", otherwise ""
+//	output.overwrite       never
+//	encrypt.algorithm      AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+//	encrypt.frameLength    4096
+//	commitmentPolicy       require-encrypt-require-decrypt
+//	caching.capacity       100; maxMessagesEncrypted 2^32; maxBytesEncrypted 2^63-1
+//	execution              concurrency 2×GOMAXPROCS, onError continue, retries 3, shards 1
+//	s3.partSize            8MiB
+//	kms                    retryMode standard, maxAttempts 3
+//	keyGroups.*            raw-aes keyEncoding raw
+func (j *Job) Defaults() {
+	o := &j.Output
+	if !o.InPlace && !o.Stdout {
+		switch j.Operation {
+		case OpEncrypt:
+			if o.Suffix == "" && o.StripSuffix == "" {
+				o.Suffix = ".encrypted"
+			}
+		case OpDecrypt:
+			if o.Suffix == "" && o.StripSuffix == "" {
+				o.Suffix, o.StripSuffix = ".decrypted", ".encrypted"
+			}
+		}
+	}
+	if o.Overwrite == "" {
+		o.Overwrite = OverwriteNever
+	}
+	if j.Operation == OpEncrypt || j.Operation == OpReencrypt {
+		j.Encrypt.Algorithm = canonicalSuite(j.Encrypt.Algorithm)
+		if j.Encrypt.FrameLength == nil {
+			f := defaultFrameLen
+			j.Encrypt.FrameLength = &f
+		}
+	}
+	j.CommitmentPolicy = canonicalPolicy(j.CommitmentPolicy)
+	defaultKeyGroups(j.KeyGroups)
+	defaultCommon(j.Caching, &j.Execution, &j.S3, &j.KMS)
+}
+
+// Defaults fills a policy's unset fields (see Job.Defaults).
+func (p *Policy) Defaults() {
+	for i := range p.Rules {
+		if !p.Rules[i].Exempt {
+			p.Rules[i].Algorithm = canonicalSuite(p.Rules[i].Algorithm)
+		}
+	}
+	if len(p.DecryptKeyGroups) == 0 {
+		p.DecryptKeyGroups = sortedKeys(p.KeyGroups)
+	}
+	p.CommitmentPolicy = canonicalPolicy(p.CommitmentPolicy)
+	defaultKeyGroups(p.KeyGroups)
+	defaultCommon(p.Caching, &p.Execution, &p.S3, &p.KMS)
+}
+
+func canonicalSuite(a string) string {
+	if a == "" {
+		return DefaultAlgorithm
+	}
+	if s, ok := lookupSuite(a); ok {
+		return s.name
+	}
+	return a // a name accepted by a custom Validators hook
+}
+
+func canonicalPolicy(c string) string {
+	if c == "" {
+		return PolicyRequireEncryptRequireDecrypt
+	}
+	if n := normPolicy(c); strings.HasPrefix(n, "require-") || strings.HasPrefix(n, "forbid-") {
+		return n
+	}
+	return c
+}
+
+func defaultKeyGroups(groups map[string]*KeyGroup) {
+	for _, g := range groups {
+		if g != nil && g.Provider == ProviderRawAES && g.KeyEncoding == "" {
+			g.KeyEncoding = "raw"
+		}
+	}
+}
+
+// DefaultConcurrency is execution.concurrency when unset: 2×GOMAXPROCS.
+func DefaultConcurrency() int { return 2 * runtime.GOMAXPROCS(0) }
+
+func defaultCommon(c *Caching, x *Execution, s3 *S3Config, k *KMSConfig) {
+	if c != nil {
+		if c.Capacity == 0 {
+			c.Capacity = defaultCacheCap
+		}
+		if c.MaxMessagesEncrypted == 0 {
+			c.MaxMessagesEncrypted = 1 << 32
+		}
+		if c.MaxBytesEncrypted == 0 {
+			c.MaxBytesEncrypted = 1<<63 - 1
+		}
+	}
+	if x.Concurrency == 0 {
+		x.Concurrency = DefaultConcurrency()
+	}
+	if x.OnError == "" {
+		x.OnError = OnErrorContinue
+	}
+	if x.Retries == nil {
+		r := defaultRetries
+		x.Retries = &r
+	}
+	if x.Shards == 0 {
+		x.Shards = 1
+	}
+	if s3.PartSize == 0 {
+		s3.PartSize = defaultPartSize
+	}
+	if k.RetryMode == "" {
+		k.RetryMode = RetryStandard
+	}
+	if k.MaxAttempts == 0 {
+		k.MaxAttempts = defaultMaxAttmpt
+	}
+}
