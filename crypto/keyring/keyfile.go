@@ -40,11 +40,12 @@ func LoadAESKeyFile(path, encoding string) ([]byte, []string, error) {
 		}
 	case "base64":
 		text := bytes.TrimSpace(data)
-		key = make([]byte, base64.StdEncoding.DecodedLen(len(text)))
-		n, err := base64.StdEncoding.Decode(key, text)
-		if err != nil {
-			n, err = base64.RawStdEncoding.Decode(key, text)
+		enc := base64.StdEncoding
+		if len(text)%4 != 0 {
+			enc = base64.RawStdEncoding
 		}
+		key = make([]byte, enc.DecodedLen(len(text)))
+		n, err := enc.Decode(key, text)
 		if err != nil {
 			clear(key)
 			return nil, nil, fmt.Errorf("keyring: AES key file %s: not valid base64 text", path)

@@ -1,0 +1,306 @@
+// Package executor applies a plan: every changing item is encrypted,
+// decrypted or re-encrypted in one streaming pass, in parallel under a
+// concurrency limit, and committed atomically - a failed or cancelled item
+// leaves no output and never touches its source.
+package executor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/sources"
+	"github.com/encjob/encjob/spec"
+)
+
+// Options configures Apply.
+type Options struct {
+	Concurrency int  // default: the job's execution.concurrency
+	FailFast    bool // default: the job's execution.onError
+	Retries     int  // -1: the job's execution.retries
+	Metadata    *MetadataLog
+	// Progress is called once per finished item (from several goroutines).
+	Progress func(Result)
+	Shard    string // recorded in metadata records
+}
+
+// Result is the outcome of one item.
+type Result struct {
+	Item     *planner.Item
+	Err      error
+	BytesIn  int64
+	BytesOut int64
+	Duration time.Duration
+	Attempts int
+	// Header is the header of the message written (encrypt, reencrypt) or
+	// read (decrypt); InputHeader the header a reencrypt replaced.
+	Header, InputHeader *crypto.Header
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Done     map[planner.Action]int // items whose action completed (unchanged/skip/conflict counted as planned)
+	Failed   []Result
+	BytesIn  int64
+	BytesOut int64
+	Elapsed  time.Duration
+	Items    int
+}
+
+// OK reports whether every item succeeded.
+func (s *Summary) OK() bool { return len(s.Failed) == 0 }
+
+// Apply executes the plan's changing items and records every item in the
+// metadata log.
+func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options) (*Summary, error) {
+	job := rt.Job
+	if o.Concurrency <= 0 {
+		o.Concurrency = max(1, job.Execution.Concurrency)
+	}
+	if !o.FailFast {
+		o.FailFast = job.Execution.OnError == spec.OnErrorFailFast
+	}
+	if o.Retries < 0 {
+		o.Retries = 3
+		if job.Execution.Retries != nil {
+			o.Retries = *job.Execution.Retries
+		}
+	}
+	start := time.Now()
+	sum := &Summary{Done: map[planner.Action]int{}, Items: len(p.Items)}
+	var mu sync.Mutex
+	var bytesIn, bytesOut atomic.Int64
+	finish := func(r Result) {
+		rec := record(job, &r, o.Shard)
+		if err := o.Metadata.Write(rec); err != nil && r.Err == nil {
+			r.Err = fmt.Errorf("writing metadata log: %w", err)
+		}
+		bytesIn.Add(r.BytesIn)
+		bytesOut.Add(r.BytesOut)
+		mu.Lock()
+		if r.Err != nil {
+			sum.Failed = append(sum.Failed, r)
+		} else {
+			sum.Done[r.Item.Action]++
+		}
+		mu.Unlock()
+		if o.Progress != nil {
+			o.Progress(r)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	var commits sync.WaitGroup
+	for i := range p.Items {
+		it := &p.Items[i]
+		if !it.Action.Changes() {
+			r := Result{Item: it}
+			if it.Action == planner.Error {
+				r.Err = errors.New(it.Reason)
+			}
+			finish(r)
+			continue
+		}
+		if gctx.Err() != nil {
+			finish(Result{Item: it, Err: fmt.Errorf("not started: %w", context.Cause(gctx))})
+			continue
+		}
+		g.Go(func() error {
+			started := time.Now()
+			r, pending := runItem(gctx, rt, it, o.Retries)
+			if pending == nil {
+				finish(r)
+				if r.Err != nil && o.FailFast {
+					return r.Err
+				}
+				return nil
+			}
+			// The output is staged; it becomes durable and visible with
+			// the next group commit. Record the item only then.
+			commits.Add(1)
+			go func() {
+				defer commits.Done()
+				if err := <-pending; err != nil {
+					r.Err = fmt.Errorf("commit: %w", err)
+				}
+				r.Duration = time.Since(started)
+				finish(r)
+			}()
+			return nil
+		})
+	}
+	err := g.Wait()
+	commits.Wait()
+	sum.BytesIn, sum.BytesOut = bytesIn.Load(), bytesOut.Load()
+	sum.Elapsed = time.Since(start)
+	if err != nil && ctx.Err() == nil && o.FailFast {
+		return sum, fmt.Errorf("stopped at the first failure (onError: fail-fast): %w", err)
+	}
+	return sum, ctx.Err()
+}
+
+// retryable reports whether an error is worth another attempt: storage
+// and KMS errors that say so (throttling, 5xx, connection resets).
+func retryable(err error) bool {
+	if sources.IsRetryable(err) {
+		return true
+	}
+	var r interface{ Retryable() bool }
+	return errors.As(err, &r) && r.Retryable()
+}
+
+// runItem processes one item with retries. When the output is staged for
+// a group commit it returns the channel that reports the commit.
+func runItem(ctx context.Context, rt *planner.Runtime, it *planner.Item, retries int) (Result, <-chan error) {
+	start := time.Now()
+	var r Result
+	for attempt := 0; ; attempt++ {
+		r = Result{Item: it, Attempts: attempt + 1}
+		pending, err := process(ctx, rt, it, &r)
+		r.Err = err
+		r.Duration = time.Since(start)
+		if err == nil {
+			return r, pending
+		}
+		if attempt >= retries || !retryable(err) || ctx.Err() != nil || it.Input == "<stdin>" {
+			return r, nil
+		}
+		backoff := time.Duration(50<<attempt) * time.Millisecond
+		backoff += time.Duration(rand.Int64N(int64(backoff)))
+		select {
+		case <-ctx.Done():
+			return r, nil
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// counter counts bytes through a reader or writer.
+type counter struct {
+	r io.Reader
+	w io.Writer
+	n int64
+	h hash.Hash
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.h != nil {
+		c.h.Write(p[:n])
+	}
+	return n, err
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// process runs one attempt. Any error aborts the output writer, so no
+// partial output is ever visible.
+func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Result) (pending <-chan error, err error) {
+	job := rt.Job
+	src := rt.Sources[it.SourceIndex]
+	rc, err := src.Open(ctx, it.Key)
+	if err != nil {
+		return nil, fmt.Errorf("opening input: %w", err)
+	}
+	defer rc.Close()
+	in := &counter{r: rc}
+	var plainIn io.Reader = in
+	if it.Action != planner.Encrypt {
+		plainIn = planner.InputReader(in, job.Sources[it.SourceIndex].Encoding)
+	}
+	dst, err := rt.Destination(ctx, it)
+	if err != nil {
+		return nil, err
+	}
+	co := sources.CreateOptions{Mode: fs.FileMode(it.Mode).Perm(), ContentType: it.ContentType, Metadata: it.Metadata, Size: -1}
+	if job.Output.InPlace {
+		co.IfMatch, co.Overwrite = it.Fingerprint, sources.OverwriteAlways
+	} else if job.Output.Overwrite == spec.OverwriteAlways || job.Output.Overwrite == spec.OverwriteIfNewer {
+		co.Overwrite = sources.OverwriteAlways
+	}
+	if co.Mode == 0 {
+		co.Mode = 0o644
+	}
+	w, err := dst.Create(ctx, it.OutKey, co)
+	if err != nil {
+		return nil, fmt.Errorf("creating output: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			w.Abort()
+		}
+		r.BytesIn = in.n
+	}()
+	out := &counter{w: w}
+	var sink io.Writer = out
+	var b64 io.WriteCloser
+	if job.Output.Encoding == "base64" && it.Action != planner.Decrypt {
+		b64 = base64.NewEncoder(base64.StdEncoding, out)
+		sink = b64
+	}
+	var verify *verifier
+	if job.Output.Verify && it.Action != planner.Decrypt {
+		verify = newVerifier(ctx, rt)
+		sink = io.MultiWriter(sink, verify)
+		in.h = sha256.New()
+		if it.Action == planner.Reencrypt {
+			in.h = nil // the plaintext digest is taken after decryption
+		}
+	}
+	var hdr, inHdr *crypto.Header
+	switch it.Action {
+	case planner.Encrypt:
+		hdr, err = encrypt(ctx, rt, sink, plainIn, it.Size, rt.Job.Encrypt.Context)
+	case planner.Decrypt:
+		hdr, err = decrypt(ctx, rt, sink, plainIn)
+	case planner.Reencrypt:
+		hdr, inHdr, err = reencrypt(ctx, rt, sink, plainIn, verify)
+	default:
+		err = fmt.Errorf("executor: action %q changes nothing", it.Action)
+	}
+	if err == nil && b64 != nil {
+		err = b64.Close()
+	}
+	if err == nil && verify != nil {
+		var want []byte
+		if in.h != nil {
+			want = in.h.Sum(nil)
+		} else {
+			want = verify.plainDigest
+		}
+		err = verify.check(want)
+	}
+	r.BytesOut = out.n
+	if err != nil {
+		return nil, err
+	}
+	r.Header, r.InputHeader = hdr, inHdr
+	if ac, ok := w.(sources.AsyncCommitter); ok {
+		committed = true
+		return ac.CommitAsync(ctx), nil
+	}
+	if err := w.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	return nil, nil
+}

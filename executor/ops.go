@@ -1,0 +1,218 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/keygroup"
+	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/spec"
+)
+
+func encryptOptions(rt *planner.Runtime, ctxPairs map[string]string) crypto.EncryptOptions {
+	job := rt.Job
+	o := crypto.EncryptOptions{CMM: rt.EncryptCMM, Suite: rt.Suite, Context: crypto.EncryptionContext(ctxPairs),
+		CommitmentPolicy: rt.Policy, MaxEncryptedDataKeys: job.MaxEncryptedDataKeys, Concurrency: 1}
+	if fl := job.Encrypt.FrameLength; fl != nil {
+		if *fl == 0 {
+			o.NonFramed = true
+		} else {
+			o.FrameLength = *fl
+		}
+	}
+	return o
+}
+
+func decryptOptions(rt *planner.Runtime) crypto.DecryptOptions {
+	job := rt.Job
+	return crypto.DecryptOptions{CMM: rt.DecryptCMM, CommitmentPolicy: rt.Policy,
+		MaxEncryptedDataKeys: job.MaxEncryptedDataKeys, MaxBodyLength: int64(job.Decrypt.MaxBodyLength),
+		UnsignedOnly: job.Decrypt.UnsignedOnly, Concurrency: 1}
+}
+
+// encrypt streams plaintext from in to out as one message. size is the
+// listed size (-1 unknown); a source that changes length while being read
+// fails the item instead of producing a message of the wrong content.
+func encrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, size int64, ec map[string]string) (*crypto.Header, error) {
+	o := encryptOptions(rt, ec)
+	if size >= 0 {
+		o.PlaintextLength, o.KnownLength = size, true
+	}
+	e, err := crypto.NewEncryptor(ctx, out, o)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(e, in); err != nil {
+		e.Abort()
+		return nil, fmt.Errorf("encrypting: %w", err)
+	}
+	if err := e.Close(); err != nil {
+		return nil, fmt.Errorf("encrypting: %w", err)
+	}
+	return e.Header(), nil
+}
+
+// decrypt streams the plaintext of the message in to out. The output is
+// committed by the caller only if this returns nil, that is only after
+// every frame, the signature and the end of the input verified.
+func decrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader) (*crypto.Header, error) {
+	d, err := crypto.NewDecryptor(ctx, in, decryptOptions(rt))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkContext(rt.Job, d.Header()); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(out, d); err != nil {
+		return nil, fmt.Errorf("decrypting: %w", err)
+	}
+	return d.Header(), nil
+}
+
+// reencrypt decrypts and encrypts in one pass: the plaintext only ever
+// exists in memory, a frame at a time. A fresh data key is used.
+func reencrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, v *verifier) (*crypto.Header, *crypto.Header, error) {
+	d, err := crypto.NewDecryptor(ctx, in, decryptOptions(rt))
+	if err != nil {
+		return nil, nil, err
+	}
+	ih := d.Header()
+	if err := checkContext(rt.Job, ih); err != nil {
+		return nil, nil, err
+	}
+	ec := map[string]string{}
+	for k, v := range ih.Context {
+		if !strings.HasPrefix(k, crypto.ReservedPrefix) {
+			ec[k] = v
+		}
+	}
+	for _, k := range rt.Job.Reencrypt.Remove {
+		delete(ec, k)
+	}
+	for k, v := range rt.Job.Reencrypt.Add {
+		ec[k] = v
+	}
+	for k, v := range rt.Job.Encrypt.Context {
+		ec[k] = v
+	}
+	var src io.Reader = d
+	var h hash.Hash
+	if v != nil {
+		h = sha256.New()
+		src = io.TeeReader(d, h)
+	}
+	// The plaintext length is unknown until the decryptor is done, so the
+	// encryptor cannot be told it; framing carries on regardless.
+	oh, err := encrypt(ctx, rt, out, src, -1, ec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if v != nil {
+		v.plainDigest = h.Sum(nil)
+	}
+	return oh, ih, nil
+}
+
+// checkContext re-checks the required context against the authenticated
+// header (the plan saw an unauthenticated one).
+func checkContext(job *spec.Job, h *crypto.Header) error {
+	for k, want := range job.Decrypt.RequireContext {
+		got, ok := h.Context[k]
+		if !ok || (want != nil && got != *want) {
+			return fmt.Errorf("required encryption context %q is missing or differs", k)
+		}
+	}
+	return nil
+}
+
+// verifier decrypts the ciphertext as it is written, in a goroutine, and
+// compares the plaintext digest with the source's: a replaced source is
+// only replaced by something that decrypts back to it.
+type verifier struct {
+	pw          *io.PipeWriter
+	done        chan error
+	digest      []byte
+	plainDigest []byte
+}
+
+func newVerifier(ctx context.Context, rt *planner.Runtime) *verifier {
+	pr, pw := io.Pipe()
+	v := &verifier{pw: pw, done: make(chan error, 1)}
+	o := decryptOptions(rt)
+	o.CMM = crypto.NewDefaultCMM(rt.Groups[rt.Job.Encrypt.KeyGroup].Keyring)
+	go func() {
+		h := sha256.New()
+		d, err := crypto.NewDecryptor(ctx, pr, o)
+		if err == nil {
+			_, err = io.Copy(h, d)
+		}
+		v.digest = h.Sum(nil)
+		pr.CloseWithError(errors.New("verifier done"))
+		v.done <- err
+	}()
+	return v
+}
+
+func (v *verifier) Write(p []byte) (int, error) { return v.pw.Write(p) }
+
+func (v *verifier) check(want []byte) error {
+	v.pw.Close()
+	if err := <-v.done; err != nil {
+		return fmt.Errorf("verify: the new message does not decrypt: %w", err)
+	}
+	if !bytes.Equal(v.digest, want) {
+		return errors.New("verify: the new message decrypts to different content")
+	}
+	return nil
+}
+
+// record builds the metadata line of a result.
+func record(job *spec.Job, r *Result, shard string) *Record {
+	it := r.Item
+	rec := &Record{Mode: string(job.Operation), Input: it.Input, Output: it.Output, Action: it.Action,
+		BytesIn: r.BytesIn, BytesOut: r.BytesOut, DurationMS: float64(r.Duration.Microseconds()) / 1000,
+		Attempts: r.Attempts, Fingerprint: string(it.Fingerprint), Shard: shard, Time: time.Now().UTC()}
+	if job.Decrypt.UnsignedOnly && job.Operation == spec.OpDecrypt {
+		rec.Mode = "decrypt-unsigned"
+	}
+	switch {
+	case r.Err != nil:
+		rec.Status, rec.Error = "failed", r.Err.Error()
+	case it.Action.Changes():
+		rec.Status = "done"
+	default:
+		rec.Status = "planned"
+	}
+	if it.Action == planner.Skip {
+		rec.Skipped, rec.Reason = true, it.Reason
+		rec.MissingKeys, rec.MissingPairs = it.MissingContextKeys, it.MissingContextPairs
+	} else if it.Reason != "" && r.Err == nil {
+		rec.Reason = it.Reason
+	}
+	if h := r.Header; h != nil {
+		ch := h.CLIMetadata()
+		rec.Header = &ch
+		if it.Action == planner.Decrypt {
+			a := h.CLIHeaderAuth()
+			rec.HeaderAuth = &a
+		}
+		for _, e := range h.EncryptedDataKeys {
+			rec.KeyIDs = append(rec.KeyIDs, keygroup.EDKLabel(e))
+		}
+	} else {
+		rec.KeyIDs = it.KeyIDs
+	}
+	if h := r.InputHeader; h != nil {
+		ch := h.CLIMetadata()
+		rec.InputHeader = &ch
+	}
+	return rec
+}

@@ -1,0 +1,66 @@
+package executor
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/planner"
+)
+
+// Record is one line of the metadata log: the fields aws-encryption-cli
+// writes (mode, input, output, header, header_auth, skipped, reason,
+// missing_encryption_context_*), then encjob's own.
+type Record struct {
+	Mode       string                `json:"mode"`
+	Input      string                `json:"input"`
+	Output     string                `json:"output,omitempty"`
+	Header     *crypto.CLIHeader     `json:"header,omitempty"`
+	HeaderAuth *crypto.CLIHeaderAuth `json:"header_auth,omitempty"`
+
+	Skipped      bool       `json:"skipped,omitempty"`
+	Reason       string     `json:"reason,omitempty"`
+	MissingKeys  []string   `json:"missing_encryption_context_keys,omitempty"`
+	MissingPairs [][]string `json:"missing_encryption_context_pairs,omitempty"`
+
+	Action      planner.Action    `json:"action"`
+	Status      string            `json:"status"` // done | failed | planned (unchanged, skip, conflict)
+	Error       string            `json:"error,omitempty"`
+	BytesIn     int64             `json:"bytes_in"`
+	BytesOut    int64             `json:"bytes_out"`
+	DurationMS  float64           `json:"duration_ms"`
+	Attempts    int               `json:"attempts,omitempty"`
+	KeyIDs      []string          `json:"key_ids,omitempty"`
+	InputHeader *crypto.CLIHeader `json:"input_header,omitempty"` // reencrypt: the header it replaced
+	Fingerprint string            `json:"fingerprint,omitempty"`
+	Shard       string            `json:"shard,omitempty"`
+	Time        time.Time         `json:"time"`
+}
+
+// MetadataLog writes records as JSON lines, one Write per line, safe for
+// concurrent use.
+type MetadataLog struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewMetadataLog returns a log over w (nil: records are dropped).
+func NewMetadataLog(w io.Writer) *MetadataLog { return &MetadataLog{w: w} }
+
+// Write appends one record.
+func (l *MetadataLog) Write(r *Record) error {
+	if l == nil || l.w == nil {
+		return nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err = l.w.Write(b)
+	return err
+}

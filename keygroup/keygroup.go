@@ -1,0 +1,218 @@
+// Package keygroup turns the key groups of a job spec into keyrings, and
+// tells from a message header alone whether a message is under a group -
+// the test the planner uses to find items already in the desired state
+// without calling KMS.
+package keygroup
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/crypto/awskms"
+	"github.com/encjob/encjob/crypto/keyring"
+	"github.com/encjob/encjob/spec"
+)
+
+// Group is a built key group.
+type Group struct {
+	Name     string
+	Spec     *spec.KeyGroup
+	Keyring  crypto.Keyring
+	Notes    []string // things worth telling the user (resolved aliases, key-file warnings)
+	kmsARNs  []string // resolved key ARNs for aws-kms groups
+	resolved []awskms.Resolution
+}
+
+// Options carries settings shared by every group of a job.
+type Options struct {
+	KMS awskms.Config // RateLimit, RetryMode, MaxAttempts, Endpoint, Clients, Credentials
+	// BaseDir resolves relative key files (the directory of the spec file).
+	BaseDir string
+}
+
+// Build makes the keyring of one group. KMS aliases and bare key ids are
+// resolved to key ARNs here, once per job.
+func Build(ctx context.Context, name string, g *spec.KeyGroup, o Options) (*Group, error) {
+	out := &Group{Name: name, Spec: g}
+	switch g.Provider {
+	case spec.ProviderRawAES:
+		path := resolvePath(o.BaseDir, g.KeyFile)
+		if g.Generate {
+			if _, err := os.Stat(path); os.IsNotExist(err) {
+				if err := keyring.GenerateAESKeyFile(path, 256); err != nil {
+					return nil, fmt.Errorf("key group %q: generating %s: %w", name, path, err)
+				}
+				out.Notes = append(out.Notes, fmt.Sprintf("key group %q: generated a new 256-bit key in %s (mode 0600)", name, path))
+			}
+		}
+		key, warnings, err := keyring.LoadAESKeyFile(path, g.KeyEncoding)
+		if err != nil {
+			return nil, fmt.Errorf("key group %q: %w", name, err)
+		}
+		for _, w := range warnings {
+			out.Notes = append(out.Notes, fmt.Sprintf("key group %q: %s", name, w))
+		}
+		kr, err := keyring.NewRawAES(g.Namespace, g.Name, key)
+		clear(key)
+		if err != nil {
+			return nil, fmt.Errorf("key group %q: %w", name, err)
+		}
+		out.Keyring = kr
+	case spec.ProviderRawRSA:
+		path := resolvePath(o.BaseDir, g.KeyFile)
+		pad, err := keyring.ParsePadding(g.Padding)
+		if err != nil {
+			return nil, fmt.Errorf("key group %q: %w", name, err)
+		}
+		priv, err := keyring.LoadRSAPrivateKeyPEM(path)
+		var kr *keyring.RawRSA
+		if err == nil {
+			kr, err = keyring.NewRawRSA(g.Namespace, g.Name, priv, nil, pad)
+		} else if pub, perr := keyring.LoadRSAPublicKeyPEM(path); perr == nil {
+			// A public key can encrypt but never decrypt.
+			kr, err = keyring.NewRawRSA(g.Namespace, g.Name, nil, pub, pad)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key group %q: %w", name, err)
+		}
+		out.Keyring = kr
+	case spec.ProviderAWSKMS:
+		cfg := o.KMS
+		cfg.Keys = g.Keys
+		cfg.Discovery = g.Discovery
+		if g.DiscoveryFilter != nil {
+			cfg.DiscoveryFilter = &awskms.DiscoveryFilter{Accounts: g.DiscoveryFilter.Accounts, Partition: g.DiscoveryFilter.Partition}
+		}
+		cfg.GrantTokens = g.GrantTokens
+		if g.Region != "" {
+			cfg.Region = g.Region
+			if g.Discovery {
+				cfg.DiscoveryRegion = g.Region
+			}
+		}
+		if g.Profile != "" {
+			cfg.Profile = g.Profile
+		}
+		if g.Endpoint != "" {
+			cfg.Endpoint = g.Endpoint
+		}
+		kr, err := awskms.New(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("key group %q: %w", name, err)
+		}
+		out.Keyring = kr
+		out.resolved = kr.Resolved()
+		for _, r := range out.resolved {
+			out.kmsARNs = append(out.kmsARNs, r.ARN)
+			if r.Input != r.ARN {
+				out.Notes = append(out.Notes, fmt.Sprintf("key group %q: %s resolved to %s", name, r.Input, r.ARN))
+			}
+		}
+	default:
+		return nil, fmt.Errorf("key group %q: unknown provider %q", name, g.Provider)
+	}
+	return out, nil
+}
+
+func resolvePath(base, p string) string {
+	if p == "" || base == "" || strings.HasPrefix(p, "/") {
+		return p
+	}
+	return base + "/" + p
+}
+
+// Holds reports whether edk was made by a key of this group, from the EDK
+// alone (no KMS call). Discovery groups hold every aws-kms EDK their filter
+// allows.
+func (g *Group) Holds(edk crypto.EncryptedDataKey) bool {
+	s := g.Spec
+	switch s.Provider {
+	case spec.ProviderRawAES:
+		info := edk.ProviderInfo
+		return edk.ProviderID == s.Namespace && len(info) == len(s.Name)+8+12 &&
+			bytes.HasPrefix(info, []byte(s.Name)) &&
+			binary.BigEndian.Uint32(info[len(s.Name):]) == 128 && binary.BigEndian.Uint32(info[len(s.Name)+4:]) == 12
+	case spec.ProviderRawRSA:
+		return edk.ProviderID == s.Namespace && string(edk.ProviderInfo) == s.Name
+	case spec.ProviderAWSKMS:
+		if edk.ProviderID != awskms.ProviderID {
+			return false
+		}
+		arn := string(edk.ProviderInfo)
+		if s.Discovery {
+			if f := s.DiscoveryFilter; f != nil {
+				p := strings.SplitN(arn, ":", 6)
+				if len(p) < 6 || p[1] != f.Partition || !contains(f.Accounts, p[4]) {
+					return false
+				}
+			}
+			return true
+		}
+		for _, k := range g.kmsARNs {
+			if k == arn || sameMRK(k, arn) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// HoldsAny reports whether any EDK of a header is under this group.
+func (g *Group) HoldsAny(edks []crypto.EncryptedDataKey) bool {
+	for _, e := range edks {
+		if g.Holds(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// KeyIDs lists the key identities of the group, for logs and metadata.
+func (g *Group) KeyIDs() []string {
+	s := g.Spec
+	switch s.Provider {
+	case spec.ProviderAWSKMS:
+		if s.Discovery {
+			return []string{"aws-kms discovery"}
+		}
+		return append([]string(nil), g.kmsARNs...)
+	default:
+		return []string{s.Namespace + "/" + s.Name}
+	}
+}
+
+// sameMRK: two multi-Region key ARNs that differ only in region.
+func sameMRK(a, b string) bool {
+	pa, pb := strings.SplitN(a, ":", 6), strings.SplitN(b, ":", 6)
+	if len(pa) != 6 || len(pb) != 6 || !strings.HasPrefix(pa[5], "key/mrk-") {
+		return false
+	}
+	return pa[1] == pb[1] && pa[2] == pb[2] && pa[4] == pb[4] && pa[5] == pb[5]
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// EDKLabel renders an EDK's key identity for humans and metadata logs:
+// the KMS key ARN, or namespace/name for raw keys.
+func EDKLabel(edk crypto.EncryptedDataKey) string {
+	if edk.ProviderID == awskms.ProviderID {
+		return string(edk.ProviderInfo)
+	}
+	info := edk.ProviderInfo
+	if len(info) > 20 && binary.BigEndian.Uint32(info[len(info)-20:]) == 128 {
+		info = info[:len(info)-20]
+	}
+	return edk.ProviderID + "/" + string(info)
+}

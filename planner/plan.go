@@ -1,0 +1,143 @@
+package planner
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/encjob/encjob/sources"
+	"github.com/encjob/encjob/spec"
+)
+
+// FormatVersion is the version of the saved plan format. A plan of another
+// version is refused.
+const FormatVersion = 1
+
+// Action is what apply will do with one item.
+type Action string
+
+const (
+	Encrypt   Action = "encrypt"
+	Decrypt   Action = "decrypt"
+	Reencrypt Action = "reencrypt"
+	Unchanged Action = "unchanged" // already in the desired state
+	Skip      Action = "skip"      // deliberately not processed (reason given)
+	Conflict  Action = "conflict"  // destination exists and the overwrite policy forbids
+	Error     Action = "error"     // cannot be processed (reason given)
+)
+
+// Changes reports whether the action changes anything.
+func (a Action) Changes() bool { return a == Encrypt || a == Decrypt || a == Reencrypt }
+
+// Symbol is the one-character plan symbol (Terraform style).
+func (a Action) Symbol() string {
+	switch a {
+	case Encrypt:
+		return "+"
+	case Decrypt:
+		return "-"
+	case Reencrypt:
+		return "~"
+	case Unchanged:
+		return "="
+	case Conflict:
+		return "!"
+	case Skip:
+		return "s"
+	}
+	return "x"
+}
+
+// Actions lists every action in display order.
+var Actions = []Action{Encrypt, Decrypt, Reencrypt, Unchanged, Skip, Conflict, Error}
+
+// Item is one unit of work: one source object and its destination.
+type Item struct {
+	Action Action `json:"action"`
+	Reason string `json:"reason,omitempty"`
+
+	SourceIndex int    `json:"source"` // index into Job.Sources
+	Key         string `json:"key"`    // key relative to the source root
+	Input       string `json:"input"`  // display name / URL of the input
+	Output      string `json:"output,omitempty"`
+	OutKey      string `json:"out_key,omitempty"`  // key relative to the destination root
+	OutRoot     string `json:"out_root,omitempty"` // destination root: directory, s3://bucket/prefix or "-"
+
+	Size        int64               `json:"size"`
+	Fingerprint sources.Fingerprint `json:"fingerprint,omitempty"`
+	Mode        uint32              `json:"mode,omitempty"`
+	ContentType string              `json:"content_type,omitempty"`
+	Metadata    map[string]string   `json:"metadata,omitempty"`
+
+	// What the planner saw in the input header (decrypt / reencrypt).
+	Suite  string   `json:"suite,omitempty"`
+	KeyIDs []string `json:"key_ids,omitempty"`
+
+	MissingContextKeys  []string   `json:"missing_encryption_context_keys,omitempty"`
+	MissingContextPairs [][]string `json:"missing_encryption_context_pairs,omitempty"`
+
+	// Rule is the policy rule index for policy plans (-1 for jobs).
+	Rule int `json:"rule,omitempty"`
+}
+
+// Identity is the stable identity of an item: it does not depend on listing
+// order, so shards and resumed runs agree on it.
+func (it *Item) Identity() string { return it.Input }
+
+// Plan is a value: what apply will do, computed from a job and the state of
+// its sources and destinations. Saved as JSON, it can be applied later; a
+// saved plan is refused when a source changed since planning.
+type Plan struct {
+	FormatVersion int       `json:"format_version"`
+	Name          string    `json:"name"`
+	Created       time.Time `json:"created"`
+	SpecDigest    string    `json:"spec_digest"`
+	Job           *spec.Job `json:"job"`
+	// BaseDir is where relative paths of the job were resolved.
+	BaseDir string `json:"base_dir"`
+	Items   []Item `json:"items"`
+}
+
+// Counts returns the number of items per action.
+func (p *Plan) Counts() map[Action]int {
+	c := map[Action]int{}
+	for _, it := range p.Items {
+		c[it.Action]++
+	}
+	return c
+}
+
+// HasChanges reports whether applying the plan would change anything.
+func (p *Plan) HasChanges() bool {
+	for _, it := range p.Items {
+		if it.Action.Changes() {
+			return true
+		}
+	}
+	return false
+}
+
+// Write saves the plan as indented JSON.
+func (p *Plan) Write(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(p)
+}
+
+// Read loads a saved plan and checks its format version.
+func Read(r io.Reader) (*Plan, error) {
+	var p Plan
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("planner: reading plan: %w", err)
+	}
+	if p.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("planner: plan format version %d, this encjob reads %d", p.FormatVersion, FormatVersion)
+	}
+	if p.Job == nil {
+		return nil, fmt.Errorf("planner: plan has no job")
+	}
+	return &p, nil
+}

@@ -1,0 +1,321 @@
+// Package planner expands a job into a plan: one action per item, decided
+// from listings and message headers only - no decryption and no KMS call -
+// so that items already in the desired state cost nothing.
+package planner
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/keygroup"
+	"github.com/encjob/encjob/sources"
+	"github.com/encjob/encjob/spec"
+)
+
+// BuildOptions configures Build.
+type BuildOptions struct {
+	Name string
+	// Owns selects the items of this shard (nil: every item).
+	Owns func(identity string) bool
+	// Concurrency of header reads (default 16).
+	Concurrency int
+}
+
+// Build lists every source and decides an action per item.
+func Build(ctx context.Context, rt *Runtime, o BuildOptions) (*Plan, error) {
+	p := &Plan{FormatVersion: FormatVersion, Name: o.Name, Created: time.Now().UTC().Truncate(time.Second),
+		SpecDigest: rt.Job.Digest(), Job: rt.Job, BaseDir: rt.BaseDir}
+	type listed struct {
+		src int
+		it  sources.Item
+	}
+	var all []listed
+	for i, src := range rt.Sources {
+		err := src.List(ctx, func(it sources.Item) error {
+			all = append(all, listed{i, it})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", src, err)
+		}
+	}
+	p.Items = make([]Item, len(all))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, o.Concurrency, 16))
+	for i, l := range all {
+		g.Go(func() error {
+			p.Items[i] = rt.decide(gctx, l.src, l.it)
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if o.Owns != nil {
+		kept := p.Items[:0]
+		for _, it := range p.Items {
+			if o.Owns(it.Identity()) {
+				kept = append(kept, it)
+			}
+		}
+		p.Items = kept
+	}
+	markDuplicateOutputs(p.Items)
+	return p, nil
+}
+
+// markDuplicateOutputs turns items that would write the same output into
+// conflicts (e.g. a.txt and a.txt.encrypted both decrypting to a.txt).
+func markDuplicateOutputs(items []Item) {
+	seen := map[string]int{}
+	for i := range items {
+		it := &items[i]
+		if !it.Action.Changes() || it.Output == "<stdout>" {
+			continue
+		}
+		if j, dup := seen[it.Output]; dup {
+			it.Action, it.Reason = Conflict, fmt.Sprintf("output %s is also the output of %s", it.Output, items[j].Input)
+			continue
+		}
+		seen[it.Output] = i
+	}
+}
+
+// decide plans one listed item.
+func (rt *Runtime) decide(ctx context.Context, srcIdx int, si sources.Item) Item {
+	job := rt.Job
+	src := rt.Sources[srcIdx]
+	it := Item{SourceIndex: srcIdx, Key: si.Key, Size: si.Size, Fingerprint: si.Print, Mode: uint32(si.Mode),
+		ContentType: si.ContentType, Metadata: si.Metadata, Rule: -1}
+	it.Input = displayInput(rt.locs[srcIdx], si)
+	switch {
+	case si.Err != nil:
+		it.Action, it.Reason = Error, si.Err.Error()
+		return it
+	case si.Skipped != "":
+		it.Action, it.Reason = Skip, si.Skipped
+		return it
+	}
+	it.Output, it.OutRoot, it.OutKey = rt.outputFor(srcIdx, si)
+	op := Action(job.Operation)
+	stdin := rt.locs[srcIdx].Kind == sources.Stdio
+
+	var srcHdr *crypto.Header
+	if !stdin && (op != Encrypt || job.Output.InPlace) {
+		h, err := readHeader(ctx, src, si.Key, job.Sources[srcIdx].Encoding)
+		switch {
+		case err != nil && op != Encrypt:
+			it.Action, it.Reason = Error, "not a readable ESDK message: "+err.Error()
+			return it
+		case err == nil:
+			srcHdr = h
+			it.Suite = h.Suite.Hex()
+			for _, e := range h.EncryptedDataKeys {
+				it.KeyIDs = append(it.KeyIDs, keygroup.EDKLabel(e))
+			}
+		}
+	}
+	if srcHdr != nil && op != Encrypt {
+		if keys, pairs := missingContext(srcHdr.Context, job.Decrypt.RequireContext); len(keys)+len(pairs) > 0 {
+			it.Action, it.Reason = Skip, "Missing encryption context key or value"
+			it.MissingContextKeys, it.MissingContextPairs = keys, pairs
+			return it
+		}
+		if g := rt.Groups[job.Decrypt.KeyGroup]; !g.HoldsAny(srcHdr.EncryptedDataKeys) {
+			it.Action = Error
+			it.Reason = fmt.Sprintf("no encrypted data key of key group %q (message keys: %s)", g.Name, strings.Join(it.KeyIDs, ", "))
+			return it
+		}
+	}
+	if job.Output.InPlace {
+		switch {
+		case op == Encrypt && srcHdr != nil && rt.satisfies(srcHdr, job.Encrypt.Context):
+			it.Action, it.Reason = Unchanged, "already encrypted as desired"
+		case op == Encrypt && srcHdr != nil:
+			it.Action, it.Reason = Skip, "already an ESDK message (use operation reencrypt)"
+		case op == Reencrypt && rt.satisfies(srcHdr, rt.reencryptContext(srcHdr)):
+			it.Action, it.Reason = Unchanged, fmt.Sprintf("already under key group %q with the desired context and suite", job.Encrypt.KeyGroup)
+		default:
+			it.Action = op
+		}
+		return it
+	}
+	if it.OutRoot == "-" {
+		it.Action = op
+		return it
+	}
+	// A separate destination: what is there already?
+	dst, err := rt.Destination(ctx, &it)
+	if err != nil {
+		it.Action, it.Reason = Error, err.Error()
+		return it
+	}
+	di, err := dst.Stat(ctx, it.OutKey)
+	switch {
+	case errors.Is(err, sources.ErrNotFound):
+		it.Action = op
+		return it
+	case err != nil:
+		it.Action, it.Reason = Error, "destination: "+err.Error()
+		return it
+	}
+	newer := !di.ModTime.Before(si.ModTime)
+	if op != Decrypt && newer {
+		if dh, err := rt.readBackHeader(ctx, &it); err == nil {
+			want := job.Encrypt.Context
+			if op == Reencrypt {
+				want = rt.reencryptContext(srcHdr)
+			}
+			if rt.satisfies(dh, want) {
+				it.Action, it.Reason = Unchanged, "destination already encrypted as desired"
+				return it
+			}
+		}
+	}
+	switch job.Output.Overwrite {
+	case spec.OverwriteAlways:
+		it.Action = op
+	case spec.OverwriteIfNewer:
+		if newer {
+			it.Action, it.Reason = Unchanged, "destination is newer than the source (overwrite: if-newer)"
+		} else {
+			it.Action = op
+		}
+	default:
+		it.Action, it.Reason = Conflict, "destination exists (overwrite: never)"
+	}
+	return it
+}
+
+type headerOpener interface {
+	OpenHeader(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// readHeader parses the message header at key, reading only its first bytes.
+func readHeader(ctx context.Context, src headerOpener, key, encoding string) (*crypto.Header, error) {
+	rc, err := src.OpenHeader(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return crypto.ParseHeader(bufio.NewReaderSize(InputReader(rc, encoding), 4096))
+}
+
+// InputReader decodes an input in the given encoding ("base64" or binary).
+func InputReader(r io.Reader, encoding string) io.Reader {
+	if encoding == "base64" {
+		return base64.NewDecoder(base64.StdEncoding, &stripSpace{r: r})
+	}
+	return r
+}
+
+// stripSpace drops ASCII whitespace, so wrapped base64 text decodes.
+type stripSpace struct{ r io.Reader }
+
+func (s *stripSpace) Read(p []byte) (int, error) {
+	for {
+		n, err := s.r.Read(p)
+		j := 0
+		for _, c := range p[:n] {
+			if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+				p[j] = c
+				j++
+			}
+		}
+		if j > 0 || err != nil {
+			return j, err
+		}
+	}
+}
+
+// reencryptContext is the context a re-encrypted message must have: the
+// source's, without the ESDK's own keys, edited by the job.
+func (rt *Runtime) reencryptContext(h *crypto.Header) crypto.EncryptionContext {
+	out := crypto.EncryptionContext{}
+	if h != nil {
+		for k, v := range h.Context {
+			if !strings.HasPrefix(k, crypto.ReservedPrefix) {
+				out[k] = v
+			}
+		}
+	}
+	for _, k := range rt.Job.Reencrypt.Remove {
+		delete(out, k)
+	}
+	for k, v := range rt.Job.Reencrypt.Add {
+		out[k] = v
+	}
+	for k, v := range rt.Job.Encrypt.Context {
+		out[k] = v
+	}
+	return out
+}
+
+// satisfies: the header is under the target key group, with exactly the
+// wanted user context, the desired suite and frame length.
+func (rt *Runtime) satisfies(h *crypto.Header, want map[string]string) bool {
+	if h == nil {
+		return false
+	}
+	job := rt.Job
+	g := rt.Groups[job.Encrypt.KeyGroup]
+	if g == nil || !g.HoldsAny(h.EncryptedDataKeys) || h.Suite != rt.Suite {
+		return false
+	}
+	if fl := job.Encrypt.FrameLength; fl != nil && int(h.FrameLength) != *fl {
+		return false
+	}
+	n := 0
+	for k, v := range h.Context {
+		if strings.HasPrefix(k, crypto.ReservedPrefix) {
+			continue
+		}
+		if w, ok := want[k]; !ok || w != v {
+			return false
+		}
+		n++
+	}
+	return n == len(want)
+}
+
+// missingContext compares a header context with the required one (a nil
+// value means the key must exist with any value), as aws-encryption-cli
+// reports it.
+func missingContext(have crypto.EncryptionContext, req map[string]*string) (keys []string, pairs [][]string) {
+	for k, v := range req {
+		got, ok := have[k]
+		switch {
+		case !ok && v == nil:
+			keys = append(keys, k)
+		case v != nil && (!ok || got != *v):
+			pairs = append(pairs, []string{k, *v})
+		}
+	}
+	sort.Strings(keys)
+	sort.Slice(pairs, func(i, j int) bool { return pairs[i][0] < pairs[j][0] })
+	return keys, pairs
+}
+
+func displayInput(loc sources.Location, it sources.Item) string {
+	switch loc.Kind {
+	case sources.Stdio:
+		return "<stdin>"
+	case sources.S3:
+		return strings.TrimSuffix(sourceRoot(loc, it), "/") + "/" + it.Key
+	default:
+		if it.IsSingle {
+			return loc.Path
+		}
+		return strings.TrimSuffix(loc.Path, "/") + "/" + it.Key
+	}
+}
