@@ -49,6 +49,7 @@ type Decryptor struct {
 	body     int64
 	workers  int
 	out      []byte // verified plaintext not yet read
+	outBuf   []byte // storage behind out, reused batch after batch
 	raw      []byte // scratch for raw frames
 	done     bool   // final frame verified
 	verified bool   // footer and end of input verified
@@ -234,7 +235,10 @@ func (d *Decryptor) readBatch() error {
 	}
 	// d.raw may have moved while growing: re-slice every frame from offsets.
 	rebase(frames, d.raw)
-	out := make([]byte, size)
+	if cap(d.outBuf) < size {
+		d.outBuf = make([]byte, size)
+	}
+	out := d.outBuf[:size]
 	offs := make([]int, len(frames)+1)
 	for i, f := range frames {
 		offs[i+1] = offs[i] + len(f.ct) - tagLen
@@ -357,7 +361,7 @@ func Decrypt(ctx context.Context, msg []byte, o DecryptOptions) ([]byte, *Header
 	if err != nil {
 		return nil, nil, err
 	}
-	var out growBuffer
+	out := growBuffer{b: make([]byte, 0, len(msg))}
 	if _, err := io.Copy(&out, d); err != nil {
 		clear(out.b)
 		return nil, nil, err

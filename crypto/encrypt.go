@@ -71,6 +71,7 @@ type Encryptor struct {
 	pipe    chan []byte
 	free    chan []byte
 	pipeErr chan error
+	spare   []byte // a sealed-frame buffer to reuse when there is no pipeline
 }
 
 // NewEncryptor gets materials, writes the message header to dst and returns
@@ -222,6 +223,10 @@ func (e *Encryptor) Write(p []byte) (int, error) {
 }
 
 func (e *Encryptor) getBuf(n int) []byte {
+	if b := e.spare; b != nil && cap(b) >= n {
+		e.spare = nil
+		return b[:0]
+	}
 	select {
 	case b := <-e.free:
 		if cap(b) >= n {
@@ -290,7 +295,9 @@ func parallel(n, workers int, fn func(lo, hi int)) {
 func (e *Encryptor) send(b []byte) error {
 	if e.pipe == nil {
 		if e.workers <= 1 {
-			return e.emit(b)
+			err := e.emit(b)
+			e.spare = b
+			return err
 		}
 		pipe, free, errc := make(chan []byte, 1), make(chan []byte, 3), make(chan error, 1)
 		e.pipe, e.free, e.pipeErr = pipe, free, errc
@@ -406,7 +413,7 @@ func (e *Encryptor) finish() error {
 // Encrypt encrypts a whole plaintext held in memory.
 func Encrypt(ctx context.Context, plaintext []byte, o EncryptOptions) ([]byte, error) {
 	o.PlaintextLength, o.KnownLength = int64(len(plaintext)), true
-	var out growBuffer
+	out := growBuffer{b: make([]byte, 0, len(plaintext)+len(plaintext)/64+1024)}
 	e, err := NewEncryptor(ctx, &out, o)
 	if err != nil {
 		return nil, err
