@@ -93,13 +93,16 @@ metadata: {name: kms}
 spec:
   operation: %s
   sources: [{path: %q}]
-  output: {path: %q}
+  output: %s
   keyGroups:
     enc: {provider: aws-kms, keys: [%s]}
     dec: {provider: aws-kms, keys: [%s]}
-%s`, op, in, out, encKeys, decKeys, extra)
-	if op != "decrypt" {
+%s`, op, in, outSpec(out), encKeys, decKeys, extra)
+	switch op {
+	case "encrypt":
 		y += "  encrypt: {keyGroup: enc, context: {tenant: acme}}\n"
+	case "reencrypt":
+		y += "  encrypt: {keyGroup: enc}\n"
 	}
 	if op != "encrypt" {
 		y += "  decrypt: {keyGroup: dec, requireContext: {tenant: acme}}\n"
@@ -221,4 +224,11 @@ func TestS3PrefixRoundTripWithKMS(t *testing.T) {
 	if bytes.Contains(ct, want["p/000/obj-0000.csv"][:64]) {
 		t.Fatal("plaintext found in the encrypted object")
 	}
+}
+
+func outSpec(out string) string {
+	if out == "" {
+		return "{inPlace: true, verify: true}"
+	}
+	return fmt.Sprintf("{path: %q}", out)
 }

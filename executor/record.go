@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"sync"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/sources"
 )
 
 // Record is one line of the metadata log: the fields aws-encryption-cli
@@ -63,4 +65,30 @@ func (l *MetadataLog) Write(r *Record) error {
 	defer l.mu.Unlock()
 	_, err = l.w.Write(b)
 	return err
+}
+
+// CompletedFromLog reads a metadata log and returns, for every input whose
+// last record says done, the fingerprint it had then. Lines that are not
+// encjob records (aws-encryption-cli's, or a line cut short by a crash) are
+// ignored.
+func CompletedFromLog(r io.Reader) (map[string]sources.Fingerprint, error) {
+	out := map[string]sources.Fingerprint{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var rec struct {
+			Input       string `json:"input"`
+			Status      string `json:"status"`
+			Fingerprint string `json:"fingerprint"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Input == "" {
+			continue
+		}
+		if rec.Status == "done" && rec.Fingerprint != "" {
+			out[rec.Input] = sources.Fingerprint(rec.Fingerprint)
+		} else if rec.Status == "failed" {
+			delete(out, rec.Input)
+		}
+	}
+	return out, sc.Err()
 }

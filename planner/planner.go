@@ -29,6 +29,10 @@ type BuildOptions struct {
 	Owns func(identity string) bool
 	// Concurrency of header reads (default 16).
 	Concurrency int
+	// Completed maps inputs to the fingerprint they had when an earlier
+	// run completed them (from its metadata log): such an item whose
+	// output exists is unchanged. This is what lets a decrypt job resume.
+	Completed map[string]sources.Fingerprint
 }
 
 // Build lists every source and decides an action per item.
@@ -54,7 +58,7 @@ func Build(ctx context.Context, rt *Runtime, o BuildOptions) (*Plan, error) {
 	g.SetLimit(max(1, o.Concurrency, 16))
 	for i, l := range all {
 		g.Go(func() error {
-			p.Items[i] = rt.decide(gctx, l.src, l.it)
+			p.Items[i] = rt.decideItem(gctx, l.src, l.it, o.Completed)
 			return gctx.Err()
 		})
 	}
@@ -93,6 +97,10 @@ func markDuplicateOutputs(items []Item) {
 
 // decide plans one listed item.
 func (rt *Runtime) decide(ctx context.Context, srcIdx int, si sources.Item) Item {
+	return rt.decideItem(ctx, srcIdx, si, nil)
+}
+
+func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, completed map[string]sources.Fingerprint) Item {
 	job := rt.Job
 	src := rt.Sources[srcIdx]
 	it := Item{SourceIndex: srcIdx, Key: si.Key, Size: si.Size, Fingerprint: si.Print, Mode: uint32(si.Mode),
@@ -124,6 +132,11 @@ func (rt *Runtime) decide(ctx context.Context, srcIdx int, si sources.Item) Item
 				it.KeyIDs = append(it.KeyIDs, keygroup.EDKLabel(e))
 			}
 		}
+	}
+	if op == Reencrypt && job.Output.InPlace && rt.satisfies(srcHdr, rt.reencryptContext(srcHdr)) {
+		// Already migrated: the source key group no longer matters.
+		it.Action, it.Reason = Unchanged, fmt.Sprintf("already under key group %q with the desired context and suite", job.Encrypt.KeyGroup)
+		return it
 	}
 	if srcHdr != nil && op != Encrypt {
 		if keys, pairs := missingContext(srcHdr.Context, job.Decrypt.RequireContext); len(keys)+len(pairs) > 0 {
@@ -170,6 +183,10 @@ func (rt *Runtime) decide(ctx context.Context, srcIdx int, si sources.Item) Item
 		return it
 	}
 	newer := !di.ModTime.Before(si.ModTime)
+	if fp, ok := completed[it.Input]; ok && fp == si.Print && si.Print != "" {
+		it.Action, it.Reason = Unchanged, "completed by an earlier run (metadata log)"
+		return it
+	}
 	if op != Decrypt && newer {
 		if dh, err := rt.readBackHeader(ctx, &it); err == nil {
 			want := job.Encrypt.Context
