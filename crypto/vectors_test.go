@@ -20,9 +20,9 @@ import (
 	"github.com/encjob/encjob/crypto/keyring"
 )
 
-// vectorsDir is the shared ESDK test-vector set produced by the official
+// vectorsDir is a copy of the shared ESDK test-vector set (../shared/testvectors) produced by the official
 // Python and JavaScript ESDKs (see its README).
-var vectorsDir = filepath.Join("..", "..", "shared", "testvectors")
+var vectorsDir = filepath.Join("..", "testdata", "esdk-vectors")
 
 type vectorKey struct {
 	ID           string `json:"id"`

@@ -19,7 +19,7 @@ import (
 )
 
 // vectorsDir is the shared ESDK test-vector set (see its README.md).
-const vectorsDir = "../../../shared/testvectors"
+const vectorsDir = "../../testdata/esdk-vectors"
 
 type vectorKey struct {
 	ID            string `json:"id"`
