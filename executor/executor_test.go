@@ -143,3 +143,5 @@ func TestEncryptDecryptTree(t *testing.T) {
 		}
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -35,6 +35,9 @@ type Options struct {
 	// LocalSync chooses the durability of local outputs (default group
 	// commit).
 	LocalSync sources.SyncMode
+	// WrapDestination, when set, wraps every destination (fault injection
+	// in tests, accounting).
+	WrapDestination func(sources.Destination) sources.Destination
 }
 
 // Runtime is a job made ready to run: key groups built, materials managers
@@ -233,6 +236,9 @@ func (rt *Runtime) Destination(ctx context.Context, it *Item) (sources.Destinati
 		}
 	default:
 		d = sources.NewLocalDestination(loc.Path, sources.LocalDestOptions{Sync: rt.opts.LocalSync})
+	}
+	if rt.opts.WrapDestination != nil {
+		d = rt.opts.WrapDestination(d)
 	}
 	rt.mu.Lock()
 	rt.dests[root] = d

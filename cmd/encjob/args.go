@@ -1,0 +1,672 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/encjob/encjob/spec"
+)
+
+// fileSystem is what argument parsing may look at: whether inputs and
+// outputs exist, and glob expansion (aws-encryption-cli expands -i itself).
+type fileSystem interface {
+	Stat(name string) (fs.FileInfo, error)
+	Glob(pattern string) ([]string, error)
+}
+
+type osFS struct{}
+
+func (osFS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+func (osFS) Glob(pattern string) ([]string, error) { return filepath.Glob(pattern) }
+
+// cryptoRun is a parsed encrypt / decrypt / reencrypt command line: the
+// job it means and how to run it.
+type cryptoRun struct {
+	Job               *spec.Job
+	MetadataOutput    string // "" when -S
+	MetadataOverwrite bool
+	Interactive       bool
+	Verbosity         int
+	Quiet             bool
+	NoProgress        bool
+	// Notes are warnings about the command line (ignored flags, skipped
+	// directories), printed unless -q.
+	Notes []string
+}
+
+// Key group names used by jobs built from the command line.
+const (
+	groupWrapping = "wrapping"
+	groupSource   = "source"
+)
+
+// multiFlags take one or more values, like argparse's nargs="+" in
+// aws-encryption-cli: "-w key=A key=B region=R" is one group.
+var multiFlags = map[string]string{
+	"-w": "wrapping-keys", "--wrapping-keys": "wrapping-keys",
+	"-c": "encryption-context", "--encryption-context": "encryption-context",
+	"--caching": "caching", "--source-wrapping-keys": "source-wrapping-keys",
+	"--remove-context": "remove-context",
+}
+
+// normalizeMulti folds the values following a multi-value flag into one
+// "--name=v1<sep>v2" argument so pflag sees one occurrence per group, and
+// turns a bare "--suffix" (an empty suffix in aws-encryption-cli) into
+// "--suffix=". Values end at the next argument that looks like a flag.
+func normalizeMulti(args []string) []string {
+	var out []string
+	isValue := func(a string) bool { return a == "-" || !strings.HasPrefix(a, "-") }
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name, first, hasFirst := "", "", false
+		if n, ok := multiFlags[a]; ok {
+			name = n
+		} else if k, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(k, "--") {
+			if n, ok := multiFlags[k]; ok {
+				name, first, hasFirst = n, v, true
+			}
+		} else if len(a) > 2 && (strings.HasPrefix(a, "-w") || strings.HasPrefix(a, "-c")) && a[1] != '-' {
+			name, first, hasFirst = multiFlags[a[:2]], a[2:], true
+		}
+		if name == "" {
+			if a == "--suffix" && (i+1 >= len(args) || !isValue(args[i+1])) {
+				a = "--suffix="
+			}
+			out = append(out, a)
+			continue
+		}
+		var vals []string
+		if hasFirst {
+			vals = append(vals, first)
+		}
+		for i+1 < len(args) && isValue(args[i+1]) {
+			i++
+			vals = append(vals, args[i])
+		}
+		if len(vals) == 0 {
+			out = append(out, a) // let pflag report the missing value
+			continue
+		}
+		out = append(out, "--"+name+"="+strings.Join(vals, groupSep))
+	}
+	return out
+}
+
+func splitGroup(v string) []string { return strings.Split(v, groupSep) }
+
+// cryptoFlags are the aws-encryption-cli-compatible flags.
+type cryptoFlags struct {
+	encrypt, decrypt, decryptUnsigned         bool
+	input, output                             string
+	wrapping, sourceWrapping, context, remove []string
+	caching                                   []string
+	suffix, stripSuffix                       string
+	recursive, recursiveR                     bool
+	interactive, noOverwrite                  bool
+	encode, decode                            bool
+	metadataOutput                            string
+	suppressMetadata, overwriteMetadata       bool
+	commitmentPolicy, algorithm               string
+	frameLength, maxLength, maxEDKs           int
+	buffer, noProgress, quiet, verify         bool
+	verbosity                                 int
+	concurrency                               int
+	suffixSet                                 bool
+}
+
+func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("encjob "+mode, pflag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.SortFlags = false
+	fs.BoolVarP(&f.encrypt, "encrypt", "e", false, "encrypt (aws-encryption-cli mode flag)")
+	fs.BoolVarP(&f.decrypt, "decrypt", "d", false, "decrypt (aws-encryption-cli mode flag)")
+	fs.BoolVar(&f.decryptUnsigned, "decrypt-unsigned", false, "decrypt, accepting only unsigned messages")
+	fs.StringVarP(&f.input, "input", "i", "", "input: file, directory (with -r), glob, - for stdin, or s3://bucket/key-or-prefix")
+	fs.StringVarP(&f.output, "output", "o", "", "output: file, directory, - for stdout, or s3://bucket/prefix")
+	fs.StringArrayVarP(&f.wrapping, "wrapping-keys", "w", nil, "wrapping key group: key=ARN… [region=…] [profile=…] [discovery=true …], or provider=raw-aes|raw-rsa key-file=… namespace=… name=…")
+	if mode == "reencrypt" {
+		fs.StringArrayVar(&f.sourceWrapping, "source-wrapping-keys", nil, "wrapping key group that decrypts the inputs (same syntax as -w)")
+		fs.StringArrayVar(&f.remove, "remove-context", nil, "encryption context keys to drop when re-encrypting")
+		fs.BoolVar(&f.verify, "verify", false, "decrypt each new message and compare digests before committing it")
+	}
+	fs.StringArrayVarP(&f.context, "encryption-context", "c", nil, "encryption context key=value pairs (decrypt: required pairs; a bare key must be present)")
+	fs.StringArrayVar(&f.caching, "caching", nil, "caching: capacity=N max_age=SECONDS [max_messages_encrypted=N] [max_bytes_encrypted=N]")
+	fs.StringVar(&f.suffix, "suffix", "", "suffix appended to output names (default .encrypted / .decrypted; bare --suffix: none)")
+	if mode != "encrypt" {
+		fs.StringVar(&f.stripSuffix, "strip-suffix", "", "decrypt: strip this suffix from names that end with it instead of appending --suffix")
+		fs.Lookup("strip-suffix").NoOptDefVal = ".encrypted"
+	}
+	fs.BoolVarP(&f.recursive, "recursive", "r", false, "allow directories (and S3 prefixes) as input")
+	fs.BoolVarP(&f.recursiveR, "R", "R", false, "same as -r")
+	fs.Lookup("R").Hidden = true
+	fs.BoolVar(&f.interactive, "interactive", false, "prompt before overwriting an existing output (needs a terminal)")
+	fs.BoolVar(&f.noOverwrite, "no-overwrite", false, "never overwrite existing outputs (each is reported as a conflict)")
+	fs.BoolVar(&f.encode, "encode", false, "base64-encode the output")
+	fs.BoolVar(&f.decode, "decode", false, "base64-decode the input")
+	fs.StringVar(&f.metadataOutput, "metadata-output", "", "append one JSON metadata record per item to this file (- for stdout)")
+	fs.BoolVarP(&f.suppressMetadata, "suppress-metadata", "S", false, "write no metadata")
+	fs.BoolVar(&f.overwriteMetadata, "overwrite-metadata", false, "truncate the metadata file instead of appending")
+	fs.StringVar(&f.commitmentPolicy, "commitment-policy", "", "require-encrypt-require-decrypt (default), require-encrypt-allow-decrypt, forbid-encrypt-allow-decrypt")
+	fs.StringVar(&f.algorithm, "algorithm", "", "algorithm suite name (encrypt)")
+	fs.IntVar(&f.frameLength, "frame-length", -1, "frame length in bytes (encrypt; 0 = non-framed)")
+	fs.IntVar(&f.maxLength, "max-length", -1, "maximum frame or content length to process (decrypt)")
+	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", -1, "maximum number of encrypted data keys to wrap or unwrap")
+	fs.BoolVarP(&f.buffer, "buffer", "b", false, "accepted for compatibility: outputs are always committed atomically")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "items processed at once (default 2×CPUs)")
+	fs.BoolVar(&f.noProgress, "no-progress", false, "no live progress line")
+	fs.CountVarP(&f.verbosity, "verbose", "v", "more output (-v, -vv)")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "only errors and the summary")
+	return fs
+}
+
+// checkSingleDashLong rejects "-input" style typos (pflag would read it as
+// -i with value "nput"), as aws-encryption-cli does.
+func checkSingleDashLong(fs *pflag.FlagSet, args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			return nil
+		}
+		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+			continue
+		}
+		name, _, _ := strings.Cut(a[1:], "=")
+		if f := fs.Lookup(name); f != nil && len(name) > 1 {
+			return usageErrorf(a, "unknown flag").withHint("did you mean --%s?", name)
+		}
+	}
+	return nil
+}
+
+// parseCryptoArgs turns an encrypt / decrypt / reencrypt command line into
+// a validated, defaulted job. mode is the subcommand ("encrypt",
+// "decrypt", "reencrypt") or "" when the mode comes from -e / -d /
+// --decrypt-unsigned. Every error names the flag at fault.
+func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, error) {
+	var f cryptoFlags
+	flagMode := mode
+	if flagMode == "" {
+		flagMode = "decrypt" // the superset of encrypt's flags
+	}
+	fset := newCryptoFlagSet(flagMode, &f, io.Discard)
+	if err := checkSingleDashLong(fset, args); err != nil {
+		return nil, err
+	}
+	if err := fset.Parse(normalizeMulti(args)); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &usageError{Msg: err.Error(), Hint: "run 'encjob " + flagMode + " --help' for the flags"}
+	}
+	f.suffixSet = fset.Changed("suffix")
+	if fset.NArg() > 0 {
+		return nil, usageErrorf(fset.Arg(0), "unexpected argument").withHint("inputs are given with -i; quote globs so the shell does not expand them")
+	}
+	// The mode: a subcommand, or aws-encryption-cli's mode flags.
+	modes := 0
+	for _, b := range []bool{f.encrypt, f.decrypt, f.decryptUnsigned} {
+		if b {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return nil, usageErrorf("-e/-d", "give only one of -e/--encrypt, -d/--decrypt, --decrypt-unsigned")
+	}
+	op := mode
+	switch {
+	case mode == "":
+		switch {
+		case f.encrypt:
+			op = "encrypt"
+		case f.decrypt, f.decryptUnsigned:
+			op = "decrypt"
+		default:
+			return nil, usageErrorf("-e/-d", "no operation").withHint("use 'encjob encrypt …', 'encjob decrypt …', or -e / -d")
+		}
+	case mode == "encrypt" && (f.decrypt || f.decryptUnsigned):
+		return nil, usageErrorf("--decrypt", "not allowed with encjob encrypt")
+	case mode != "encrypt" && f.encrypt:
+		return nil, usageErrorf("--encrypt", "not allowed with encjob %s", mode)
+	case mode == "reencrypt" && (f.decrypt || f.decryptUnsigned):
+		return nil, usageErrorf("--decrypt", "not allowed with encjob reencrypt")
+	}
+	if mode == "" && f.stripSuffix != "" && op == "encrypt" {
+		return nil, usageErrorf("--strip-suffix", "only for decrypt")
+	}
+	run := &cryptoRun{Verbosity: f.verbosity, Quiet: f.quiet, NoProgress: f.noProgress, Interactive: f.interactive}
+	if f.quiet && f.verbosity > 0 {
+		return nil, usageErrorf("-q", "not allowed with -v")
+	}
+	job := &spec.Job{Operation: spec.Operation(op), KeyGroups: map[string]*spec.KeyGroup{}}
+	run.Job = job
+
+	// Metadata: exactly one of --metadata-output and -S, as in
+	// aws-encryption-cli 2.x (optional for reencrypt, encjob's own).
+	switch {
+	case fset.Changed("metadata-output") && f.suppressMetadata:
+		return nil, usageErrorf("--metadata-output", "not allowed with -S/--suppress-metadata")
+	case fset.Changed("metadata-output") && f.metadataOutput == "":
+		return nil, usageErrorf("--metadata-output", "metadata output file name cannot be empty")
+	case !fset.Changed("metadata-output") && !f.suppressMetadata && op != "reencrypt":
+		return nil, usageErrorf("--metadata-output", "one of --metadata-output and -S/--suppress-metadata is required").
+			withHint("pass -S to write no metadata, or --metadata-output FILE (- for stdout)")
+	}
+	run.MetadataOutput, run.MetadataOverwrite = f.metadataOutput, f.overwriteMetadata
+
+	// Keys.
+	encGroup := op != "decrypt"
+	wg, err := parseWrappingKeys("-w/--wrapping-keys", groups(f.wrapping), encGroup)
+	if err != nil {
+		return nil, err
+	}
+	if op == "decrypt" {
+		job.KeyGroups[groupWrapping] = wg
+		job.Decrypt.KeyGroup = groupWrapping
+	} else {
+		job.KeyGroups[groupWrapping] = wg
+		job.Encrypt.KeyGroup = groupWrapping
+	}
+	if op == "reencrypt" {
+		sg, err := parseWrappingKeys("--source-wrapping-keys", groups(f.sourceWrapping), false)
+		if err != nil {
+			return nil, err
+		}
+		job.KeyGroups[groupSource] = sg
+		job.Decrypt.KeyGroup = groupSource
+	}
+
+	// Encryption context.
+	var words []string
+	for _, g := range f.context {
+		words = append(words, splitGroup(g)...)
+	}
+	switch op {
+	case "encrypt", "reencrypt":
+		if len(words) > 0 {
+			m, _, err := parsePairs("-c/--encryption-context", words)
+			if err != nil {
+				return nil, err
+			}
+			ctx := map[string]string{}
+			for k, v := range m {
+				ctx[k] = v[0] // aws-encryption-cli keeps the first value
+			}
+			if op == "encrypt" {
+				job.Encrypt.Context = ctx
+			} else {
+				job.Reencrypt.Add = ctx
+			}
+		}
+	case "decrypt":
+		for _, w := range words {
+			k, v, hasValue := strings.Cut(w, "=")
+			if k == "" || hasValue && v == "" {
+				return nil, usageErrorf("-c/--encryption-context", "%q: want key=value or a bare key", w)
+			}
+			if job.Decrypt.RequireContext == nil {
+				job.Decrypt.RequireContext = map[string]*string{}
+			}
+			if _, dup := job.Decrypt.RequireContext[k]; dup {
+				continue
+			}
+			if hasValue {
+				job.Decrypt.RequireContext[k] = &v
+			} else {
+				job.Decrypt.RequireContext[k] = nil
+			}
+		}
+	}
+	for _, g := range f.remove {
+		job.Reencrypt.Remove = append(job.Reencrypt.Remove, splitGroup(g)...)
+	}
+
+	// Crypto parameters.
+	job.CommitmentPolicy = f.commitmentPolicy
+	if f.maxEDKs != -1 {
+		if f.maxEDKs < 1 {
+			return nil, usageErrorf("--max-encrypted-data-keys", "must be 1 or more")
+		}
+		job.MaxEncryptedDataKeys = f.maxEDKs
+	}
+	if op == "decrypt" {
+		if f.algorithm != "" {
+			run.Notes = append(run.Notes, "--algorithm is ignored on decrypt (encryption only)")
+		}
+		if f.frameLength != -1 {
+			run.Notes = append(run.Notes, "--frame-length is ignored on decrypt (encryption only)")
+		}
+		if f.maxLength != -1 {
+			if f.maxLength < 1 {
+				return nil, usageErrorf("--max-length", "must be 1 or more")
+			}
+			job.Decrypt.MaxBodyLength = spec.ByteSize(f.maxLength)
+		}
+		job.Decrypt.UnsignedOnly = f.decryptUnsigned
+	} else {
+		job.Encrypt.Algorithm = f.algorithm
+		if f.frameLength != -1 {
+			if f.frameLength < 0 {
+				return nil, usageErrorf("--frame-length", "must be 0 (non-framed) or more")
+			}
+			fl := f.frameLength
+			job.Encrypt.FrameLength = &fl
+		}
+		if f.maxLength != -1 {
+			if op == "encrypt" {
+				run.Notes = append(run.Notes, "--max-length is ignored on encrypt (decryption only)")
+			} else {
+				job.Decrypt.MaxBodyLength = spec.ByteSize(f.maxLength)
+			}
+		}
+	}
+	if len(f.caching) > 0 {
+		if len(f.caching) > 1 {
+			return nil, usageErrorf("--caching", "may not be specified more than once")
+		}
+		if op == "decrypt" {
+			run.Notes = append(run.Notes, "--caching only caches encryption materials; it has no effect on decrypt")
+		} else if job.Caching, err = parseCaching(splitGroup(f.caching[0])); err != nil {
+			return nil, err
+		}
+	}
+	if f.concurrency < 0 {
+		return nil, usageErrorf("--concurrency", "must be 1 or more")
+	}
+	job.Execution.Concurrency = f.concurrency
+
+	// Inputs and outputs.
+	if f.input == "" {
+		return nil, usageErrorf("-i/--input", "required")
+	}
+	if f.output == "" {
+		return nil, usageErrorf("-o/--output", "required")
+	}
+	if err := buildIO(run, &f, op, fsys); err != nil {
+		return nil, err
+	}
+	if f.encode {
+		if op == "decrypt" {
+			return nil, usageErrorf("--encode", "base64 output of decrypted data is not supported yet")
+		}
+		job.Output.Encoding = "base64"
+	}
+	if f.decode {
+		for i := range job.Sources {
+			job.Sources[i].Encoding = "base64"
+		}
+	}
+	if f.verify {
+		job.Output.Verify = true
+	}
+	switch {
+	case f.interactive && f.noOverwrite:
+		return nil, usageErrorf("--interactive", "not allowed with --no-overwrite")
+	case f.noOverwrite:
+		job.Output.Overwrite = spec.OverwriteNever
+	default:
+		// aws-encryption-cli replaces existing outputs unless told not
+		// to; with --interactive each existing output is asked about
+		// after planning.
+		job.Output.Overwrite = spec.OverwriteAlways
+	}
+	if run.MetadataOutput == "-" && job.Output.Stdout {
+		return nil, usageErrorf("--metadata-output", "metadata output cannot be stdout when output is stdout")
+	}
+	if err := checkMetadataPath(run.MetadataOutput, f.input, f.output, fsys); err != nil {
+		return nil, err
+	}
+
+	// Validate as a spec would be, then default; keep the naming the
+	// command line asked for (Defaults only fills names when both are
+	// empty, which an explicit empty --suffix must not trigger).
+	out := job.Output
+	if errs := job.Validate(nil); len(errs) > 0 {
+		return nil, flagErrors(errs)
+	}
+	job.Defaults()
+	job.Output.Suffix, job.Output.StripSuffix = out.Suffix, out.StripSuffix
+	return run, nil
+}
+
+func groups(vals []string) [][]string {
+	var out [][]string
+	for _, v := range vals {
+		out = append(out, splitGroup(v))
+	}
+	return out
+}
+
+// parseCaching reads aws-encryption-cli's --caching pairs.
+func parseCaching(words []string) (*spec.Caching, error) {
+	const flag = "--caching"
+	m, _, err := parsePairs(flag, words)
+	if err != nil {
+		return nil, err
+	}
+	if m["capacity"] == nil || m["max_age"] == nil {
+		return nil, usageErrorf(flag, `if enabling caching, both "capacity" and "max_age" are required`)
+	}
+	c := &spec.Caching{}
+	for k, vs := range m {
+		v := vs[0]
+		switch k {
+		case "capacity":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, usageErrorf(flag, "capacity=%q: want a positive integer", v)
+			}
+			c.Capacity = n
+		case "max_age":
+			secs, err := strconv.ParseFloat(v, 64)
+			if err != nil || secs <= 0 {
+				return nil, usageErrorf(flag, "max_age=%q: want a positive number of seconds", v)
+			}
+			c.MaxAge = spec.Duration{Duration: time.Duration(secs * float64(time.Second))}
+		case "max_messages_encrypted":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return nil, usageErrorf(flag, "max_messages_encrypted=%q: want a positive integer", v)
+			}
+			c.MaxMessagesEncrypted = n
+		case "max_bytes_encrypted":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return nil, usageErrorf(flag, "max_bytes_encrypted=%q: want a positive integer", v)
+			}
+			c.MaxBytesEncrypted = spec.ByteSize(n)
+		default:
+			return nil, usageErrorf(flag, "invalid caching configuration key %q (known: capacity, max_age, max_messages_encrypted, max_bytes_encrypted)", k)
+		}
+	}
+	return c, nil
+}
+
+func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
+
+// buildIO fills the job's sources and output from -i / -o with
+// aws-encryption-cli's rules: a glob is expanded here; a directory needs
+// -r; several inputs or a directory need an existing output directory; a
+// file output needs an existing parent directory.
+func buildIO(run *cryptoRun, f *cryptoFlags, op string, fsys fileSystem) error {
+	job := run.Job
+	in, out := f.input, f.output
+	recursive := f.recursive || f.recursiveR
+	isDir := func(p string) bool { fi, err := fsys.Stat(p); return err == nil && fi.IsDir() }
+	s3In, s3Out := strings.HasPrefix(in, "s3://"), strings.HasPrefix(out, "s3://")
+	multi := false
+	switch {
+	case in == "-":
+		job.Sources = []spec.Source{{Path: "-"}}
+		if out != "-" && !s3Out && isDir(out) {
+			return usageErrorf("-o/--output", "%s: may not be a directory when the input is stdin", out)
+		}
+	case s3In:
+		if strings.HasSuffix(in, "/") && !recursive {
+			return usageErrorf("-i/--input", "%s is a prefix; add -r to process every object under it", in).withHint("add -r")
+		}
+		multi = strings.HasSuffix(in, "/") || hasGlob(in)
+		job.Sources = []spec.Source{{Path: in}}
+	default:
+		paths := []string{in}
+		if hasGlob(in) {
+			m, err := fsys.Glob(in)
+			if err != nil || len(m) == 0 {
+				return usageErrorf("-i/--input", "%s: no such file, directory or matching path", in)
+			}
+			paths = m
+			multi = len(m) > 1
+		} else if _, err := fsys.Stat(in); err != nil {
+			return usageErrorf("-i/--input", "%v", err)
+		}
+		for _, p := range paths {
+			if isDir(p) {
+				if !recursive {
+					if len(paths) == 1 {
+						return usageErrorf("-i/--input", "%s is a directory", p).withHint("add -r to process every file under it")
+					}
+					run.Notes = append(run.Notes, fmt.Sprintf("skipping %s: it is a directory and -r is not set", p))
+					continue
+				}
+				multi = true
+			}
+			job.Sources = append(job.Sources, spec.Source{Path: p})
+		}
+		if len(job.Sources) == 0 {
+			return usageErrorf("-i/--input", "%s: only directories matched and -r is not set", in).withHint("add -r")
+		}
+	}
+	if recursive && s3In {
+		multi = true
+	}
+	sameAsInput := out == in && in != "-"
+	switch {
+	case sameAsInput && op == "reencrypt":
+		job.Output.InPlace = true
+		return nil
+	case sameAsInput:
+		return usageErrorf("-o/--output", "destination and source cannot be the same")
+	case out == "-":
+		if multi {
+			return usageErrorf("-o/--output", "stdout can take one input only")
+		}
+		job.Output.Stdout = true
+		return nil
+	}
+	if !s3Out && !filepath.IsAbs(out) && !strings.HasPrefix(in, "s3://") && in != "-" {
+		if a, b := filepath.Clean(in), filepath.Clean(out); a == b {
+			return usageErrorf("-o/--output", "destination and source cannot be the same")
+		}
+	}
+	if !s3Out {
+		switch {
+		case multi && !isDir(out):
+			return usageErrorf("-o/--output", "%s: with several inputs or a directory, the output must be an existing directory", out)
+		case !isDir(out):
+			parent := filepath.Dir(out)
+			if !isDir(parent) {
+				return usageErrorf("-o/--output", "%s: if the output is a file, its directory must already exist", out)
+			}
+		}
+	}
+	job.Output.Path = out
+	switch op {
+	case "encrypt":
+		job.Output.Suffix = ".encrypted"
+	case "decrypt":
+		job.Output.Suffix = ".decrypted"
+		job.Output.StripSuffix = f.stripSuffix
+	case "reencrypt":
+		job.Output.StripSuffix = f.stripSuffix
+	}
+	if f.suffixSet {
+		job.Output.Suffix = f.suffix
+	}
+	return nil
+}
+
+// checkMetadataPath applies aws-encryption-cli's metadata-file rules.
+func checkMetadataPath(meta, in, out string, fsys fileSystem) error {
+	if meta == "" || meta == "-" {
+		return nil
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	m := abs(meta)
+	if fi, err := fsys.Stat(meta); err == nil && fi.IsDir() {
+		return usageErrorf("--metadata-output", "%s is a directory", meta)
+	}
+	for _, p := range []string{in, out} {
+		if p == "-" || strings.HasPrefix(p, "s3://") {
+			continue
+		}
+		a := abs(p)
+		if a == m {
+			return usageErrorf("--metadata-output", "the metadata file cannot be the input or the output")
+		}
+		if fi, err := fsys.Stat(p); err == nil && fi.IsDir() && strings.HasPrefix(m, a+string(filepath.Separator)) {
+			return usageErrorf("--metadata-output", "the metadata file cannot be inside the input or output directory")
+		}
+	}
+	return nil
+}
+
+// flagNames maps spec field paths back to the flags that set them.
+var flagNames = []struct{ prefix, flag string }{
+	{"spec.keyGroups.source", "--source-wrapping-keys"},
+	{"spec.keyGroups", "-w/--wrapping-keys"},
+	{"spec.encrypt.algorithm", "--algorithm"},
+	{"spec.encrypt.frameLength", "--frame-length"},
+	{"spec.encrypt.context", "-c/--encryption-context"},
+	{"spec.encrypt.keyGroup", "-w/--wrapping-keys"},
+	{"spec.decrypt.keyGroup", "-w/--wrapping-keys"},
+	{"spec.decrypt.requireContext", "-c/--encryption-context"},
+	{"spec.reencrypt.add", "-c/--encryption-context"},
+	{"spec.reencrypt.remove", "--remove-context"},
+	{"spec.commitmentPolicy", "--commitment-policy"},
+	{"spec.caching", "--caching"},
+	{"spec.sources", "-i/--input"},
+	{"spec.output", "-o/--output"},
+	{"spec.maxEncryptedDataKeys", "--max-encrypted-data-keys"},
+	{"spec.execution", "--concurrency"},
+}
+
+func flagErrors(errs spec.ErrorList) error {
+	e := errs[0]
+	flag := ""
+	for _, fn := range flagNames {
+		if strings.HasPrefix(e.Field, fn.prefix) {
+			flag = fn.flag
+			break
+		}
+	}
+	msg := e.Type.String()
+	if e.BadValue != nil {
+		msg += fmt.Sprintf(" %v", e.BadValue)
+	}
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	u := &usageError{Flag: flag, Msg: msg}
+	if flag == "" {
+		u.Msg = e.Error()
+	}
+	if len(errs) > 1 {
+		var more []string
+		for _, x := range errs[1:] {
+			more = append(more, x.Error())
+		}
+		u.Hint = "also: " + strings.Join(slices.Compact(more), "; ")
+	}
+	return u
+}

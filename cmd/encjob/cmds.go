@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/spec"
+)
+
+func versionString() string {
+	v := version
+	if v == "dev" {
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+	}
+	return fmt.Sprintf("encjob %s (%s %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func newFlagSet(name string, e *env) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("encjob "+name, pflag.ContinueOnError)
+	fs.SetOutput(e.stdout)
+	fs.SortFlags = false
+	return fs
+}
+
+func parseFlags(fs *pflag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return &usageError{Msg: err.Error(), Hint: "run '" + fs.Name() + " --help' for the flags"}
+	}
+	return nil
+}
+
+// cmdValidate loads every file and prints every problem at once.
+func cmdValidate(e *env, args []string) error {
+	fs := newFlagSet("validate", e)
+	files := fs.StringArrayP("file", "f", nil, "spec file (repeatable; files may also be given as arguments)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	all := append(*files, fs.Args()...)
+	if len(all) == 0 {
+		return usageErrorf("-f", "no spec file given")
+	}
+	bad := 0
+	for _, f := range all {
+		docs, err := spec.LoadFile(f, nil)
+		if err != nil {
+			bad++
+			var list spec.ErrorList
+			if errors.As(err, &list) {
+				for _, x := range list {
+					fmt.Fprintf(e.stderr, "%s\n", x.Error())
+				}
+			} else {
+				fmt.Fprintf(e.stderr, "%s: %v\n", f, err)
+			}
+			continue
+		}
+		var names []string
+		for _, d := range docs {
+			names = append(names, d.Kind+"/"+d.Metadata.Name)
+		}
+		fmt.Fprintf(e.stdout, "%s: ok (%s)\n", f, strings.Join(names, ", "))
+	}
+	if bad > 0 {
+		return &exitError{Code: exitUsage, Err: fmt.Errorf("%d of %d files have errors", bad, len(all))}
+	}
+	return nil
+}
+
+// loadJob reads the one job a command works on: the file's only
+// EncryptionJob, or the one named by --name.
+func loadJob(file, name string) (*spec.Job, string, string, error) {
+	docs, err := spec.LoadFile(file, nil)
+	if err != nil {
+		return nil, "", "", &exitError{Code: exitUsage, Err: err}
+	}
+	var jobs []spec.Document
+	for _, d := range docs {
+		if d.Job != nil && (name == "" || d.Metadata.Name == name) {
+			jobs = append(jobs, d)
+		}
+	}
+	switch {
+	case len(jobs) == 0 && name != "":
+		return nil, "", "", usageErrorf("--name", "%s has no EncryptionJob named %q", file, name)
+	case len(jobs) == 0:
+		return nil, "", "", usageErrorf("-f", "%s has no EncryptionJob document", file).withHint("policies are applied by a later version of encjob")
+	case len(jobs) > 1:
+		var names []string
+		for _, d := range jobs {
+			names = append(names, d.Metadata.Name)
+		}
+		return nil, "", "", usageErrorf("-f", "%s has %d jobs (%s)", file, len(jobs), strings.Join(names, ", ")).withHint("pick one with --name")
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return jobs[0].Job, jobs[0].Metadata.Name, filepath.Dir(abs), nil
+}
+
+type jobFlags struct {
+	file, name, shard string
+	shards            int
+	verbose           int
+	quiet, noProgress bool
+	metadataOutput    string
+	overwriteMetadata bool
+}
+
+func (j *jobFlags) register(fs *pflag.FlagSet) {
+	fs.StringVarP(&j.file, "file", "f", "", "job spec file")
+	fs.StringVar(&j.name, "name", "", "the job to use when the file holds several")
+	fs.StringVar(&j.shard, "shard", "", "process only shard INDEX/COUNT of the items (0-based)")
+	fs.IntVar(&j.shards, "shards", 0, "shard count; the index comes from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX")
+	fs.CountVarP(&j.verbose, "verbose", "v", "more output")
+	fs.BoolVarP(&j.quiet, "quiet", "q", false, "only errors and the summary")
+}
+
+func cmdPlan(ctx context.Context, e *env, c *console, args []string) error {
+	fs := newFlagSet("plan", e)
+	var j jobFlags
+	j.register(fs)
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	out := fs.String("out", "", "save the plan to this file (apply it with 'encjob apply PLANFILE')")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when something would, 1 on error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	err := planCommand(ctx, e, c, &j, fs, *asJSON, *out, *detailed)
+	if *detailed && err != nil {
+		var x *exitError
+		if errors.As(err, &x) && x.Code == exitUsage && x.Err == errSilent {
+			return err // "changes": already the detailed code 2
+		}
+		if codeOf(err) != exitInterrupted {
+			c.errorf(err)
+			return &exitError{Code: exitFailed, Err: errSilent}
+		}
+	}
+	return err
+}
+
+func planCommand(ctx context.Context, e *env, c *console, j *jobFlags, fs *pflag.FlagSet, asJSON bool, out string, detailed bool) error {
+	if fs.NArg() > 0 {
+		return usageErrorf(fs.Arg(0), "unexpected argument").withHint("give the spec with -f")
+	}
+	if j.file == "" {
+		return usageErrorf("-f", "required")
+	}
+	c.quiet, c.verbosity = j.quiet, j.verbose
+	job, name, base, err := loadJob(j.file, j.name)
+	if err != nil {
+		return err
+	}
+	sh, err := resolveShard(e, j.shard, j.shards, job)
+	if err != nil {
+		return err
+	}
+	rt, err := prepare(ctx, e, c, job, base)
+	if err != nil {
+		return err
+	}
+	p, err := planner.Build(ctx, rt, planner.BuildOptions{Name: name, Owns: sh.Owns})
+	if err != nil {
+		return interrupted(ctx, fmt.Errorf("planning: %w", err))
+	}
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		werr := p.Write(f)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return fmt.Errorf("--out: writing %s: %w", out, werr)
+		}
+	}
+	if asJSON {
+		if err := p.Write(e.stdout); err != nil {
+			return err
+		}
+	} else {
+		if j.verbose > 0 {
+			for i := range p.Items {
+				fmt.Fprintln(e.stdout, planLine(&p.Items[i]))
+			}
+		}
+		fmt.Fprintf(e.stdout, "Plan %s: %s\n", name, planCounts(p))
+		if out != "" {
+			fmt.Fprintf(e.stdout, "Saved to %s; apply it with: encjob apply %s\n", out, out)
+		}
+	}
+	if n := p.Counts()[planner.Error]; n > 0 {
+		for i := range p.Items {
+			if it := &p.Items[i]; it.Action == planner.Error && !j.quiet {
+				c.printf("encjob: error: %s: %s\n", it.Input, it.Reason)
+			}
+		}
+		return &exitError{Code: exitFailed, Err: fmt.Errorf("%d items cannot be processed", n)}
+	}
+	if detailed && p.HasChanges() {
+		return &exitError{Code: exitUsage, Err: errSilent}
+	}
+	return nil
+}
+
+func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
+	fs := newFlagSet("apply", e)
+	var j jobFlags
+	j.register(fs)
+	fs.StringVar(&j.metadataOutput, "metadata-output", "", "append one JSON metadata record per item to this file (- for stdout); overrides spec.metadata.output")
+	fs.BoolVar(&j.overwriteMetadata, "overwrite-metadata", false, "truncate the metadata file instead of appending")
+	fs.BoolVar(&j.noProgress, "no-progress", false, "no live progress line")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c.quiet, c.verbosity = j.quiet, j.verbose
+	if j.quiet && j.verbose > 0 {
+		return usageErrorf("-q", "not allowed with -v")
+	}
+	var (
+		job   *spec.Job
+		name  string
+		base  string
+		saved *planner.Plan
+		err   error
+	)
+	switch {
+	case fs.NArg() > 1:
+		return usageErrorf(fs.Arg(1), "unexpected argument").withHint("apply takes one plan file")
+	case fs.NArg() == 1:
+		saved, err = readPlan(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		job, name, base = saved.Job, saved.Name, saved.BaseDir
+		if j.file != "" {
+			fileJob, _, _, err := loadJob(j.file, j.name)
+			if err != nil {
+				return err
+			}
+			if fileJob.Digest() != saved.SpecDigest {
+				return &exitError{Code: exitStale, Err: fmt.Errorf("plan %s was made from another version of %s (spec digest differs)", fs.Arg(0), j.file),
+					Hint: "run encjob plan again"}
+			}
+		}
+	case j.file != "":
+		if job, name, base, err = loadJob(j.file, j.name); err != nil {
+			return err
+		}
+	default:
+		return usageErrorf("-f", "give a spec with -f FILE or a saved plan file")
+	}
+	sh, err := resolveShard(e, j.shard, j.shards, job)
+	if err != nil {
+		return err
+	}
+	s := runSettings{name: name, baseDir: base, shard: sh, noProgress: j.noProgress, plan: saved,
+		metadataOutput: resolveAgainst(base, job.Metadata.Output), metadataOverwrite: job.Metadata.Overwrite}
+	if fs.Changed("metadata-output") {
+		s.metadataOutput = j.metadataOutput
+	}
+	if fs.Changed("overwrite-metadata") {
+		s.metadataOverwrite = j.overwriteMetadata
+	}
+	if s.metadataOutput == "-" && job.Output.Stdout {
+		return usageErrorf("--metadata-output", "output already goes to stdout; write the metadata log to a file")
+	}
+	return execute(ctx, e, c, job, s)
+}
+
+func readPlan(path string) (*planner.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageErrorf(path, "%v", err)
+	}
+	defer f.Close()
+	p, err := planner.Read(f)
+	if err != nil {
+		return nil, &exitError{Code: exitStale, Err: fmt.Errorf("%s: %w", path, err), Hint: "run encjob plan --out again"}
+	}
+	return p, nil
+}
+
+// cmdInspect prints a message header as aws-encryption-cli's metadata
+// shows it.
+func cmdInspect(e *env, args []string) error {
+	fs := newFlagSet("inspect", e)
+	decode := fs.Bool("decode", false, "the input is base64 text")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageErrorf("FILE", "inspect takes one file (- for stdin)")
+	}
+	name := fs.Arg(0)
+	var r io.Reader
+	if name == "-" {
+		r = e.stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return usageErrorf(name, "%v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	enc := ""
+	if *decode {
+		enc = "base64"
+	}
+	h, err := crypto.ParseHeader(bufio.NewReader(planner.InputReader(r, enc)))
+	if err != nil {
+		return fmt.Errorf("%s: not an ESDK message: %w", name, err)
+	}
+	out, err := json.MarshalIndent(h.CLIMetadata(), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", out)
+	return err
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/shard"
+	"github.com/encjob/encjob/sources"
+	"github.com/encjob/encjob/spec"
+)
+
+// env is the process around a command: streams, environment, signals.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	stderrFile     *os.File // for the TTY check; nil in tests
+	getenv         func(string) string
+	// prompt asks a yes/no question (--interactive); nil when there is no
+	// terminal.
+	prompt func(question string) (bool, error)
+}
+
+// runSettings say how one job runs.
+type runSettings struct {
+	name              string
+	baseDir           string
+	shard             shard.Spec
+	metadataOutput    string // "" none, "-" stdout, else a path
+	metadataOverwrite bool
+	noProgress        bool
+	interactive       bool
+	plan              *planner.Plan // a saved plan to apply (nil: plan now)
+}
+
+// prepare builds the runtime of a job and prints its key-group notes.
+func prepare(ctx context.Context, e *env, c *console, job *spec.Job, baseDir string) (*planner.Runtime, error) {
+	rt, err := planner.Prepare(ctx, job, planner.Options{BaseDir: baseDir, Stdin: e.stdin, Stdout: e.stdout})
+	if err != nil {
+		var list spec.ErrorList
+		var pe *fs.PathError
+		if errors.As(err, &list) || errors.As(err, &pe) {
+			return nil, &exitError{Code: exitUsage, Err: err}
+		}
+		return nil, err
+	}
+	for _, n := range rt.Notes {
+		c.note("%s", n)
+	}
+	return rt, nil
+}
+
+// openMetadata opens the metadata log: appended by default, truncated with
+// overwrite, "-" for stdout.
+func openMetadata(e *env, path string, overwrite bool) (*executor.MetadataLog, func() error, error) {
+	switch path {
+	case "":
+		return nil, func() error { return nil }, nil
+	case "-":
+		return executor.NewMetadataLog(e.stdout), func() error { return nil }, nil
+	}
+	if strings.HasPrefix(path, "s3://") {
+		return nil, nil, usageErrorf("--metadata-output", "%s: writing the metadata log to S3 is not supported yet", path)
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	if overwrite {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return nil, nil, &exitError{Code: exitUsage, Err: fmt.Errorf("metadata log: %w", err)}
+	}
+	return executor.NewMetadataLog(f), f.Close, nil
+}
+
+// interactiveConfirm asks, for every changing item whose output exists,
+// whether to replace it; a "no" turns the item into a skip.
+func interactiveConfirm(ctx context.Context, e *env, rt *planner.Runtime, p *planner.Plan) error {
+	for i := range p.Items {
+		it := &p.Items[i]
+		if !it.Action.Changes() || it.OutRoot == "-" || rt.Job.Output.InPlace {
+			continue
+		}
+		dst, err := rt.Destination(ctx, it)
+		if err != nil {
+			continue
+		}
+		if _, err := dst.Stat(ctx, it.OutKey); errors.Is(err, sources.ErrNotFound) || err != nil {
+			continue
+		}
+		if e.prompt == nil {
+			return usageErrorf("--interactive", "%s exists and there is no terminal to ask on", it.Output).
+				withHint("use --no-overwrite to keep existing outputs without asking")
+		}
+		yes, err := e.prompt(fmt.Sprintf("Overwrite existing output file %q with new contents? [y/N]: ", it.Output))
+		if err != nil {
+			return fmt.Errorf("--interactive: %w", err)
+		}
+		if !yes {
+			it.Action, it.Reason = planner.Skip, "existing output kept (interactive)"
+		}
+	}
+	return nil
+}
+
+// ttyPrompt asks on /dev/tty, so stdin can still carry data.
+func ttyPrompt(stderr io.Writer) func(string) (bool, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil
+	}
+	r := bufio.NewReader(tty)
+	return func(q string) (bool, error) {
+		fmt.Fprint(tty, q)
+		line, err := r.ReadString('\n')
+		if err != nil && line == "" {
+			return false, err
+		}
+		return strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y"), nil
+	}
+}
+
+// execute plans (unless a saved plan is given) and applies a job, prints
+// progress and the summary, and returns the error that sets the exit
+// code.
+func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettings) error {
+	rt, err := prepare(ctx, e, c, job, s.baseDir)
+	if err != nil {
+		return err
+	}
+	p := s.plan
+	if p == nil {
+		p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns})
+		if err != nil {
+			return interrupted(ctx, fmt.Errorf("planning: %w", err))
+		}
+	} else {
+		if err := checkStale(ctx, rt, p); err != nil {
+			return err
+		}
+		if s.shard.Sharded() {
+			kept := p.Items[:0]
+			for _, it := range p.Items {
+				if s.shard.Owns(it.Identity()) {
+					kept = append(kept, it)
+				}
+			}
+			p.Items = kept
+		}
+	}
+	if s.interactive {
+		if err := interactiveConfirm(ctx, e, rt, p); err != nil {
+			return err
+		}
+	}
+	meta, closeMeta, err := openMetadata(e, s.metadataOutput, s.metadataOverwrite)
+	if err != nil {
+		return err
+	}
+	var pr *progress
+	opts := executor.Options{Metadata: meta, Retries: -1}
+	if s.shard.Sharded() {
+		opts.Shard = s.shard.String()
+	}
+	if !s.noProgress && !c.quiet && isTerminal(e.stderrFile) {
+		pr = newProgress(c, p)
+		pr.run()
+		opts.Progress = pr.observe
+	}
+	if c.verbosity > 0 {
+		inner := opts.Progress
+		opts.Progress = func(r executor.Result) {
+			if inner != nil {
+				inner(r)
+			}
+			if r.Item.Action.Changes() && r.Err == nil {
+				c.printf("%s %s -> %s\n", r.Item.Action.Symbol(), r.Item.Input, r.Item.Output)
+			}
+		}
+	}
+	sum, applyErr := executor.Apply(ctx, rt, p, opts)
+	if pr != nil {
+		pr.finish()
+	}
+	if cerr := closeMeta(); cerr != nil && applyErr == nil {
+		applyErr = fmt.Errorf("metadata log: %w", cerr)
+	}
+	if sum != nil {
+		printSummary(c, p, sum, ctx.Err() != nil)
+	}
+	if applyErr != nil {
+		return interrupted(ctx, applyErr)
+	}
+	return outcome(job, p, sum)
+}
+
+// outcome turns a finished run into its exit status.
+func outcome(job *spec.Job, p *planner.Plan, sum *executor.Summary) error {
+	var why []string
+	if n := len(sum.Failed); n > 0 {
+		why = append(why, fmt.Sprintf("%d failed", n))
+	}
+	if n := sum.Done[planner.Conflict]; n > 0 {
+		why = append(why, fmt.Sprintf("%d conflicts", n))
+	}
+	if !job.Execution.ExpectSkips {
+		n := 0
+		for i := range p.Items {
+			if contextSkip(&p.Items[i]) {
+				n++
+			}
+		}
+		if n > 0 {
+			why = append(why, fmt.Sprintf("%d skipped for an encryption context mismatch", n))
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	x := &exitError{Code: exitFailed, Err: errors.New(strings.Join(why, ", "))}
+	if !job.Execution.ExpectSkips && strings.Contains(x.Err.Error(), "skipped") {
+		x.Hint = "check the required encryption context; in a spec, execution.expectSkips: true makes such skips expected"
+	}
+	return x
+}
+
+// interrupted maps a cancelled run to exit code 130.
+func interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return &exitError{Code: exitInterrupted, Err: errors.New("interrupted")}
+	}
+	return err
+}
+
+// checkStale refuses a saved plan whose job no longer matches its digest,
+// that holds errored items, or one of whose sources changed since
+// planning.
+func checkStale(ctx context.Context, rt *planner.Runtime, p *planner.Plan) error {
+	if d := p.Job.Digest(); d != p.SpecDigest {
+		return &exitError{Code: exitStale, Err: fmt.Errorf("plan %q: its job does not match the recorded spec digest", p.Name),
+			Hint: "the plan file was edited; run encjob plan again"}
+	}
+	var errored, changed []string
+	for i := range p.Items {
+		it := &p.Items[i]
+		if it.Action == planner.Error {
+			errored = append(errored, it.Input+": "+it.Reason)
+			continue
+		}
+		if it.Fingerprint == "" || it.SourceIndex < 0 || it.SourceIndex >= len(rt.Sources) {
+			continue
+		}
+		st, err := rt.Sources[it.SourceIndex].Stat(ctx, it.Key)
+		switch {
+		case err != nil:
+			changed = append(changed, it.Input+": "+err.Error())
+		case st.Print != it.Fingerprint:
+			changed = append(changed, it.Input+": changed since planning")
+		}
+	}
+	if len(errored) > 0 {
+		return &exitError{Code: exitStale, Err: fmt.Errorf("plan %q has %d errored items; first: %s", p.Name, len(errored), errored[0]),
+			Hint: "fix the errors and run encjob plan again"}
+	}
+	if len(changed) > 0 {
+		return &exitError{Code: exitStale, Err: fmt.Errorf("plan %q is stale: %d sources changed since planning; first: %s", p.Name, len(changed), changed[0]),
+			Hint: "run encjob plan again"}
+	}
+	return nil
+}
+
+// resolveShard picks this process's shard: --shard i/n, else the index
+// from JOB_COMPLETION_INDEX / AWS_BATCH_JOB_ARRAY_INDEX when the run is
+// sharded (--shards N, spec.execution.shards, or ENCJOB_SHARDS).
+func resolveShard(e *env, flagShard string, flagShards int, job *spec.Job) (shard.Spec, error) {
+	if flagShard != "" {
+		s, err := shard.Parse(flagShard)
+		if err != nil {
+			return shard.Spec{}, &usageError{Flag: "--shard", Msg: err.Error()}
+		}
+		return s, nil
+	}
+	count := flagShards
+	if count == 0 && job != nil && job.Execution.Shards > 1 {
+		count = job.Execution.Shards
+	}
+	if count <= 1 && e.getenv(shard.EnvCount) == "" {
+		return shard.Spec{}, nil
+	}
+	if count == 1 {
+		count = 0
+	}
+	s, ok, err := shard.FromEnv(e.getenv, count)
+	if err != nil {
+		return shard.Spec{}, &usageError{Flag: "--shards", Msg: err.Error()}
+	}
+	if !ok {
+		return shard.Spec{}, nil
+	}
+	return s, nil
+}
+
+// resolveAgainst makes a path from a spec relative to its directory.
+func resolveAgainst(base, p string) string {
+	if p == "" || p == "-" || strings.HasPrefix(p, "s3://") || filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
+}

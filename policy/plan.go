@@ -1,0 +1,302 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/spec"
+)
+
+// Reconciliation is what `encjob apply` of a policy does: parts that change
+// items, each a job with its own runtime and plan, and the items no part
+// touches. See the package documentation for how items are assigned.
+type Reconciliation struct {
+	Policy *spec.Policy
+	// Report is the check the reconciliation was computed from.
+	Report *Report
+	// Parts change items, in rule order (encrypt before reencrypt parts
+	// of the same rule, reencrypt parts by decrypt key group name).
+	Parts []*Part
+	// Others are the items no part changes: unchanged (compliant), skip
+	// (exempt, unmatched, skipped) and error (unreadable, or impossible to
+	// make compliant - Reason says why). Rule is set on each.
+	Others []planner.Item
+}
+
+// Part is one job of a reconciliation.
+type Part struct {
+	Rule   int
+	Action planner.Action // planner.Encrypt or planner.Reencrypt
+	// DecryptKeyGroup is the group a reencrypt part decrypts with.
+	DecryptKeyGroup string
+	Job             *spec.Job
+	Runtime         *planner.Runtime
+	Plan            *planner.Plan
+}
+
+// Name identifies the part in messages: "rule-1/encrypt",
+// "rule-0/reencrypt-from-old".
+func (p *Part) Name() string {
+	if p.Action == planner.Reencrypt {
+		return fmt.Sprintf("rule-%d/reencrypt-from-%s", p.Rule, p.DecryptKeyGroup)
+	}
+	return fmt.Sprintf("rule-%d/%s", p.Rule, p.Action)
+}
+
+// PlanOptions configures Plan.
+type PlanOptions struct {
+	Options
+	// Planner is passed to planner.Prepare for every part (its BaseDir,
+	// KMS and S3Client are taken from Options when unset).
+	Planner planner.Options
+	// Name names the part plans (default "policy").
+	Name string
+}
+
+// Plan checks every item (headers only, no KMS call except resolving
+// aliases of aws-kms groups) and builds the parts that make non-compliant
+// items comply. Building a part prepares its runtime (key groups: raw key
+// files read, aliases resolved); a policy whose items all comply builds
+// none.
+func Plan(ctx context.Context, pol *spec.Policy, o PlanOptions) (*Reconciliation, error) {
+	c, err := newChecker(ctx, pol, o.Options, true, true)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := c.run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Reconciliation{Policy: pol, Report: rep}
+	work := map[partKey][]planner.Listed{}
+	var keys []partKey
+	for i := range rep.Items {
+		ir := &rep.Items[i]
+		other := planner.Item{SourceIndex: ir.src, Key: ir.item.Key, Input: ir.Input, Size: ir.item.Size,
+			Fingerprint: ir.item.Print, Suite: ir.Suite, KeyIDs: ir.KeyIDs, Rule: ir.Rule}
+		if ir.hdr != nil {
+			other.Suite = ir.hdr.Suite.Hex()
+		}
+		var k partKey
+		switch ir.Status {
+		case Compliant:
+			other.Action, other.Reason = planner.Unchanged, fmt.Sprintf("complies with rule %d", ir.Rule)
+		case Exempt:
+			other.Action, other.Reason = planner.Skip, fmt.Sprintf("exempt by rule %d (%q)", ir.Rule, ir.Pattern)
+		case Unmatched:
+			other.Action, other.Reason = planner.Skip, "no rule matches (outside the policy)"
+		case Skipped:
+			other.Action, other.Reason = planner.Skip, ir.Reason
+		case Error:
+			other.Action, other.Reason = planner.Error, ir.Reason
+		case Violation:
+			var why string
+			k, why = c.route(ir)
+			if why != "" {
+				other.Action, other.Reason = planner.Error, why
+			}
+		}
+		if other.Action != "" {
+			rec.Others = append(rec.Others, other)
+			continue
+		}
+		if _, seen := work[k]; !seen {
+			keys = append(keys, k)
+		}
+		work[k] = append(work[k], planner.Listed{Source: ir.src, Item: ir.item})
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.rule != b.rule {
+			return a.rule < b.rule
+		}
+		if a.op != b.op {
+			return a.op == planner.Encrypt
+		}
+		return a.dec < b.dec
+	})
+	po := o.Planner
+	if po.BaseDir == "" {
+		po.BaseDir = o.BaseDir
+	}
+	if po.KMS.Clients == nil && po.KMS.Endpoint == "" && po.KMS.Credentials == nil {
+		po.KMS = o.KMS
+	}
+	if po.S3Client == nil {
+		po.S3Client = o.S3Client
+	}
+	name := orDefault(o.Name, "policy")
+	for _, k := range keys {
+		part := &Part{Rule: k.rule, Action: k.op, DecryptKeyGroup: k.dec}
+		part.Job, err = partJob(pol, k.rule, k.op, k.dec, c.suites[k.rule].Name)
+		if err != nil {
+			return nil, err
+		}
+		if part.Runtime, err = planner.Prepare(ctx, part.Job, po); err != nil {
+			return nil, fmt.Errorf("policy: %s: %w", part.Name(), err)
+		}
+		part.Plan, err = planner.BuildItems(ctx, part.Runtime, work[k], planner.BuildOptions{Name: name + "/" + part.Name(), Concurrency: o.Concurrency})
+		if err != nil {
+			return nil, fmt.Errorf("policy: %s: %w", part.Name(), err)
+		}
+		for i := range part.Plan.Items {
+			part.Plan.Items[i].Rule = k.rule
+		}
+		rec.Parts = append(rec.Parts, part)
+	}
+	return rec, nil
+}
+
+// route decides how a violating item is made compliant: its part, or why
+// it cannot be.
+func (c *checker) route(ir *ItemReport) (k partKey, why string) {
+	rule := &c.pol.Rules[ir.Rule]
+	k.rule = ir.Rule
+	var missing []string
+	for _, key := range sortedKeys(rule.RequireContext) {
+		if rule.RequireContext[key] != nil {
+			continue
+		}
+		if ir.hdr == nil {
+			missing = append(missing, key)
+		} else if _, ok := ir.hdr.Context[key]; !ok {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		return k, fmt.Sprintf("rule %d requires encryption context key(s) %s with any value, which the item lacks: apply cannot invent a value; give the rule a value or add the key by hand (%s)",
+			ir.Rule, strings.Join(missing, ", "), strings.Join(ir.Violations, "; "))
+	}
+	if ir.hdr == nil {
+		k.op = planner.Encrypt
+		return k, ""
+	}
+	k.op = planner.Reencrypt
+	for _, name := range decryptGroups(c.pol) {
+		if g := c.groups[name]; g != nil && g.HoldsAny(ir.hdr.EncryptedDataKeys) {
+			k.dec = name
+			return k, ""
+		}
+	}
+	return k, fmt.Sprintf("no data key under any decrypt key group (%s); message keys: %s",
+		strings.Join(decryptGroups(c.pol), ", "), strings.Join(ir.KeyIDs, ", "))
+}
+
+// partKey identifies a part.
+type partKey struct {
+	rule int
+	op   planner.Action
+	dec  string
+}
+
+// partJob is the job of one part: in place, under the rule's key group and
+// suite, with the rule's valued context pairs.
+func partJob(pol *spec.Policy, rule int, op planner.Action, dec, suite string) (*spec.Job, error) {
+	r := &pol.Rules[rule]
+	ec := map[string]string{}
+	for k, v := range r.RequireContext {
+		if v != nil {
+			ec[k] = *v
+		}
+	}
+	if len(ec) == 0 {
+		ec = nil
+	}
+	job := &spec.Job{
+		Operation:            spec.Operation(op),
+		Sources:              pol.Sources,
+		Output:               spec.Output{InPlace: true},
+		KeyGroups:            pol.KeyGroups,
+		Encrypt:              spec.EncryptSettings{KeyGroup: r.KeyGroup, Context: ec, Algorithm: suite},
+		CommitmentPolicy:     pol.CommitmentPolicy,
+		MaxEncryptedDataKeys: pol.MaxEncryptedDataKeys,
+		Caching:              pol.Caching,
+		Execution:            pol.Execution,
+		S3:                   pol.S3,
+		KMS:                  pol.KMS,
+	}
+	if op == planner.Reencrypt {
+		// The message's context is kept; the rule's pairs are added.
+		job.Decrypt.KeyGroup = dec
+		job.Encrypt.Context, job.Reencrypt.Add = nil, ec
+	}
+	if errs := job.Validate(nil); len(errs) > 0 {
+		return nil, fmt.Errorf("policy: rule %d: the %s job it implies is invalid: %w", rule, op, errs)
+	}
+	job.Defaults()
+	return job, nil
+}
+
+// Items returns every item of the reconciliation - the parts' and the
+// others - sorted by input.
+func (r *Reconciliation) Items() []planner.Item {
+	var out []planner.Item
+	for _, p := range r.Parts {
+		out = append(out, p.Plan.Items...)
+	}
+	out = append(out, r.Others...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Input < out[j].Input })
+	return out
+}
+
+// Counts returns the number of items per action.
+func (r *Reconciliation) Counts() map[planner.Action]int {
+	c := map[planner.Action]int{}
+	for _, it := range r.Items() {
+		c[it.Action]++
+	}
+	return c
+}
+
+// HasChanges reports whether applying would change anything.
+func (r *Reconciliation) HasChanges() bool {
+	for _, p := range r.Parts {
+		if p.Plan.HasChanges() {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply runs every part through executor.Apply, one after the other, and
+// sums the outcomes; the others are counted as planned (errors among them
+// are failures). It stops at the first part that returns an error
+// (cancellation, fail-fast) and returns the summary so far with it.
+// o.Metadata and o.Progress see the parts' items only.
+func (r *Reconciliation) Apply(ctx context.Context, o executor.Options) (*executor.Summary, error) {
+	start := time.Now()
+	sum := &executor.Summary{Done: map[planner.Action]int{}}
+	for i := range r.Others {
+		it := &r.Others[i]
+		sum.Items++
+		if it.Action == planner.Error {
+			sum.Failed = append(sum.Failed, executor.Result{Item: it, Err: errors.New(it.Reason)})
+			continue
+		}
+		sum.Done[it.Action]++
+	}
+	for _, p := range r.Parts {
+		s, err := executor.Apply(ctx, p.Runtime, p.Plan, o)
+		if s != nil {
+			sum.Items += s.Items
+			for a, n := range s.Done {
+				sum.Done[a] += n
+			}
+			sum.Failed = append(sum.Failed, s.Failed...)
+			sum.BytesIn += s.BytesIn
+			sum.BytesOut += s.BytesOut
+		}
+		if err != nil {
+			sum.Elapsed = time.Since(start)
+			return sum, fmt.Errorf("policy: %s: %w", p.Name(), err)
+		}
+	}
+	sum.Elapsed = time.Since(start)
+	return sum, nil
+}
