@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,7 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 		}
 	}
 	start := time.Now()
+	cleanStale(ctx, p)
 	sum := &Summary{Done: map[planner.Action]int{}, Items: len(p.Items)}
 	var mu sync.Mutex
 	var bytesIn, bytesOut atomic.Int64
@@ -303,4 +305,18 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 	}
 	committed = true
 	return nil, nil
+}
+
+// cleanStale removes temporary files a crashed earlier run left in the
+// local output directories of the plan.
+func cleanStale(ctx context.Context, p *planner.Plan) {
+	seen := map[string]bool{}
+	for _, it := range p.Items {
+		root := it.OutRoot
+		if !it.Action.Changes() || seen[root] || root == "-" || root == "" || strings.HasPrefix(root, "s3://") {
+			continue
+		}
+		seen[root] = true
+		sources.Cleanup(ctx, root, 24*time.Hour)
+	}
 }

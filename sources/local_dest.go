@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -173,7 +175,9 @@ func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptio
 	if mode == 0 {
 		mode = 0o644
 	}
-	f, err := os.CreateTemp(dir, TempPrefix+"*")
+	// The writer's PID in the name lets Cleanup tell a crashed run's
+	// leftovers from a live run's files.
+	f, err := os.CreateTemp(dir, TempPrefix+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return nil, fmt.Errorf("create temporary file for %s: %w", final, err)
 	}
@@ -367,8 +371,9 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Cleanup removes temporary files (TempPrefix) below root whose
-// modification time is older than olderThan, left by a crashed run; pass
+// Cleanup removes temporary files (TempPrefix) below root left by a
+// crashed run: those whose writer process (the PID in the name) is gone,
+// and those older than olderThan; pass
 // 0 only when no other run can be writing below root. It returns the
 // removed paths.
 func Cleanup(ctx context.Context, root string, olderThan time.Duration) ([]string, error) {
@@ -385,7 +390,7 @@ func Cleanup(ctx context.Context, root string, olderThan time.Duration) ([]strin
 			return nil
 		}
 		fi, err := de.Info()
-		if err != nil || !fi.ModTime().Before(cutoff) {
+		if err != nil || (!fi.ModTime().Before(cutoff) && !orphaned(de.Name())) {
 			return nil
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -401,3 +406,18 @@ var (
 	_ Destination    = (*LocalDestination)(nil)
 	_ AsyncCommitter = (*localWriter)(nil)
 )
+
+// orphaned reports whether a temporary file's writer (the PID in its
+// name) is no longer running.
+func orphaned(name string) bool {
+	rest := strings.TrimPrefix(name, TempPrefix)
+	pidStr, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return false
+	}
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}

@@ -145,6 +145,10 @@ func cmdPlan(ctx context.Context, e *env, c *console, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if j.file != "" && fileHasPolicy(j.file) {
+		c.verbosity = j.verbose
+		return applyPolicy(ctx, e, c, j.file, true, "", false)
+	}
 	err := planCommand(ctx, e, c, &j, fs, *asJSON, *out, *detailed)
 	if *detailed && err != nil {
 		var x *exitError
@@ -238,6 +242,9 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 	c.quiet, c.verbosity = j.quiet, j.verbose
 	if j.quiet && j.verbose > 0 {
 		return usageErrorf("-q", "not allowed with -v")
+	}
+	if j.file != "" && fs.NArg() == 0 && fileHasPolicy(j.file) {
+		return applyPolicy(ctx, e, c, j.file, false, j.metadataOutput, j.overwriteMetadata)
 	}
 	var (
 		job   *spec.Job

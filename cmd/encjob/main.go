@@ -21,10 +21,12 @@ const usage = `encjob encrypts, decrypts and re-encrypts files and S3 objects (A
 Usage:
   encjob validate -f FILE...            check spec files; every error with file:line:col
   encjob plan -f FILE [flags]           show what apply would do (-v items, --json, --out PLANFILE)
-  encjob apply (-f FILE | PLANFILE)     run a job or a saved plan
-  encjob check                          audit items against a policy (not implemented yet)
+  encjob apply (-f FILE | PLANFILE)     run a job or a saved plan; a policy file reconciles every item
+  encjob check -f POLICY [--json]       audit every item against a policy (headers only, no KMS call)
+  encjob explain -f POLICY PATH         which policy rule applies to PATH, and why
+  encjob render k8s -f FILE --shards N --image IMAGE   a Kubernetes Indexed Job manifest
   encjob inspect [--decode] FILE        print a message header as JSON (no keys needed)
-  encjob report FILES...                merge metadata logs (not implemented yet)
+  encjob report LOG|DIR...              merge (shard) metadata logs into one summary
   encjob encrypt   -i IN -o OUT -w KEYS (-S | --metadata-output FILE) [flags]
   encjob decrypt   -i IN -o OUT -w KEYS (-S | --metadata-output FILE) [flags]
   encjob reencrypt -i IN -o OUT --source-wrapping-keys KEYS -w KEYS [flags]
@@ -109,6 +111,10 @@ func dispatch(ctx context.Context, e *env, c *console, args []string) error {
 		return cmdCheck(ctx, e, rest)
 	case "inspect":
 		return cmdInspect(e, rest)
+	case "explain":
+		return cmdExplain(e, rest)
+	case "render":
+		return cmdRender(e, rest)
 	case "report":
 		return cmdReport(ctx, e, rest)
 	case "encrypt", "decrypt", "reencrypt":

@@ -138,7 +138,13 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 	}
 	p := s.plan
 	if p == nil {
-		p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns})
+		// Resume: items an earlier run of this job recorded as done (and
+		// that have not changed since) are not redone.
+		completed, err := completedFrom(s.metadataOutput, s.metadataOverwrite)
+		if err != nil {
+			return err
+		}
+		p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns, Completed: completed})
 		if err != nil {
 			return interrupted(ctx, fmt.Errorf("planning: %w", err))
 		}
@@ -314,4 +320,21 @@ func resolveAgainst(base, p string) string {
 		return p
 	}
 	return filepath.Join(base, p)
+}
+
+// completedFrom reads the items an earlier run recorded as done in the
+// metadata log this run appends to.
+func completedFrom(path string, overwrite bool) (map[string]sources.Fingerprint, error) {
+	if path == "" || path == "-" || overwrite || strings.HasPrefix(path, "s3://") {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &exitError{Code: exitUsage, Err: fmt.Errorf("metadata log: %w", err)}
+	}
+	defer f.Close()
+	return executor.CompletedFromLog(f)
 }

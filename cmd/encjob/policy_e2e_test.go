@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const policyYAML = `apiVersion: encjob.dev/v1
+kind: EncryptionPolicy
+metadata: {name: p}
+spec:
+  sources: [{path: ./tree}]
+  keyGroups:
+    new: {provider: raw-aes, keyFile: key, namespace: encjob, name: test}
+  rules:
+    - match: ["public/**"]
+      exempt: true
+    - match: ["**"]
+      keyGroup: new
+      requireContext: {tenant: acme}
+`
+
+// TestE2EPolicyCheckApplyExplain: check reports exactly the violations,
+// apply reconciles them, a second check is clean, explain names the rule.
+func TestE2EPolicyCheckApplyExplain(t *testing.T) {
+	dir, _ := setup(t)
+	os.MkdirAll(filepath.Join(dir, "tree", "public"), 0o755)
+	os.WriteFile(filepath.Join(dir, "tree", "public", "readme.txt"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(dir, "tree", "plain.txt"), []byte("secret"), 0o644)
+	os.WriteFile(filepath.Join(dir, "tree", "ok.txt"), []byte("fine"), 0o644)
+	r := encjob(t, dir, nil, args("encrypt", "-i", "tree/ok.txt", "-o", "tree/ok.enc", rawKey, "-c", "tenant=acme", "-S")...)
+	wantCode(t, r, 0)
+	os.Remove(filepath.Join(dir, "tree", "ok.txt"))
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policyYAML), 0o644)
+
+	r = encjob(t, dir, nil, "check", "-f", "policy.yaml", "--json")
+	wantCode(t, r, 1)
+	var rep struct {
+		Items []struct {
+			Input     string `json:"input"`
+			Compliant bool   `json:"compliant"`
+			Status    string `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("check --json: %v\n%s", err, r.stdout)
+	}
+	var bad []string
+	for _, it := range rep.Items {
+		if it.Status == "violation" {
+			bad = append(bad, filepath.Base(it.Input))
+		}
+	}
+	if strings.Join(bad, ",") != "plain.txt" {
+		t.Fatalf("violations %v, want exactly plain.txt", bad)
+	}
+	r = encjob(t, dir, nil, "explain", "-f", "policy.yaml", "./tree/public/readme.txt")
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "public/**") {
+		t.Fatalf("explain: %s", r.stdout)
+	}
+	wantCode(t, encjob(t, dir, nil, "apply", "-f", "policy.yaml"), 0)
+	wantCode(t, encjob(t, dir, nil, "check", "-f", "policy.yaml"), 0)
+	if b, _ := os.ReadFile(filepath.Join(dir, "tree", "public", "readme.txt")); string(b) != "hello" {
+		t.Fatal("exempt file changed")
+	}
+}
+
+// TestE2ERenderAndReport: render k8s decodes into a typed Indexed Job;
+// report merges shard logs.
+func TestE2ERenderAndReport(t *testing.T) {
+	dir, _ := setup(t)
+	job := `apiVersion: encjob.dev/v1
+kind: EncryptionJob
+metadata: {name: nightly}
+spec:
+  operation: encrypt
+  sources: [{path: ./in}]
+  output: {path: ./enc}
+  keyGroups: {k: {provider: raw-aes, keyFile: key, namespace: encjob, name: test}}
+  encrypt: {keyGroup: k}
+`
+	os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(job), 0o644)
+	r := encjob(t, dir, nil, "render", "k8s", "-f", "job.yaml", "--shards", "4", "--image", "example.com/encjob:1", "--metadata-prefix", "s3://b/runs/nightly/")
+	wantCode(t, r, 0)
+	parts := strings.Split(r.stdout, "\n---\n")
+	var j batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(parts[len(parts)-1]), &j); err != nil {
+		t.Fatalf("manifest: %v\n%s", err, r.stdout)
+	}
+	if *j.Spec.Completions != 4 || j.Spec.CompletionMode == nil || *j.Spec.CompletionMode != batchv1.IndexedCompletion {
+		t.Fatalf("job spec %+v", j.Spec)
+	}
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	for i := 0; i < 2; i++ {
+		wantCode(t, encjob(t, dir, nil, "apply", "-f", "job.yaml", "--shard", []string{"0/2", "1/2"}[i], "--metadata-output", []string{"logs/shard-0.jsonl", "logs/shard-1.jsonl"}[i]), 0)
+	}
+	r = encjob(t, dir, nil, "report", "--json", "logs")
+	wantCode(t, r, 0)
+	var sum struct {
+		Items   int            `json:"items"`
+		Actions map[string]int `json:"actions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatalf("report: %v\n%s", err, r.stdout)
+	}
+	if sum.Items != 3 || sum.Actions["encrypt"] != 3 {
+		t.Fatalf("report %+v\n%s", sum, r.stdout)
+	}
+}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/encjob/encjob/deploy/k8s"
+	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/policy"
+	"github.com/encjob/encjob/report"
+	"github.com/encjob/encjob/spec"
+)
+
+func init() {
+	checkHook = cmdPolicyCheck
+	reportHook = cmdReportMerge
+}
+
+// loadPolicy reads the one EncryptionPolicy of a file.
+func loadPolicy(file string) (*spec.Policy, string, error) {
+	docs, err := spec.LoadFile(file, nil)
+	if err != nil {
+		return nil, "", &exitError{Code: exitUsage, Err: err}
+	}
+	for _, d := range docs {
+		if d.Policy != nil {
+			abs, err := filepath.Abs(file)
+			if err != nil {
+				return nil, "", err
+			}
+			return d.Policy, filepath.Dir(abs), nil
+		}
+	}
+	return nil, "", usageErrorf("-f", "%s has no EncryptionPolicy document", file)
+}
+
+// fileHasPolicy reports whether a spec file holds a policy and no job.
+func fileHasPolicy(file string) bool {
+	docs, err := spec.LoadFile(file, nil)
+	if err != nil {
+		return false
+	}
+	pol := false
+	for _, d := range docs {
+		if d.Job != nil {
+			return false
+		}
+		pol = pol || d.Policy != nil
+	}
+	return pol
+}
+
+// cmdPolicyCheck: encjob check -f POLICY [--json] [-v] [--resolve-aliases]
+// audits every item against the policy from headers alone.
+func cmdPolicyCheck(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("check", e)
+	file := fs.StringP("file", "f", "", "policy file (kind: EncryptionPolicy)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	verbose := fs.CountP("verbose", "v", "list compliant items too")
+	resolve := fs.Bool("resolve-aliases", false, "resolve KMS aliases with DescribeKey (otherwise groups must list key ARNs; no KMS call is made)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *file == "" && fs.NArg() == 1 {
+		*file = fs.Arg(0)
+	}
+	if *file == "" {
+		return usageErrorf("-f", "no policy file given")
+	}
+	pol, base, err := loadPolicy(*file)
+	if err != nil {
+		return err
+	}
+	rep, err := policy.Check(ctx, pol, policy.Options{BaseDir: base, ResolveAliases: *resolve})
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	if *asJSON {
+		err = rep.WriteJSON(e.stdout)
+	} else {
+		err = rep.WriteText(e.stdout, *verbose > 0)
+	}
+	if err != nil {
+		return err
+	}
+	if rep.HasViolations() {
+		return &exitError{Code: exitFailed, Err: fmt.Errorf("%d items violate the policy", len(rep.Failing()))}
+	}
+	return nil
+}
+
+// cmdExplain: encjob explain -f POLICY PATH
+func cmdExplain(e *env, args []string) error {
+	fs := newFlagSet("explain", e)
+	file := fs.StringP("file", "f", "", "policy file (kind: EncryptionPolicy)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *file == "" || fs.NArg() != 1 {
+		return usageErrorf("-f", "usage: encjob explain -f POLICY PATH")
+	}
+	pol, _, err := loadPolicy(*file)
+	if err != nil {
+		return err
+	}
+	ex, err := policy.Explain(pol, fs.Arg(0))
+	if err != nil {
+		return &exitError{Code: exitUsage, Err: err}
+	}
+	return ex.WriteText(e.stdout)
+}
+
+// applyPolicy reconciles every item of a policy to its rule.
+func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly bool, metadataOutput string, overwrite bool) error {
+	pol, base, err := loadPolicy(file)
+	if err != nil {
+		return err
+	}
+	rec, err := policy.Plan(ctx, pol, policy.PlanOptions{Options: policy.Options{BaseDir: base},
+		Planner: planner.Options{BaseDir: base, Stdin: e.stdin, Stdout: e.stdout}, Name: filepath.Base(file)})
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	counts := rec.Counts()
+	var parts []string
+	for _, a := range planner.Actions {
+		if n := counts[a]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d %s", a.Symbol(), n, a))
+		}
+	}
+	fmt.Fprintf(e.stdout, "policy %s: %s\n", file, strings.Join(parts, ", "))
+	if c.verbosity > 0 || planOnly {
+		for _, it := range rec.Items() {
+			if it.Action.Changes() || c.verbosity > 0 {
+				fmt.Fprintf(e.stdout, "  %s %s (rule %d) %s\n", it.Action.Symbol(), it.Input, it.Rule, it.Reason)
+			}
+		}
+	}
+	if planOnly {
+		return nil
+	}
+	meta, closeMeta, err := openMetadata(e, resolveAgainst(base, metadataOutput), overwrite)
+	if err != nil {
+		return err
+	}
+	sum, err := rec.Apply(ctx, executor.Options{Metadata: meta, Retries: -1})
+	if cerr := closeMeta(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	fmt.Fprintf(e.stderr, "encjob: policy applied: %d items, %d failed, %s in, %s out\n", sum.Items, len(sum.Failed), fmtBytes(sum.BytesIn), fmtBytes(sum.BytesOut))
+	for _, f := range sum.Failed {
+		fmt.Fprintf(e.stderr, "  x %s: %v\n", f.Item.Input, f.Err)
+	}
+	if !sum.OK() {
+		return &exitError{Code: exitFailed, Err: fmt.Errorf("%d items failed", len(sum.Failed))}
+	}
+	return nil
+}
+
+// cmdReportMerge: encjob report [--json] LOG|DIR...
+func cmdReportMerge(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("report", e)
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageErrorf("report", "give metadata logs or a directory of shard-*.jsonl logs")
+	}
+	var files []string
+	for _, a := range fs.Args() {
+		if fi, err := os.Stat(a); err == nil && fi.IsDir() {
+			m, _ := filepath.Glob(filepath.Join(a, "shard-*.jsonl"))
+			files = append(files, m...)
+			continue
+		}
+		files = append(files, a)
+	}
+	var readers []*os.File
+	defer func() {
+		for _, f := range readers {
+			f.Close()
+		}
+	}()
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			return &exitError{Code: exitUsage, Err: err}
+		}
+		readers = append(readers, f)
+	}
+	sum, err := mergeReports(readers)
+	if err != nil {
+		return &exitError{Code: exitUsage, Err: err}
+	}
+	if *asJSON {
+		err = sum.WriteJSON(e.stdout)
+	} else {
+		err = sum.WriteText(e.stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if !sum.OK() {
+		return &exitError{Code: exitFailed, Err: fmt.Errorf("%d failures, %d duplicates", sum.Failed(), len(sum.Duplicates))}
+	}
+	return nil
+}
+
+func mergeReports(files []*os.File) (*report.Summary, error) {
+	rs := make([]io.Reader, len(files))
+	for i, f := range files {
+		rs[i] = f
+	}
+	return report.Merge(rs...)
+}
+
+// cmdRender: encjob render k8s -f JOB --shards N --image IMAGE [flags]
+func cmdRender(e *env, args []string) error {
+	if len(args) == 0 || args[0] != "k8s" {
+		return usageErrorf("render", "usage: encjob render k8s -f FILE --shards N --image IMAGE")
+	}
+	fs := newFlagSet("render k8s", e)
+	var o k8s.Options
+	file := fs.StringP("file", "f", "", "job spec file")
+	fs.StringVar(&o.Name, "name", "", "Job name (default: the spec's metadata.name)")
+	fs.StringVar(&o.Namespace, "namespace", "", "namespace")
+	fs.StringVar(&o.Image, "image", "", "container image whose entrypoint is encjob")
+	fs.Int32Var(&o.Shards, "shards", 1, "number of shards (completions)")
+	fs.Int32Var(&o.Parallelism, "parallelism", 0, "pods at once (default: shards)")
+	fs.StringVar(&o.ServiceAccount, "service-account", "", "service account (IRSA / EKS Pod Identity)")
+	fs.StringVar(&o.Requests.CPU, "requests-cpu", "1", "CPU request")
+	fs.StringVar(&o.Requests.Memory, "requests-memory", "256Mi", "memory request")
+	fs.StringVar(&o.Limits.CPU, "limits-cpu", "2", "CPU limit")
+	fs.StringVar(&o.Limits.Memory, "limits-memory", "512Mi", "memory limit")
+	fs.Int32Var(&o.BackoffLimitPerIndex, "backoff-limit-per-index", k8s.DefaultBackoffLimitPerIndex, "retries per failed index")
+	fs.StringVar(&o.MetadataPrefix, "metadata-prefix", "", "shared results location: s3://bucket/prefix/ or an absolute path")
+	envs := fs.StringArray("env", nil, "extra environment K=V (repeatable)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *file == "" {
+		return usageErrorf("-f", "no job spec given")
+	}
+	b, err := os.ReadFile(*file)
+	if err != nil {
+		return &exitError{Code: exitUsage, Err: err}
+	}
+	docs, err := spec.Parse(*file, b, nil)
+	if err != nil {
+		return &exitError{Code: exitUsage, Err: err}
+	}
+	if o.Name == "" && len(docs) > 0 {
+		o.Name = docs[0].Metadata.Name
+	}
+	o.SpecYAML, o.SpecFileName = b, filepath.Base(*file)
+	o.Env = map[string]string{}
+	for _, kv := range *envs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return usageErrorf("--env", "%q is not K=V", kv)
+		}
+		o.Env[k] = v
+	}
+	if err := k8s.Render(e.stdout, o); err != nil {
+		var list spec.ErrorList
+		if errors.As(err, &list) {
+			return &exitError{Code: exitUsage, Err: err}
+		}
+		return err
+	}
+	return nil
+}
