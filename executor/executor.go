@@ -253,9 +253,17 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 		r.BytesIn = in.n
 	}()
 	out := &counter{w: w}
+	if rt.KMSBlobs(it.SourceIndex) {
+		if err := processBlob(ctx, rt, it, in, out); err != nil {
+			r.BytesOut = out.n
+			return nil, err
+		}
+		r.BytesOut = out.n
+		return commit(ctx, w, &committed)
+	}
 	var sink io.Writer = out
 	var b64 io.WriteCloser
-	if job.Output.Encoding == "base64" && it.Action != planner.Decrypt {
+	if job.Output.Encoding == "base64" {
 		b64 = base64.NewEncoder(base64.StdEncoding, out)
 		sink = b64
 	}
@@ -296,14 +304,21 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 		return nil, err
 	}
 	r.Header, r.InputHeader = hdr, inHdr
+	return commit(ctx, w, &committed)
+}
+
+// commit makes an output visible: staged for the next group commit when
+// the destination supports it (the channel reports when it is durable),
+// else committed now.
+func commit(ctx context.Context, w sources.Writer, committed *bool) (<-chan error, error) {
 	if ac, ok := w.(sources.AsyncCommitter); ok {
-		committed = true
+		*committed = true
 		return ac.CommitAsync(ctx), nil
 	}
 	if err := w.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	committed = true
+	*committed = true
 	return nil, nil
 }
 

@@ -119,7 +119,8 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 	stdin := rt.locs[srcIdx].Kind == sources.Stdio
 
 	var srcHdr *crypto.Header
-	if !stdin && (op != Encrypt || job.Output.InPlace) {
+	blobs := rt.KMSBlobs(srcIdx)
+	if !stdin && !blobs && (op != Encrypt || job.Output.InPlace) {
 		h, err := readHeader(ctx, src, si.Key, job.Sources[srcIdx].Encoding)
 		switch {
 		case err != nil && op != Encrypt:
@@ -149,6 +150,12 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 			it.Reason = fmt.Sprintf("no encrypted data key of key group %q (message keys: %s)", g.Name, strings.Join(it.KeyIDs, ", "))
 			return it
 		}
+	}
+	if job.Output.InPlace && blobs {
+		// A KMS blob's key is inside the blob, readable only by KMS: every
+		// blob is processed.
+		it.Action = op
+		return it
 	}
 	if job.Output.InPlace {
 		switch {

@@ -58,6 +58,8 @@ type Runtime struct {
 	locs    []sources.Location
 	opts    Options
 
+	kms awskms.Config // shared KMS settings, for KMS ciphertext blobs
+
 	mu    sync.Mutex
 	s3c   *awss3.Client
 	dests map[string]sources.Destination
@@ -84,6 +86,7 @@ func Prepare(ctx context.Context, job *spec.Job, o Options) (*Runtime, error) {
 	if kms.Endpoint == "" {
 		kms.Endpoint = job.KMS.Endpoint
 	}
+	rt.kms = kms
 	need := map[string]bool{}
 	if job.Operation != spec.OpEncrypt {
 		need[job.Decrypt.KeyGroup] = true
