@@ -30,14 +30,18 @@ const batchBytes = 256 << 10
 
 // EncryptOptions configures one encryption.
 type EncryptOptions struct {
-	CMM              MaterialsManager
-	Suite            *Suite // nil: DefaultSuiteFor(CommitmentPolicy)
-	Context          EncryptionContext
-	FrameLength      int   // 0 with Framing unset: DefaultFrameLength
-	NonFramed        bool  // write a non-framed body (needs PlaintextLength)
-	PlaintextLength  int64 // exact plaintext length, used only when KnownLength
-	KnownLength      bool  // PlaintextLength is exact
-	CommitmentPolicy CommitmentPolicy
+	CMM             MaterialsManager
+	Suite           *Suite // nil: DefaultSuiteFor(CommitmentPolicy)
+	Context         EncryptionContext
+	FrameLength     int   // 0 with Framing unset: DefaultFrameLength
+	NonFramed       bool  // write a non-framed body (needs PlaintextLength)
+	PlaintextLength int64 // exact plaintext length, used only when KnownLength
+	KnownLength     bool  // PlaintextLength is exact
+	// PlaintextLengthBound, when the exact length is unknown, is an upper
+	// bound the materials manager may count against its limits (a
+	// caching CMM needs a length; a bound over-counts, which is safe).
+	PlaintextLengthBound int64
+	CommitmentPolicy     CommitmentPolicy
 	// MaxEncryptedDataKeys fails the encryption when the materials carry
 	// more EDKs (0: no limit).
 	MaxEncryptedDataKeys int
@@ -105,7 +109,11 @@ func NewEncryptor(ctx context.Context, dst io.Writer, o EncryptOptions) (*Encryp
 	} else if want >= 0 && want/int64(frameLen) >= 0xFFFFFFFF {
 		return nil, fmt.Errorf("crypto: %d bytes need more than 2^32-1 frames of %d bytes", want, frameLen)
 	}
-	req := EncryptionRequest{Suite: o.Suite, Context: o.Context, PlaintextLength: want, CommitmentPolicy: o.CommitmentPolicy}
+	reqLen := want
+	if reqLen < 0 && o.PlaintextLengthBound > 0 {
+		reqLen = o.PlaintextLengthBound
+	}
+	req := EncryptionRequest{Suite: o.Suite, Context: o.Context, PlaintextLength: reqLen, CommitmentPolicy: o.CommitmentPolicy}
 	m, err := o.CMM.GetEncryptionMaterials(ctx, req)
 	if err != nil {
 		return nil, err

@@ -279,11 +279,11 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 	var hdr, inHdr *crypto.Header
 	switch it.Action {
 	case planner.Encrypt:
-		hdr, err = encrypt(ctx, rt, sink, plainIn, it.Size, rt.Job.Encrypt.Context)
+		hdr, err = encrypt(ctx, rt, sink, plainIn, it.Size, -1, rt.Job.Encrypt.Context)
 	case planner.Decrypt:
 		hdr, err = decrypt(ctx, rt, sink, plainIn)
 	case planner.Reencrypt:
-		hdr, inHdr, err = reencrypt(ctx, rt, sink, plainIn, verify)
+		hdr, inHdr, err = reencrypt(ctx, rt, sink, plainIn, it.Size, verify)
 	default:
 		err = fmt.Errorf("executor: action %q changes nothing", it.Action)
 	}

@@ -41,11 +41,12 @@ func decryptOptions(rt *planner.Runtime) crypto.DecryptOptions {
 // encrypt streams plaintext from in to out as one message. size is the
 // listed size (-1 unknown); a source that changes length while being read
 // fails the item instead of producing a message of the wrong content.
-func encrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, size int64, ec map[string]string) (*crypto.Header, error) {
+func encrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, size, bound int64, ec map[string]string) (*crypto.Header, error) {
 	o := encryptOptions(rt, ec)
 	if size >= 0 {
 		o.PlaintextLength, o.KnownLength = size, true
 	}
+	o.PlaintextLengthBound = bound
 	e, err := crypto.NewEncryptor(ctx, out, o)
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func decrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Read
 
 // reencrypt decrypts and encrypts in one pass: the plaintext only ever
 // exists in memory, a frame at a time. A fresh data key is used.
-func reencrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, v *verifier) (*crypto.Header, *crypto.Header, error) {
+func reencrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, bound int64, v *verifier) (*crypto.Header, *crypto.Header, error) {
 	d, err := crypto.NewDecryptor(ctx, in, decryptOptions(rt))
 	if err != nil {
 		return nil, nil, err
@@ -109,9 +110,10 @@ func reencrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Re
 		h = sha256.New()
 		src = io.TeeReader(d, h)
 	}
-	// The plaintext length is unknown until the decryptor is done, so the
-	// encryptor cannot be told it; framing carries on regardless.
-	oh, err := encrypt(ctx, rt, out, src, -1, ec)
+	// The plaintext length is unknown until the decryptor is done; the
+	// source's ciphertext size bounds it, which is what a caching
+	// materials manager counts.
+	oh, err := encrypt(ctx, rt, out, src, -1, bound, ec)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,7 @@ package executor_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -112,4 +113,55 @@ func TestFailedItemsLeaveNothing(t *testing.T) {
 		t.Fatalf("%d failure records", failed)
 	}
 	_ = context.Background
+}
+
+// TestReencryptKMSCallCounts: re-encrypting 1,000 items (made under a
+// cached data key) with caching costs a handful of KMS calls; without
+// caching one Decrypt and one GenerateDataKey per item; a second run
+// after success makes none.
+func TestReencryptKMSCallCounts(t *testing.T) {
+	k := startKMS(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	tree := map[string]int{}
+	for i := range 1000 {
+		tree[fmt.Sprintf("d%d/f%04d", i%10, i)] = 100
+	}
+	writeTree(t, in, tree)
+	cache := "  caching: {capacity: 10, maxAge: 5m, maxMessagesEncrypted: 100}\n"
+	for _, cached := range []bool{false, true} {
+		enc := filepath.Join(dir, fmt.Sprintf("enc-%v", cached))
+		if r := runWith(t, kmsJob(t, "encrypt", in, enc, `"`+k.east+`"`, `"`+k.east+`"`, cache), k.options()); !r.sum.OK() {
+			t.Fatal(r.sum.Failed)
+		}
+		extra := ""
+		if cached {
+			extra = cache
+		}
+		job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, extra)
+		job.Output.Verify = false // verification would decrypt every new message once more
+		k.emu.ResetCalls()
+		r := runWith(t, job, k.options())
+		if !r.sum.OK() || r.sum.Done[planner.Reencrypt] != 1000 {
+			t.Fatalf("cached=%v: %+v %v", cached, r.sum.Done, r.sum.Failed)
+		}
+		c := k.emu.Calls()
+		t.Logf("re-encrypt 1,000 items, caching=%v: Decrypt %d, GenerateDataKey %d", cached, c["Decrypt"], c["GenerateDataKey"])
+		if cached && (c["Decrypt"] > 10 || c["GenerateDataKey"] > 10) {
+			t.Fatalf("with caching: %v", c)
+		}
+		if !cached && (c["Decrypt"] != 1000 || c["GenerateDataKey"] != 1000) {
+			t.Fatalf("without caching: %v", c)
+		}
+		k.emu.ResetCalls()
+		r = runWith(t, job, k.options())
+		if r.plan.HasChanges() {
+			t.Fatalf("second run changes %v", r.plan.Counts())
+		}
+		for op, n := range k.emu.Calls() {
+			if n != 0 {
+				t.Fatalf("second run called %s %d times", op, n)
+			}
+		}
+	}
 }

@@ -108,6 +108,16 @@ func Prepare(ctx context.Context, job *spec.Job, o Options) (*Runtime, error) {
 	}
 	if job.Operation != spec.OpEncrypt {
 		rt.DecryptCMM = crypto.NewDefaultCMM(rt.Groups[job.Decrypt.KeyGroup].Keyring)
+		if c := job.Caching; c != nil {
+			// Messages made under one cached data key share their EDKs:
+			// decrypting them costs one KMS call, not one per message.
+			cc, err := caching.New(rt.DecryptCMM, caching.Options{Capacity: c.Capacity, MaxAge: c.MaxAge.Duration,
+				PartitionID: "encjob-decrypt/" + job.Decrypt.KeyGroup})
+			if err != nil {
+				return nil, err
+			}
+			rt.DecryptCMM = cc
+		}
 	}
 	if job.Operation != spec.OpDecrypt {
 		cmm := crypto.NewDefaultCMM(rt.Groups[job.Encrypt.KeyGroup].Keyring)
