@@ -78,7 +78,7 @@ type Item struct {
 	MissingContextPairs [][]string `json:"missing_encryption_context_pairs,omitempty"`
 
 	// Rule is the policy rule index for policy plans (-1 for jobs).
-	Rule int `json:"rule,omitempty"`
+	Rule int `json:"rule"`
 }
 
 // Identity is the stable identity of an item: it does not depend on listing

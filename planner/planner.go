@@ -37,42 +37,60 @@ type BuildOptions struct {
 
 // Build lists every source and decides an action per item.
 func Build(ctx context.Context, rt *Runtime, o BuildOptions) (*Plan, error) {
-	p := &Plan{FormatVersion: FormatVersion, Name: o.Name, Created: time.Now().UTC().Truncate(time.Second),
-		SpecDigest: rt.Job.Digest(), Job: rt.Job, BaseDir: rt.BaseDir}
-	type listed struct {
-		src int
-		it  sources.Item
-	}
-	var all []listed
+	var all []Listed
 	for i, src := range rt.Sources {
 		err := src.List(ctx, func(it sources.Item) error {
-			all = append(all, listed{i, it})
+			all = append(all, Listed{Source: i, Item: it})
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", src, err)
 		}
 	}
-	p.Items = make([]Item, len(all))
+	return BuildItems(ctx, rt, all, o)
+}
+
+// Listed is one item already listed from rt.Sources[Source] (by Build, by
+// a policy that decides which items a rule owns, or from a partitioned
+// item list).
+type Listed struct {
+	Source int
+	Item   sources.Item
+}
+
+// BuildItems decides the items the caller already listed, in the order
+// given: only this shard's items (o.Owns, decided before any header is
+// read), with header reads in parallel. It makes no KMS call.
+func BuildItems(ctx context.Context, rt *Runtime, items []Listed, o BuildOptions) (*Plan, error) {
+	p := &Plan{FormatVersion: FormatVersion, Name: o.Name, Created: time.Now().UTC().Truncate(time.Second),
+		SpecDigest: rt.Job.Digest(), Job: rt.Job, BaseDir: rt.BaseDir}
+	if o.Owns != nil {
+		kept := items[:0:0]
+		for _, l := range items {
+			if l.Source >= 0 && l.Source < len(rt.locs) && o.Owns(displayInput(rt.locs[l.Source], l.Item)) {
+				kept = append(kept, l)
+			}
+		}
+		items = kept
+	}
+	p.Items = make([]Item, len(items))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(1, o.Concurrency, 16))
-	for i, l := range all {
+	g.SetLimit(16)
+	if o.Concurrency > 0 {
+		g.SetLimit(o.Concurrency)
+	}
+	for i, l := range items {
+		if l.Source < 0 || l.Source >= len(rt.Sources) {
+			p.Items[i] = Item{Action: Error, Reason: "no such source", SourceIndex: l.Source, Key: l.Item.Key, Input: l.Item.Key, Rule: -1}
+			continue
+		}
 		g.Go(func() error {
-			p.Items[i] = rt.decideItem(gctx, l.src, l.it, o.Completed)
+			p.Items[i] = rt.decideItem(gctx, l.Source, l.Item, o.Completed)
 			return gctx.Err()
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
-	}
-	if o.Owns != nil {
-		kept := p.Items[:0]
-		for _, it := range p.Items {
-			if o.Owns(it.Identity()) {
-				kept = append(kept, it)
-			}
-		}
-		p.Items = kept
 	}
 	markDuplicateOutputs(p.Items)
 	return p, nil
@@ -96,10 +114,6 @@ func markDuplicateOutputs(items []Item) {
 }
 
 // decide plans one listed item.
-func (rt *Runtime) decide(ctx context.Context, srcIdx int, si sources.Item) Item {
-	return rt.decideItem(ctx, srcIdx, si, nil)
-}
-
 func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, completed map[string]sources.Fingerprint) Item {
 	job := rt.Job
 	src := rt.Sources[srcIdx]
