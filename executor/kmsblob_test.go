@@ -12,7 +12,6 @@ import (
 	"github.com/encjob/encjob/planner"
 )
 
-
 // TestKMSBlobs: items with format: kms are encrypted by KMS directly,
 // re-encrypted with ReEncrypt (no Decrypt or Encrypt call: the plaintext
 // never leaves KMS), decrypted back; over 4096 bytes is a clear error.

@@ -18,7 +18,8 @@ import (
 	"github.com/encjob/encjob/spec"
 )
 
-// Group is a built key group.
+// Group is a built key group. A group whose spec has members is built
+// from one Group per member.
 type Group struct {
 	Name     string
 	Spec     *spec.KeyGroup
@@ -26,6 +27,7 @@ type Group struct {
 	Notes    []string // things worth telling the user (resolved aliases, key-file warnings)
 	kmsARNs  []string // resolved key ARNs for aws-kms groups
 	resolved []awskms.Resolution
+	members  []*Group
 }
 
 // Options carries settings shared by every group of a job.
@@ -36,8 +38,61 @@ type Options struct {
 }
 
 // Build makes the keyring of one group. KMS aliases and bare key ids are
-// resolved to key ARNs here, once per job.
+// resolved to key ARNs here, once per job. A group with members gets a
+// multi-keyring whose generator is the first member's keyring (so the
+// first member's first key generates each data key) and whose children
+// are the other members' keyrings; members are named NAME.members[i] in
+// errors and notes.
 func Build(ctx context.Context, name string, g *spec.KeyGroup, o Options) (*Group, error) {
+	if len(g.Members) == 0 {
+		return buildSingle(ctx, name, g, o)
+	}
+	members := make([]*Group, len(g.Members))
+	for i := range g.Members {
+		m, err := buildSingle(ctx, MemberName(name, i), &g.Members[i], o)
+		if err != nil {
+			return nil, err
+		}
+		members[i] = m
+	}
+	return Combine(name, g, members)
+}
+
+// MemberName names member i of group name in errors and notes.
+func MemberName(name string, i int) string { return fmt.Sprintf("%s.members[%d]", name, i) }
+
+// Combine makes the group of g, a spec with members, from members[i]
+// built for g.Members[i] (by Build, or by hand for matching only). Its
+// keyring is a multi-keyring over the members' keyrings, generator first;
+// when any member has no keyring (a group built only to match EDKs) the
+// combined group has none either. Notes are the members' notes in order.
+func Combine(name string, g *spec.KeyGroup, members []*Group) (*Group, error) {
+	if len(members) == 0 || len(members) != len(g.Members) {
+		return nil, fmt.Errorf("key group %q: %d members built for %d in the spec", name, len(members), len(g.Members))
+	}
+	out := &Group{Name: name, Spec: g, members: members}
+	var krs []crypto.Keyring
+	for _, m := range members {
+		out.Notes = append(out.Notes, m.Notes...)
+		if m.Keyring != nil {
+			krs = append(krs, m.Keyring)
+		}
+	}
+	if len(krs) == len(members) {
+		kr, err := keyring.NewMulti(krs[0], krs[1:]...)
+		if err != nil {
+			return nil, fmt.Errorf("key group %q: %w", name, err)
+		}
+		out.Keyring = kr
+	}
+	return out, nil
+}
+
+// Members returns the built members of a group with members, in order,
+// or nil.
+func (g *Group) Members() []*Group { return append([]*Group(nil), g.members...) }
+
+func buildSingle(ctx context.Context, name string, g *spec.KeyGroup, o Options) (*Group, error) {
 	out := &Group{Name: name, Spec: g}
 	switch g.Provider {
 	case spec.ProviderRawAES:
@@ -129,8 +184,21 @@ func resolvePath(base, p string) string {
 // Holds reports whether edk was made by a key of this group, from the EDK
 // alone (no KMS call). Discovery groups hold every aws-kms EDK their filter
 // allows.
+//
+// A group with members holds edk when any member does. A Group made by
+// hand from a spec alone ({Name, Spec}) matches raw and discovery members
+// from the spec; aws-kms members with keys need Build or Combine, which
+// know their resolved ARNs.
 func (g *Group) Holds(edk crypto.EncryptedDataKey) bool {
 	s := g.Spec
+	if len(s.Members) > 0 {
+		for _, m := range g.memberGroups() {
+			if m.Holds(edk) {
+				return true
+			}
+		}
+		return false
+	}
 	switch s.Provider {
 	case spec.ProviderRawAES:
 		info := edk.ProviderInfo
@@ -172,9 +240,30 @@ func (g *Group) HoldsAny(edks []crypto.EncryptedDataKey) bool {
 	return false
 }
 
-// KeyIDs lists the key identities of the group, for logs and metadata.
+// memberGroups returns the built members, or views of the spec's members
+// when the group was made by hand from a spec.
+func (g *Group) memberGroups() []*Group {
+	if g.members != nil {
+		return g.members
+	}
+	out := make([]*Group, len(g.Spec.Members))
+	for i := range g.Spec.Members {
+		out[i] = &Group{Name: MemberName(g.Name, i), Spec: &g.Spec.Members[i]}
+	}
+	return out
+}
+
+// KeyIDs lists the key identities of the group, for logs and metadata:
+// for a group with members, every member's, in order.
 func (g *Group) KeyIDs() []string {
 	s := g.Spec
+	if len(s.Members) > 0 {
+		var ids []string
+		for _, m := range g.memberGroups() {
+			ids = append(ids, m.KeyIDs()...)
+		}
+		return ids
+	}
 	switch s.Provider {
 	case spec.ProviderAWSKMS:
 		if s.Discovery {

@@ -261,6 +261,26 @@ func offlineGroup(ctx context.Context, name string, pol *spec.Policy, o Options,
 	if !ok || g == nil {
 		return nil, "", fmt.Errorf("key group %q is not defined", name)
 	}
+	if len(g.Members) == 0 {
+		return offlineSingle(ctx, name, g, pol, o, resolve)
+	}
+	members := make([]*keygroup.Group, len(g.Members))
+	for i := range g.Members {
+		m, reason, err := offlineSingle(ctx, keygroup.MemberName(name, i), &g.Members[i], pol, o, resolve)
+		if m == nil {
+			return nil, reason, err
+		}
+		members[i] = m
+	}
+	built, err := keygroup.Combine(name, g, members)
+	if err != nil {
+		return nil, "", err
+	}
+	return built, "", nil
+}
+
+// offlineSingle is offlineGroup for one single-provider group (or member).
+func offlineSingle(ctx context.Context, name string, g *spec.KeyGroup, pol *spec.Policy, o Options, resolve bool) (*keygroup.Group, string, error) {
 	if g.Provider != spec.ProviderAWSKMS || g.Discovery {
 		// Raw keys are matched by namespace and name, discovery groups by
 		// their filter: the spec is all Holds needs (no key file is read).

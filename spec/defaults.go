@@ -87,8 +87,13 @@ func canonicalPolicy(c string) string {
 
 func defaultKeyGroups(groups map[string]*KeyGroup) {
 	for _, g := range groups {
-		if g != nil && g.Provider == ProviderRawAES && g.KeyEncoding == "" {
-			g.KeyEncoding = "raw"
+		if g == nil {
+			continue
+		}
+		for _, s := range g.Singles() {
+			if s.Provider == ProviderRawAES && s.KeyEncoding == "" {
+				s.KeyEncoding = "raw"
+			}
 		}
 	}
 }

@@ -20,6 +20,8 @@
 //
 //	return j.Positions.Error(spec.ErrorTypeInvalid, "spec.keyGroups.dev.keyFile", f, "no such file")
 //
-// CompilePattern and Filter implement the include/exclude glob rules the
-// sources package shares. REFERENCE.md documents every field.
+// The include/exclude and policy-rule globs are package pathglob's;
+// CompilePattern, Pattern and Filter here are thin aliases, and NewFilter
+// reports bad patterns with field paths. REFERENCE.md documents every
+// field.
 package spec

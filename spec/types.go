@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/encjob/encjob/pathglob"
 )
 
 // APIVersion is the only apiVersion this package reads.
@@ -80,7 +82,7 @@ type Source struct {
 }
 
 // Filter compiles the source's include/exclude lists (see NewFilter).
-func (s *Source) Filter() (*Filter, error) { return NewFilter(s.Include, s.Exclude) }
+func (s *Source) Filter() (*pathglob.Filter, error) { return NewFilter(s.Include, s.Exclude) }
 
 // IsS3 reports whether the source is an S3 URL.
 func (s *Source) IsS3() bool { return strings.HasPrefix(s.Path, "s3://") }
@@ -123,9 +125,16 @@ const (
 	ProviderRawRSA = "raw-rsa"
 )
 
-// KeyGroup is a named set of wrapping keys.
+// KeyGroup is a named set of wrapping keys: the keys of one Provider, or,
+// when Members is set, the union of several single-provider groups (as
+// aws-encryption-cli's repeated -w options make), whose first member's
+// first key generates each data key and every other key wraps it too.
 type KeyGroup struct {
-	Provider string `json:"provider" yaml:"provider"`
+	Provider string `json:"provider,omitempty" yaml:"provider,omitempty"` // empty exactly when Members is set
+
+	// Members are single-provider groups; a group with members has no
+	// other field set.
+	Members []KeyGroup `json:"members,omitempty" yaml:"members,omitempty"`
 
 	// aws-kms
 	Keys            []string         `json:"keys,omitempty" yaml:"keys,omitempty"`
@@ -143,6 +152,19 @@ type KeyGroup struct {
 	Name        string `json:"name,omitempty" yaml:"name,omitempty"`
 	Padding     string `json:"padding,omitempty" yaml:"padding,omitempty"` // raw-rsa
 	Generate    bool   `json:"generate,omitempty" yaml:"generate,omitempty"`
+}
+
+// Singles returns the single-provider groups g consists of: its members,
+// or g itself.
+func (g *KeyGroup) Singles() []*KeyGroup {
+	if len(g.Members) == 0 {
+		return []*KeyGroup{g}
+	}
+	out := make([]*KeyGroup, len(g.Members))
+	for i := range g.Members {
+		out[i] = &g.Members[i]
+	}
+	return out
 }
 
 // DiscoveryFilter limits an aws-kms discovery group to keys of these
@@ -273,7 +295,7 @@ type Rule struct {
 // PolicyMatcher finds the rule that applies to an item.
 type PolicyMatcher struct {
 	rules    []Rule
-	patterns [][]*Pattern
+	patterns [][]*pathglob.Pattern
 }
 
 // Matcher compiles the rules' patterns.
@@ -281,11 +303,11 @@ func (p *Policy) Matcher() (*PolicyMatcher, error) {
 	m := &PolicyMatcher{rules: p.Rules}
 	var errs ErrorList
 	for i, r := range p.Rules {
-		var ps []*Pattern
+		var ps []*pathglob.Pattern
 		for j, g := range r.Match {
-			c, err := CompilePattern(g)
+			c, err := pathglob.Compile(g)
 			if err != nil {
-				errs = append(errs, Invalid(NewPath("spec", "rules").Index(i).Child("match").Index(j), g, err.Error()))
+				errs = append(errs, Invalid(NewPath("spec", "rules").Index(i).Child("match").Index(j), g, patternReason(err)))
 				continue
 			}
 			ps = append(ps, c)
@@ -301,8 +323,10 @@ func (p *Policy) Matcher() (*PolicyMatcher, error) {
 // Match returns the first rule matching location (the source path joined
 // with the item's relative path, e.g. "data/invoices/a.csv" or
 // "s3://bucket/invoices/a.csv"), its index and the pattern that matched;
-// index -1 and a nil rule when none does.
+// index -1 and a nil rule when none does. A leading "./" and leading "/"
+// of location are ignored, so "/a.csv" matches "./a.csv" and "/a.csv".
 func (m *PolicyMatcher) Match(location string) (index int, rule *Rule, pattern string) {
+	location = strings.TrimLeft(strings.TrimPrefix(location, "./"), "/")
 	for i, ps := range m.patterns {
 		for _, p := range ps {
 			if p.Match(location) {

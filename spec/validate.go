@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/encjob/encjob/pathglob"
 )
 
 // Validators are optional hooks that check names this package only
@@ -278,20 +280,29 @@ func validateGroupRef(p *Path, name string, groups map[string]*KeyGroup, forEncr
 	if g == nil {
 		return nil
 	}
-	if forEncrypt && g.Provider == ProviderAWSKMS && g.Discovery {
-		return ErrorList{Invalid(p, name, "a discovery key group can only decrypt; name the keys to encrypt under")}
-	}
-	if !forEncrypt && g.Provider == ProviderAWSKMS && !g.Discovery {
-		var errs ErrorList
-		for i, k := range g.Keys {
-			if k != "" && !kmsKeyARN.MatchString(k) && (kmsAliasARN.MatchString(k) || kmsAlias.MatchString(k) || kmsKeyID.MatchString(k)) {
-				errs = append(errs, Invalid(NewPath("spec", "keyGroups").Key(name).Child("keys").Index(i), k,
-					"a key group used to decrypt must name keys by key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), as aws-encryption-cli requires; or set discovery: true"))
+	var errs ErrorList
+	gp := NewPath("spec", "keyGroups").Key(name)
+	for i, m := range g.Singles() {
+		mp := gp
+		if len(g.Members) > 0 {
+			mp = gp.Child("members").Index(i)
+		}
+		if forEncrypt && m.Provider == ProviderAWSKMS && m.Discovery {
+			if len(g.Members) > 0 {
+				return ErrorList{Invalid(p, name, mp.String()+" is a discovery group, which can only decrypt; name the keys to encrypt under")}
+			}
+			return ErrorList{Invalid(p, name, "a discovery key group can only decrypt; name the keys to encrypt under")}
+		}
+		if !forEncrypt && m.Provider == ProviderAWSKMS && !m.Discovery {
+			for j, k := range m.Keys {
+				if k != "" && !kmsKeyARN.MatchString(k) && (kmsAliasARN.MatchString(k) || kmsAlias.MatchString(k) || kmsKeyID.MatchString(k)) {
+					errs = append(errs, Invalid(mp.Child("keys").Index(j), k,
+						"a key group used to decrypt must name keys by key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), as aws-encryption-cli requires; or set discovery: true"))
+				}
 			}
 		}
-		return errs
 	}
-	return nil
+	return errs
 }
 
 func validateSources(p *Path, srcs []Source) ErrorList {
@@ -330,8 +341,8 @@ func validateSources(p *Path, srcs []Source) ErrorList {
 			globs []string
 		}{{"include", s.Include}, {"exclude", s.Exclude}} {
 			for k, g := range f.globs {
-				if _, err := CompilePattern(g); err != nil {
-					errs = append(errs, Invalid(sp.Child(f.name).Index(k), g, err.Error()))
+				if _, err := pathglob.Compile(g); err != nil {
+					errs = append(errs, Invalid(sp.Child(f.name).Index(k), g, patternReason(err)))
 				}
 			}
 		}
@@ -465,9 +476,12 @@ func (g *KeyGroup) validate(p *Path) ErrorList {
 	}
 	awsOnly := "only for provider aws-kms"
 	rawOnly := "only for providers raw-aes and raw-rsa"
+	if len(g.Members) > 0 {
+		return g.validateMembers(p)
+	}
 	switch g.Provider {
 	case "":
-		return ErrorList{Required(p.Child("provider"), "aws-kms, raw-aes or raw-rsa")}
+		return ErrorList{Required(p.Child("provider"), "aws-kms, raw-aes or raw-rsa, or list members")}
 	case ProviderAWSKMS:
 		if g.Discovery {
 			forbid(len(g.Keys) > 0, "keys", "a discovery group takes no keys; use discoveryFilter to limit accounts")
@@ -558,6 +572,45 @@ func (g *KeyGroup) validate(p *Path) ErrorList {
 		forbid(g.Endpoint != "", "endpoint", awsOnly)
 	default:
 		return ErrorList{NotSupported(p.Child("provider"), g.Provider, []string{ProviderAWSKMS, ProviderRawAES, ProviderRawRSA})}
+	}
+	return errs
+}
+
+// validateMembers checks a group made of member groups: it sets nothing
+// but members, and each member is a valid single-provider group.
+func (g *KeyGroup) validateMembers(p *Path) ErrorList {
+	var errs ErrorList
+	own := "a group with members has no provider or keys of its own; set this on a member"
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"provider", g.Provider != ""}, {"keys", len(g.Keys) > 0}, {"discovery", g.Discovery},
+		{"discoveryFilter", g.DiscoveryFilter != nil}, {"grantTokens", len(g.GrantTokens) > 0},
+		{"region", g.Region != ""}, {"profile", g.Profile != ""}, {"endpoint", g.Endpoint != ""},
+		{"keyFile", g.KeyFile != ""}, {"keyEncoding", g.KeyEncoding != ""}, {"namespace", g.Namespace != ""},
+		{"name", g.Name != ""}, {"padding", g.Padding != ""}, {"generate", g.Generate},
+	} {
+		if f.set {
+			errs = append(errs, Forbidden(p.Child(f.name), own))
+		}
+	}
+	rawSeen := map[string]bool{} // provider namespace/name of raw members
+	for i := range g.Members {
+		m := &g.Members[i]
+		mp := p.Child("members").Index(i)
+		if len(m.Members) > 0 {
+			errs = append(errs, Forbidden(mp.Child("members"), "members cannot be nested; list every single-provider group in the outer members"))
+			continue
+		}
+		errs = append(errs, m.validate(mp)...)
+		if m.Provider == ProviderRawAES || m.Provider == ProviderRawRSA {
+			id := m.Provider + " " + m.Namespace + "/" + m.Name
+			if m.Namespace != "" && m.Name != "" && rawSeen[id] {
+				errs = append(errs, Duplicate(mp.Child("name"), m.Name))
+			}
+			rawSeen[id] = true
+		}
 	}
 	return errs
 }
@@ -686,8 +739,8 @@ func (p *Policy) Validate(v *Validators) ErrorList {
 			errs = append(errs, Required(rp.Child("match"), "list path or s3:// patterns"))
 		}
 		for k, g := range r.Match {
-			if _, err := CompilePattern(g); err != nil {
-				errs = append(errs, Invalid(rp.Child("match").Index(k), g, err.Error()))
+			if _, err := pathglob.Compile(g); err != nil {
+				errs = append(errs, Invalid(rp.Child("match").Index(k), g, patternReason(err)))
 			}
 		}
 		if r.Exempt {

@@ -163,7 +163,45 @@ func TestParseCryptoArgs(t *testing.T) {
 			}
 		}},
 		{name: "wrapping keys raw-rsa without padding", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S", "-w", "provider=raw-rsa", "key-file=k.pem", "namespace=ns", "name=rsa"}, errFlag: "-w/--wrapping-keys"},
-		{name: "wrapping keys mixed providers", mode: "encrypt", args: append(enc(), "-w", "key="+kmsARN), errFlag: "-w/--wrapping-keys"},
+		{name: "wrapping keys mixed providers make members", mode: "encrypt", args: append(enc(), "-w", "key="+kmsARN), check: func(t *testing.T, r *cryptoRun, dir string) {
+			g := r.Job.KeyGroups[groupWrapping]
+			want := &spec.KeyGroup{Members: []spec.KeyGroup{
+				{Provider: "raw-aes", KeyFile: dir + "/key", KeyEncoding: "raw", Namespace: "ns", Name: "k"},
+				{Provider: "aws-kms", Keys: []string{kmsARN}},
+			}}
+			if !reflect.DeepEqual(g, want) {
+				t.Errorf("group %+v, want %+v", g, want)
+			}
+		}},
+		{name: "wrapping keys kms regions differ make members", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S", "-w", "key=" + kmsARN, "region=us-west-2", "-w", "key=" + kmsARN2, "region=eu-west-1", "profile=p"}, check: func(t *testing.T, r *cryptoRun, _ string) {
+			g := r.Job.KeyGroups[groupWrapping]
+			want := &spec.KeyGroup{Members: []spec.KeyGroup{
+				{Provider: "aws-kms", Keys: []string{kmsARN}, Region: "us-west-2"},
+				{Provider: "aws-kms", Keys: []string{kmsARN2}, Region: "eu-west-1", Profile: "p"},
+			}}
+			if !reflect.DeepEqual(g, want) {
+				t.Errorf("group %+v, want %+v", g, want)
+			}
+		}},
+		{name: "wrapping keys kms joins its earlier member", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S", "-w", "key=" + kmsARN, "grant-token=t1",
+			"-w", "provider=raw-rsa", "key-file=k.pem", "namespace=ns", "name=rsa", "padding=oaep-sha1", "-w", "key=" + kmsARN2, "grant-token=t2"}, check: func(t *testing.T, r *cryptoRun, _ string) {
+			g := r.Job.KeyGroups[groupWrapping]
+			if len(g.Members) != 2 || !reflect.DeepEqual(g.Members[0].Keys, []string{kmsARN, kmsARN2}) ||
+				!reflect.DeepEqual(g.Members[0].GrantTokens, []string{"t1", "t2"}) || g.Members[1].Provider != "raw-rsa" {
+				t.Errorf("group %+v (the first key must stay first: it generates)", g)
+			}
+		}},
+		{name: "wrapping keys two raw-aes keys", mode: "encrypt", args: append(enc(), "-w", "provider=raw-aes", "key-file=k2", "namespace=ns", "name=k2"), check: func(t *testing.T, r *cryptoRun, _ string) {
+			if g := r.Job.KeyGroups[groupWrapping]; len(g.Members) != 2 || g.Members[0].Name != "k" || g.Members[1].Name != "k2" {
+				t.Errorf("group %+v", g)
+			}
+		}},
+		{name: "wrapping keys same raw key twice", mode: "encrypt", args: append(enc(), rawW...), errFlag: "-w/--wrapping-keys"},
+		{name: "wrapping keys discovery and raw on decrypt", mode: "decrypt", args: []string{"-i", "$D/file.txt.encrypted", "-o", "$D/out", "-S", "-w", "discovery=true", "-w", "provider=raw-aes", "key-file=k", "namespace=ns", "name=k"}, check: func(t *testing.T, r *cryptoRun, _ string) {
+			if g := r.Job.KeyGroups[groupWrapping]; len(g.Members) != 2 || !g.Members[0].Discovery || g.Members[1].Provider != "raw-aes" {
+				t.Errorf("group %+v", g)
+			}
+		}},
 		{name: "wrapping keys unknown provider", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S", "-w", "provider=pgp", "key=x"}, errFlag: "-w/--wrapping-keys"},
 		{name: "encryption context on encrypt", mode: "encrypt", args: enc("-c", "tenant=acme", "purpose=test", "tenant=second"), check: func(t *testing.T, r *cryptoRun, _ string) {
 			if !reflect.DeepEqual(r.Job.Encrypt.Context, map[string]string{"tenant": "acme", "purpose": "test"}) {

@@ -236,8 +236,12 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 	fs.StringVar(&j.metadataOutput, "metadata-output", "", "append one JSON metadata record per item to this file (- for stdout); overrides spec.metadata.output")
 	fs.BoolVar(&j.overwriteMetadata, "overwrite-metadata", false, "truncate the metadata file instead of appending")
 	fs.BoolVar(&j.noProgress, "no-progress", false, "no live progress line")
+	items := fs.String("items", "", "plan only this shard's part of the items 'encjob partition' wrote to this s3://bucket/prefix/ or directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *items != "" && fs.NArg() > 0 {
+		return usageErrorf("--items", "not allowed with a saved plan file")
 	}
 	c.quiet, c.verbosity = j.quiet, j.verbose
 	if j.quiet && j.verbose > 0 {
@@ -283,7 +287,7 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := runSettings{name: name, baseDir: base, shard: sh, noProgress: j.noProgress, plan: saved,
+	s := runSettings{name: name, baseDir: base, shard: sh, noProgress: j.noProgress, plan: saved, items: *items,
 		metadataOutput: resolveAgainst(base, job.Metadata.Output), metadataOverwrite: job.Metadata.Overwrite}
 	if fs.Changed("metadata-output") {
 		s.metadataOutput = j.metadataOutput

@@ -3,15 +3,22 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/keygroup"
 )
 
 var binPath string
@@ -453,5 +460,84 @@ func TestE2EInterruptLeavesNoPartialOutput(t *testing.T) {
 	}
 	if !strings.Contains(se.String(), "interrupted") {
 		t.Errorf("stderr: %s", se.String())
+	}
+}
+
+// TestE2EMultiProviderKeys: -w groups of two providers make one key group
+// (aws-encryption-cli's multi-keyring): every message carries a data key
+// wrapped by each, the first group's key generating it, and either key
+// alone decrypts.
+func TestE2EMultiProviderKeys(t *testing.T) {
+	dir, files := setup(t)
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]*pem.Block{"rsa.pem": {Type: "PRIVATE KEY", Bytes: privDER}, "rsa.pub.pem": {Type: "PUBLIC KEY", Bytes: pubDER}} {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rsaKey := func(file string) []string {
+		return []string{"-w", "provider=raw-rsa", "key-file=" + file, "namespace=encjob", "name=rsa", "padding=oaep-sha256"}
+	}
+
+	r := encjob(t, dir, nil, args("encrypt", "-i", "in", "-o", "enc", "-r", rawKey, rsaKey("rsa.pub.pem"), "-S")...)
+	wantCode(t, r, 0)
+	for name := range files {
+		f, err := os.Open(filepath.Join(dir, "enc", name+".encrypted"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := crypto.ParseHeader(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// The AES key generated (its EDK first); the RSA key wrapped it too.
+		var labels []string
+		for _, e := range h.EncryptedDataKeys {
+			labels = append(labels, keygroup.EDKLabel(e))
+		}
+		if !slices.Equal(labels, []string{"encjob/test", "encjob/rsa"}) {
+			t.Fatalf("%s: EDKs %q, want the AES key's then the RSA key's", name, labels)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		key  []string
+	}{{"rsa only", rsaKey("rsa.pem")}, {"aes only", rawKey}} {
+		out := filepath.Join(dir, "dec-"+strings.ReplaceAll(tc.name, " ", "-"))
+		os.Mkdir(out, 0o755)
+		r := encjob(t, dir, nil, args("decrypt", "-i", "enc", "-o", out, "-r", tc.key, "--strip-suffix", "-S")...)
+		wantCode(t, r, 0)
+		for name, want := range files {
+			if got, err := os.ReadFile(filepath.Join(out, name)); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s: %s not decrypted back byte-identical: %v", tc.name, name, err)
+			}
+		}
+	}
+
+	// A key of neither group decrypts nothing.
+	other := make([]byte, 32)
+	rand.Read(other)
+	os.WriteFile(filepath.Join(dir, "other.key"), other, 0o600)
+	os.Mkdir(filepath.Join(dir, "dec-other"), 0o755)
+	r = encjob(t, dir, nil, args("decrypt", "-i", "enc", "-o", "dec-other", "-r", "-w", "provider=raw-aes", "key-file=other.key", "namespace=encjob", "name=other", "--strip-suffix", "-S")...)
+	wantCode(t, r, 1)
+	if !strings.Contains(r.stderr, "3 failed") || !strings.Contains(r.stderr, "message keys: encjob/test, encjob/rsa") {
+		t.Fatalf("stderr does not report the items failed for want of a key:\n%s", r.stderr)
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, "dec-other")); len(left) != 0 {
+		t.Fatalf("a failed decrypt left %d entries in its output", len(left))
 	}
 }

@@ -25,8 +25,9 @@ Usage:
   encjob check -f POLICY [--json]       audit every item against a policy (headers only, no KMS call)
   encjob explain -f POLICY PATH         which policy rule applies to PATH, and why
   encjob render k8s -f FILE --shards N --image IMAGE   a Kubernetes Indexed Job manifest
+  encjob partition -f FILE --shards N --out PREFIX     list once, one part of the items per shard
   encjob inspect [--decode] FILE        print a message header as JSON (no keys needed)
-  encjob report LOG|DIR...              merge (shard) metadata logs into one summary
+  encjob report LOG|DIR|S3PREFIX...     merge (shard) metadata logs into one summary
   encjob encrypt   -i IN -o OUT -w KEYS (-S | --metadata-output FILE) [flags]
   encjob decrypt   -i IN -o OUT -w KEYS (-S | --metadata-output FILE) [flags]
   encjob reencrypt -i IN -o OUT --source-wrapping-keys KEYS -w KEYS [flags]
@@ -115,6 +116,8 @@ func dispatch(ctx context.Context, e *env, c *console, args []string) error {
 		return cmdExplain(e, rest)
 	case "render":
 		return cmdRender(e, rest)
+	case "partition":
+		return cmdPartition(ctx, e, c, rest)
 	case "report":
 		return cmdReport(ctx, e, rest)
 	case "encrypt", "decrypt", "reencrypt":

@@ -168,6 +168,9 @@ func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly 
 
 // cmdReportMerge: encjob report [--json] LOG|DIR...
 func cmdReportMerge(ctx context.Context, e *env, args []string) error {
+	if reportHasS3(args) {
+		return cmdReportS3(ctx, e, args)
+	}
 	fs := newFlagSet("report", e)
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -244,6 +247,7 @@ func cmdRender(e *env, args []string) error {
 	fs.StringVar(&o.Limits.Memory, "limits-memory", "512Mi", "memory limit")
 	fs.Int32Var(&o.BackoffLimitPerIndex, "backoff-limit-per-index", k8s.DefaultBackoffLimitPerIndex, "retries per failed index")
 	fs.StringVar(&o.MetadataPrefix, "metadata-prefix", "", "shared results location: s3://bucket/prefix/ or an absolute path")
+	fs.StringVar(&o.ItemsPrefix, "items", "", "where 'encjob partition' wrote the items: each shard reads its part (apply --items)")
 	envs := fs.StringArray("env", nil, "extra environment K=V (repeatable)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err

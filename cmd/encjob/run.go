@@ -39,6 +39,7 @@ type runSettings struct {
 	noProgress        bool
 	interactive       bool
 	plan              *planner.Plan // a saved plan to apply (nil: plan now)
+	items             string        // apply --items PREFIX: plan this shard's part of a partition
 }
 
 // prepare builds the runtime of a job and prints its key-group notes.
@@ -144,8 +145,11 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 		if err != nil {
 			return err
 		}
-		p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns, Completed: completed})
-		if err != nil {
+		if s.items != "" {
+			if p, err = planFromItems(ctx, e, rt, &s, completed); err != nil {
+				return err
+			}
+		} else if p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns, Completed: completed}); err != nil {
 			return interrupted(ctx, fmt.Errorf("planning: %w", err))
 		}
 	} else {
@@ -167,7 +171,7 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 			return err
 		}
 	}
-	meta, closeMeta, err := openMetadata(e, s.metadataOutput, s.metadataOverwrite)
+	meta, closeMeta, err := openJobMetadata(ctx, e, rt, s.metadataOutput, s.metadataOverwrite)
 	if err != nil {
 		return err
 	}

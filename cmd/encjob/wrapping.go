@@ -60,42 +60,59 @@ var (
 // parseWrappingKeys turns the -w groups of one run into one key group.
 // forEncrypt applies aws-encryption-cli's encrypt rules (keys required, no
 // discovery). Several groups make one multi-key group whose first key
-// generates the data key; they must share a provider (and, for aws-kms,
-// region and profile), since a key group has one provider.
+// generates the data key: aws-kms groups with the same region, profile
+// and endpoint (and no discovery) share one member, every other group is
+// a member of its own; a single member is returned as a plain group.
 func parseWrappingKeys(flag string, groups [][]string, forEncrypt bool) (*spec.KeyGroup, error) {
 	if len(groups) == 0 {
 		return nil, usageErrorf(flag, "no wrapping key provider configuration found").
 			withHint("pass e.g. %s key=arn:aws:kms:REGION:ACCOUNT:key/ID, or %s provider=raw-aes key-file=PATH namespace=NS name=NAME", flag, flag)
 	}
-	var out *spec.KeyGroup
+	var members []spec.KeyGroup
+	raw := map[string]bool{} // provider namespace/name of raw members
 	for _, words := range groups {
 		g, err := parseWrappingGroup(flag, words, forEncrypt)
 		if err != nil {
 			return nil, err
 		}
-		if out == nil {
-			out = g
+		if i := kmsMemberFor(members, g); i >= 0 {
+			m := &members[i]
+			for _, k := range g.Keys {
+				if !slices.Contains(m.Keys, k) {
+					m.Keys = append(m.Keys, k)
+				}
+			}
+			m.GrantTokens = append(m.GrantTokens, g.GrantTokens...)
 			continue
 		}
-		switch {
-		case g.Provider != out.Provider:
-			return nil, usageErrorf(flag, "groups of providers %s and %s in one run are not supported: a key group has one provider", out.Provider, g.Provider)
-		case g.Provider != spec.ProviderAWSKMS:
-			return nil, usageErrorf(flag, "only one %s wrapping key per run is supported", g.Provider)
-		case g.Discovery || out.Discovery:
-			return nil, usageErrorf(flag, "a discovery group cannot be combined with other groups")
-		case g.Region != out.Region || g.Profile != out.Profile || g.Endpoint != out.Endpoint:
-			return nil, usageErrorf(flag, "groups with different region, profile or endpoint are not supported in one run").
-				withHint("name keys by full key ARN (the region is part of the ARN) in one group")
-		}
-		for _, k := range g.Keys {
-			if !slices.Contains(out.Keys, k) {
-				out.Keys = append(out.Keys, k)
+		if g.Provider != spec.ProviderAWSKMS {
+			id := g.Provider + " " + g.Namespace + "/" + g.Name
+			if raw[id] {
+				return nil, usageErrorf(flag, "%s key namespace=%s name=%s is given twice", g.Provider, g.Namespace, g.Name)
 			}
+			raw[id] = true
 		}
-		out.GrantTokens = append(out.GrantTokens, g.GrantTokens...)
+		members = append(members, *g)
 	}
-	return out, nil
+	if len(members) == 1 {
+		return &members[0], nil
+	}
+	return &spec.KeyGroup{Members: members}, nil
+}
+
+// kmsMemberFor returns the index of the aws-kms member that g's keys can
+// join (same region, profile and endpoint; neither a discovery group), or
+// -1.
+func kmsMemberFor(members []spec.KeyGroup, g *spec.KeyGroup) int {
+	if g.Provider != spec.ProviderAWSKMS || g.Discovery {
+		return -1
+	}
+	for i, m := range members {
+		if m.Provider == spec.ProviderAWSKMS && !m.Discovery && m.Region == g.Region && m.Profile == g.Profile && m.Endpoint == g.Endpoint {
+			return i
+		}
+	}
+	return -1
 }
 
 func parseWrappingGroup(flag string, words []string, forEncrypt bool) (*spec.KeyGroup, error) {
