@@ -259,14 +259,6 @@ func cmdRender(e *env, args []string) error {
 	if err != nil {
 		return &exitError{Code: exitUsage, Err: err}
 	}
-	docs, err := spec.Parse(*file, b, nil)
-	if err != nil {
-		return &exitError{Code: exitUsage, Err: err}
-	}
-	if o.Name == "" && len(docs) > 0 {
-		o.Name = docs[0].Metadata.Name
-	}
-	o.SpecYAML, o.SpecFileName = b, filepath.Base(*file)
 	o.Env = map[string]string{}
 	for _, kv := range *envs {
 		k, v, ok := strings.Cut(kv, "=")
@@ -275,6 +267,22 @@ func cmdRender(e *env, args []string) error {
 		}
 		o.Env[k] = v
 	}
+	// The spec is validated with the environment the pods will have:
+	// --env values over this shell's.
+	podEnv := func(k string) (string, bool) {
+		if v, ok := o.Env[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	}
+	docs, err := spec.Parse(*file, b, podEnv)
+	if err != nil {
+		return &exitError{Code: exitUsage, Err: err}
+	}
+	if o.Name == "" && len(docs) > 0 {
+		o.Name = docs[0].Metadata.Name
+	}
+	o.SpecYAML, o.SpecFileName = b, filepath.Base(*file)
 	if err := k8s.Render(e.stdout, o); err != nil {
 		var list spec.ErrorList
 		if errors.As(err, &list) {
