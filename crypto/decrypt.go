@@ -67,7 +67,7 @@ func NewDecryptor(ctx context.Context, src io.Reader, o DecryptOptions) (*Decryp
 	if !ok {
 		br = bufio.NewReaderSize(src, 64<<10)
 	}
-	h, err := parseHeader(br, headerLimits{maxEDKs: o.MaxEncryptedDataKeys})
+	h, err := parseHeader(br, HeaderLimits{MaxEncryptedDataKeys: o.MaxEncryptedDataKeys})
 	if err != nil {
 		return nil, err
 	}

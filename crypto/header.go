@@ -3,6 +3,7 @@ package crypto
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -95,16 +96,23 @@ func (h *Header) marshalAuth() []byte {
 	return append([]byte(nil), h.AuthTag...)
 }
 
-// headerLimits bounds what a parser accepts before any allocation.
-type headerLimits struct {
-	maxEDKs int // 0: no limit
+// HeaderLimits bound what a header parser accepts, checked before the
+// fields they limit are read.
+type HeaderLimits struct {
+	MaxEncryptedDataKeys int // 0: no limit
 }
 
 // ParseHeader reads a message header and its authentication section from r
 // without any key, leaving r positioned at the body. The header is NOT
 // authenticated: use it for inspection and planning only.
 func ParseHeader(r io.Reader) (*Header, error) {
-	return parseHeader(r, headerLimits{})
+	return parseHeader(r, HeaderLimits{})
+}
+
+// ParseHeaderLimits is ParseHeader with limits: a header over them fails
+// with ErrPolicy before its encrypted data keys are read.
+func ParseHeaderLimits(r io.Reader, l HeaderLimits) (*Header, error) {
+	return parseHeader(r, l)
 }
 
 // headerReader reads fields from r while recording every byte, with a
@@ -159,15 +167,15 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
 }
 
-func parseHeader(r io.Reader, lim headerLimits) (*Header, error) {
+func parseHeader(r io.Reader, lim HeaderLimits) (*Header, error) {
 	hr := &headerReader{r: r}
 	h := &Header{}
 	h.Version = int(hr.u8("version"))
 	if hr.err != nil {
-		if bytes.Equal(hr.buf.Bytes(), nil) {
+		if errors.Is(hr.err, ErrMalformed) {
 			return nil, fmt.Errorf("%w: empty input", ErrMalformed)
 		}
-		return nil, hr.err
+		return nil, hr.err // a read error, not an empty message
 	}
 	switch h.Version {
 	case 1:
@@ -216,8 +224,8 @@ func parseHeader(r io.Reader, lim headerLimits) (*Header, error) {
 	if n == 0 {
 		return nil, malformed("header has no encrypted data keys")
 	}
-	if lim.maxEDKs > 0 && n > lim.maxEDKs {
-		return nil, fmt.Errorf("%w: message has %d encrypted data keys, more than the limit of %d", ErrPolicy, n, lim.maxEDKs)
+	if lim.MaxEncryptedDataKeys > 0 && n > lim.MaxEncryptedDataKeys {
+		return nil, fmt.Errorf("%w: message has %d encrypted data keys, more than the limit of %d", ErrPolicy, n, lim.MaxEncryptedDataKeys)
 	}
 	for i := 0; i < n && hr.err == nil; i++ {
 		var k EncryptedDataKey

@@ -135,7 +135,7 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 	var srcHdr *crypto.Header
 	blobs := rt.KMSBlobs(srcIdx)
 	if !stdin && !blobs && (op != Encrypt || job.Output.InPlace) {
-		h, err := readHeader(ctx, src, si.Key, job.Sources[srcIdx].Encoding)
+		h, err := readHeader(ctx, src, si.Key, job.Sources[srcIdx].Encoding, job.MaxEncryptedDataKeys)
 		switch {
 		case err != nil && op != Encrypt:
 			it.Action, it.Reason = Error, "not a readable ESDK message: "+err.Error()
@@ -240,13 +240,13 @@ type headerOpener interface {
 }
 
 // readHeader parses the message header at key, reading only its first bytes.
-func readHeader(ctx context.Context, src headerOpener, key, encoding string) (*crypto.Header, error) {
+func readHeader(ctx context.Context, src headerOpener, key, encoding string, maxEDKs int) (*crypto.Header, error) {
 	rc, err := src.OpenHeader(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return crypto.ParseHeader(bufio.NewReaderSize(InputReader(rc, encoding), 4096))
+	return crypto.ParseHeaderLimits(bufio.NewReaderSize(InputReader(rc, encoding), 4096), crypto.HeaderLimits{MaxEncryptedDataKeys: maxEDKs})
 }
 
 // InputReader decodes an input in the given encoding ("base64" or binary).

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -101,7 +102,11 @@ func Prepare(ctx context.Context, job *spec.Job, o Options) (*Runtime, error) {
 		}
 		built, err := keygroup.Build(ctx, name, g, keygroup.Options{KMS: kms, BaseDir: o.BaseDir})
 		if err != nil {
-			return nil, err
+			var r interface{ Retryable() bool }
+			if errors.As(err, &r) && r.Retryable() {
+				return nil, err // throttled or unavailable: worth a retry
+			}
+			return nil, &SetupError{Err: err}
 		}
 		rt.Groups[name] = built
 		rt.Notes = append(rt.Notes, built.Notes...)
@@ -367,5 +372,13 @@ func (rt *Runtime) readBackHeader(ctx context.Context, it *Item) (*crypto.Header
 	default:
 		return nil, fmt.Errorf("cannot read back %s", it.OutRoot)
 	}
-	return readHeader(ctx, src, it.OutKey, rt.Job.Output.Encoding)
+	return readHeader(ctx, src, it.OutKey, rt.Job.Output.Encoding, rt.Job.MaxEncryptedDataKeys)
 }
+
+// SetupError is a job that cannot start for a reason a retry will not
+// fix: a key file that is missing or malformed, a key that does not
+// exist. The CLI reports it with the usage/spec exit code.
+type SetupError struct{ Err error }
+
+func (e *SetupError) Error() string { return e.Err.Error() }
+func (e *SetupError) Unwrap() error { return e.Err }

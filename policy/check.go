@@ -464,7 +464,7 @@ func (c *checker) check(ctx context.Context, ir *ItemReport) {
 		ir.Status, ir.Reason = Skipped, "format kms: a KMS ciphertext blob has no readable header; not checked"
 		return
 	}
-	h, readErr, err := readHeader(ctx, c.srcs[ir.src], it.Key, srcSpec.Encoding)
+	h, readErr, err := readHeader(ctx, c.srcs[ir.src], it.Key, srcSpec.Encoding, c.pol.MaxEncryptedDataKeys)
 	switch {
 	case readErr != nil:
 		ir.Status, ir.Compliant, ir.Reason = Error, false, "reading header: "+readErr.Error()
@@ -557,14 +557,14 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 
 // readHeader parses the header at key. readErr is a storage failure; err a
 // parse failure (not an ESDK message).
-func readHeader(ctx context.Context, src sources.Source, key, encoding string) (h *crypto.Header, readErr, err error) {
+func readHeader(ctx context.Context, src sources.Source, key, encoding string, maxEDKs int) (h *crypto.Header, readErr, err error) {
 	rc, err := src.OpenHeader(ctx, key)
 	if err != nil {
 		return nil, err, nil
 	}
 	defer rc.Close()
 	rr := &recordingReader{r: rc}
-	h, err = crypto.ParseHeader(bufio.NewReaderSize(planner.InputReader(rr, encoding), 4096))
+	h, err = crypto.ParseHeaderLimits(bufio.NewReaderSize(planner.InputReader(rr, encoding), 4096), crypto.HeaderLimits{MaxEncryptedDataKeys: maxEDKs})
 	if rr.err != nil {
 		return nil, rr.err, nil
 	}

@@ -175,6 +175,10 @@ func (w *s3Writer) flush() error {
 	if w.uploadID == nil {
 		out, err := w.d.opt.Client.CreateMultipartUpload(w.ctx, &awss3.CreateMultipartUploadInput{
 			Bucket: &w.d.loc.Bucket, Key: &w.full, ContentType: nonEmpty(w.opt.ContentType), Metadata: w.opt.Metadata,
+			// Clients from LoadDefaultConfig checksum every part (CRC32 by
+			// default); the upload must declare the same algorithm or
+			// completing it fails with InvalidPart.
+			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		})
 		if err != nil {
 			return w.fail(fmt.Errorf("%s: create multipart upload: %w", w.d.uri(w.full), err))
@@ -195,6 +199,7 @@ func (w *s3Writer) flush() error {
 		out, err := w.d.opt.Client.UploadPart(w.ctx, &awss3.UploadPartInput{
 			Bucket: &w.d.loc.Bucket, Key: &w.full, UploadId: w.uploadID, PartNumber: &num,
 			Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
+			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		})
 		select {
 		case w.free <- buf:

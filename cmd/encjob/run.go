@@ -48,7 +48,8 @@ func prepare(ctx context.Context, e *env, c *console, job *spec.Job, baseDir str
 	if err != nil {
 		var list spec.ErrorList
 		var pe *fs.PathError
-		if errors.As(err, &list) || errors.As(err, &pe) {
+		var se *planner.SetupError
+		if errors.As(err, &list) || errors.As(err, &pe) || errors.As(err, &se) {
 			return nil, &exitError{Code: exitUsage, Err: err}
 		}
 		return nil, err
