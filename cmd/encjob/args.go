@@ -397,10 +397,7 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 		return nil, err
 	}
 	if f.encode {
-		if op == "decrypt" {
-			return nil, usageErrorf("--encode", "base64 output of decrypted data is not supported yet")
-		}
-		job.Output.Encoding = "base64"
+		job.Output.Encoding = "base64" // on decrypt too: the plaintext, as aws-encryption-cli does
 	}
 	if f.decode {
 		for i := range job.Sources {

@@ -261,7 +261,11 @@ func TestParseCryptoArgs(t *testing.T) {
 				t.Errorf("encoding %q", r.Job.Output.Encoding)
 			}
 		}},
-		{name: "encode on decrypt unsupported", mode: "decrypt", args: dec("--encode"), errFlag: "--encode"},
+		{name: "encode on decrypt", mode: "decrypt", args: dec("--encode"), check: func(t *testing.T, r *cryptoRun, _ string) {
+			if r.Job.Output.Encoding != "base64" {
+				t.Errorf("encoding %q", r.Job.Output.Encoding)
+			}
+		}},
 		{name: "decode", mode: "decrypt", args: dec("--decode"), check: func(t *testing.T, r *cryptoRun, _ string) {
 			if r.Job.Sources[0].Encoding != "base64" {
 				t.Errorf("encoding %q", r.Job.Sources[0].Encoding)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -340,6 +341,14 @@ func TestE2EStdinStdoutRoundTrip(t *testing.T) {
 	wantCode(t, r, 0)
 	if !bytes.Equal([]byte(r.stdout), plain) {
 		t.Fatal("base64 round trip changed the data")
+	}
+	// --encode on decrypt base64-encodes the plaintext, as aws-encryption-cli does.
+	r = encjob(t, dir, plain, args("encrypt", "-i", "-", "-o", "-", rawKey, "-S")...)
+	wantCode(t, r, 0)
+	r = encjob(t, dir, []byte(r.stdout), args("decrypt", "-i", "-", "-o", "-", rawKey, "-S", "--encode")...)
+	wantCode(t, r, 0)
+	if got, err := base64.StdEncoding.DecodeString(r.stdout); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("decrypt --encode: %v", err)
 	}
 }
 

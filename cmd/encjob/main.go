@@ -109,7 +109,7 @@ func dispatch(ctx context.Context, e *env, c *console, args []string) error {
 	case "apply":
 		return cmdApply(ctx, e, c, rest)
 	case "check":
-		return cmdCheck(ctx, e, rest)
+		return cmdPolicyCheck(ctx, e, rest)
 	case "inspect":
 		return cmdInspect(e, rest)
 	case "explain":
@@ -119,7 +119,7 @@ func dispatch(ctx context.Context, e *env, c *console, args []string) error {
 	case "partition":
 		return cmdPartition(ctx, e, c, rest)
 	case "report":
-		return cmdReport(ctx, e, rest)
+		return cmdReportMerge(ctx, e, rest)
 	case "encrypt", "decrypt", "reencrypt":
 		return cmdCrypto(ctx, e, c, cmd, rest)
 	}
@@ -166,25 +166,3 @@ func cmdCrypto(ctx context.Context, e *env, c *console, mode string, args []stri
 	}
 	return execute(ctx, e, c, r.Job, s)
 }
-
-func cmdCheck(ctx context.Context, e *env, args []string) error {
-	if checkHook != nil {
-		return checkHook(ctx, e, args)
-	}
-	return &exitError{Code: exitUsage, Err: errors.New("check: not implemented yet"),
-		Hint: "policy audits arrive with kind: EncryptionPolicy support"}
-}
-
-func cmdReport(ctx context.Context, e *env, args []string) error {
-	if reportHook != nil {
-		return reportHook(ctx, e, args)
-	}
-	return &exitError{Code: exitUsage, Err: errors.New("report: not implemented yet")}
-}
-
-// checkHook and reportHook are where `encjob check` (package policy) and
-// `encjob report` (package report) plug in; nil until those land.
-var (
-	checkHook  func(ctx context.Context, e *env, args []string) error
-	reportHook func(ctx context.Context, e *env, args []string) error
-)

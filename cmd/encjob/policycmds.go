@@ -17,11 +17,6 @@ import (
 	"github.com/encjob/encjob/spec"
 )
 
-func init() {
-	checkHook = cmdPolicyCheck
-	reportHook = cmdReportMerge
-}
-
 // loadPolicy reads the one EncryptionPolicy of a file.
 func loadPolicy(file string) (*spec.Policy, string, error) {
 	docs, err := spec.LoadFile(file, nil)
