@@ -14,7 +14,7 @@ import (
 )
 
 // Baselines measured in the same run: the stdlib AES-256-GCM seal rate and
-// the SHA-384 rate at the frame size. scripts/bench-crypto.sh prints the
+// the SHA-384 rate at the frame size. bench/crypto.sh prints the
 // engine's rates as ratios of these.
 func BenchmarkBaselineGCMSeal4K(b *testing.B) {
 	key := make([]byte, 32)

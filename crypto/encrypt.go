@@ -230,6 +230,55 @@ func (e *Encryptor) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom encrypts everything r yields, reading straight into the frame
+// batch (io.Copy uses it, saving a copy of every byte).
+func (e *Encryptor) ReadFrom(r io.Reader) (int64, error) {
+	if e.nonFramed || e.err != nil || e.closed {
+		return io.Copy(writerOnly{e}, r)
+	}
+	var total int64
+	for {
+		if e.buf == nil {
+			size := e.batchCap
+			if e.want >= 0 && e.want < int64(size) {
+				// A small message: room for all of it and one byte more,
+				// which is how the end of the input shows.
+				size = max(int(e.want)+1, min(e.frameLen, size))
+			}
+			e.buf = e.getBuf(size)
+		}
+		if len(e.buf) == e.batchCap {
+			if err := e.flushFrames(); err != nil {
+				e.err = err
+				return total, err
+			}
+		}
+		if len(e.buf) == cap(e.buf) {
+			nb := e.getBuf(e.batchCap)
+			e.buf = append(nb, e.buf...)
+		}
+		n, err := r.Read(e.buf[len(e.buf):min(cap(e.buf), e.batchCap)])
+		if n > 0 {
+			total += int64(n)
+			e.written += int64(n)
+			e.buf = e.buf[:len(e.buf)+n]
+			if e.want >= 0 && e.written > e.want {
+				e.err = fmt.Errorf("crypto: plaintext is longer than the declared %d bytes", e.want)
+				return total, e.err
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// writerOnly hides ReadFrom so io.Copy does not recurse.
+type writerOnly struct{ io.Writer }
+
 func (e *Encryptor) getBuf(n int) []byte {
 	if b := e.spare; b != nil && cap(b) >= n {
 		e.spare = nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/keyring"
@@ -60,7 +61,13 @@ func TestRoundTripSweep(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					for rest, chunk := pt, 0; len(rest) > 0; chunk++ {
+					if n%2 == 0 {
+						// Through ReadFrom (what io.Copy uses), in odd reads.
+						if _, err := io.Copy(e, iotest.HalfReader(bytes.NewReader(pt))); err != nil {
+							t.Fatal(err)
+						}
+					}
+					for rest, chunk := pt, 0; n%2 == 1 && len(rest) > 0; chunk++ {
 						k := min(len(rest), []int{1, 512, fl - 1, fl, fl + 1, 7}[chunk%6]+1)
 						if _, err := e.Write(rest[:k]); err != nil {
 							t.Fatal(err)

@@ -5,6 +5,7 @@
 package executor
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -154,6 +155,11 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	return sum, ctx.Err()
 }
 
+var (
+	bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+	bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+)
+
 // retryable reports whether an error is worth another attempt: storage
 // and KMS errors that say so (throttling, 5xx, connection resets).
 func retryable(err error) bool {
@@ -252,13 +258,28 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 		}
 		r.BytesIn = in.n
 	}()
-	out := &counter{w: w}
+	// Buffer the output so a small message is one write, not one per
+	// header, frame and footer; and the input, which the decryptor then
+	// uses as it is.
+	bw := bufWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() { bw.Reset(nil); bufWriters.Put(bw) }()
+	out := &counter{w: bw}
+	if it.Action != planner.Encrypt {
+		br := bufReaders.Get().(*bufio.Reader)
+		br.Reset(plainIn)
+		defer func() { br.Reset(nil); bufReaders.Put(br) }()
+		plainIn = br
+	}
 	if rt.KMSBlobs(it.SourceIndex) {
-		if err := processBlob(ctx, rt, it, in, out); err != nil {
-			r.BytesOut = out.n
-			return nil, err
+		err := processBlob(ctx, rt, it, in, out)
+		if err == nil {
+			err = bw.Flush()
 		}
 		r.BytesOut = out.n
+		if err != nil {
+			return nil, err
+		}
 		return commit(ctx, w, &committed)
 	}
 	var sink io.Writer = out
@@ -281,7 +302,7 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 	case planner.Encrypt:
 		hdr, err = encrypt(ctx, rt, sink, plainIn, it.Size, -1, rt.Job.Encrypt.Context)
 	case planner.Decrypt:
-		hdr, err = decrypt(ctx, rt, sink, plainIn)
+		hdr, err = decrypt(ctx, rt, sink, plainIn, it.Size)
 	case planner.Reencrypt:
 		hdr, inHdr, err = reencrypt(ctx, rt, sink, plainIn, it.Size, verify)
 	default:
@@ -289,6 +310,9 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 	}
 	if err == nil && b64 != nil {
 		err = b64.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
 	}
 	if err == nil && verify != nil {
 		var want []byte

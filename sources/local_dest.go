@@ -177,7 +177,7 @@ func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptio
 	}
 	// The writer's PID in the name lets Cleanup tell a crashed run's
 	// leftovers from a live run's files.
-	f, err := os.CreateTemp(dir, TempPrefix+strconv.Itoa(os.Getpid())+"-*")
+	f, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {
 		return nil, fmt.Errorf("create temporary file for %s: %w", final, err)
 	}
@@ -406,6 +406,9 @@ var (
 	_ Destination    = (*LocalDestination)(nil)
 	_ AsyncCommitter = (*localWriter)(nil)
 )
+
+// tempPattern names temporary files after this process (see orphaned).
+var tempPattern = TempPrefix + strconv.Itoa(os.Getpid()) + "-*"
 
 // orphaned reports whether a temporary file's writer (the PID in its
 // name) is no longer running.

@@ -155,7 +155,14 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 			case w.buf = <-w.free:
 				w.buf = w.buf[:0]
 			default:
-				w.buf = make([]byte, 0, ps)
+				// The first part starts small and grows: most objects are
+				// far smaller than a part, and a part-sized buffer per
+				// object costs its zeroing. Later parts are full size.
+				size := ps
+				if w.partNum == 0 {
+					size = min(ps, 64<<10)
+				}
+				w.buf = make([]byte, 0, size)
 			}
 		}
 		k := min(ps-len(w.buf), len(p))
