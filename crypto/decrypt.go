@@ -50,6 +50,9 @@ type Decryptor struct {
 	workers  int
 	out      []byte // verified plaintext not yet read
 	outBuf   []byte // storage behind out, reused batch after batch
+	frames   []rawFrame
+	offs     []int
+	errs     []error
 	raw      []byte // scratch for raw frames
 	done     bool   // final frame verified
 	verified bool   // footer and end of input verified
@@ -144,6 +147,39 @@ func (d *Decryptor) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo writes the plaintext to w with the guarantees of Read (io.Copy
+// uses it, saving a copy of every byte): it returns nil only after the
+// whole message verified.
+func (d *Decryptor) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if len(d.out) > 0 {
+			n, err := w.Write(d.out)
+			total += int64(n)
+			d.out = d.out[n:]
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		switch {
+		case d.err != nil:
+			return total, d.err
+		case d.verified:
+			return total, nil
+		case d.done:
+			if d.err = d.finish(); d.err == nil {
+				d.verified = true
+			}
+		default:
+			if err := d.readBatch(); err != nil {
+				d.err = err
+				d.out = nil
+			}
+		}
+	}
+}
+
 // read reads exactly n bytes of body, hashing them for the signature.
 func (d *Decryptor) read(dst []byte, what string) error {
 	if _, err := io.ReadFull(d.r, dst); err != nil {
@@ -181,7 +217,8 @@ func (d *Decryptor) readBatch() error {
 	}
 	fl := int(d.hdr.FrameLength)
 	maxFrames := max(1, min(max(batchBytes/fl, d.workers), (16<<20)/fl))
-	var frames []rawFrame
+	frames := d.frames[:0]
+	defer func() { d.frames = frames[:0] }()
 	var size int
 	d.raw = d.raw[:0]
 	var word [4]byte
@@ -202,6 +239,24 @@ func (d *Decryptor) readBatch() error {
 			return fmt.Errorf("%w: frame sequence number %d, expected %d", ErrAuthentication, f.seq, d.seq)
 		}
 		start := len(d.raw)
+		if !f.final {
+			// A regular frame: IV, content and tag in one read.
+			if err := d.addBody(uint64(fl)); err != nil {
+				return err
+			}
+			d.raw = grow(d.raw, ivLen+fl+tagLen)
+			if err := d.read(d.raw[start:], "a frame"); err != nil {
+				return err
+			}
+			f.iv, f.ct = d.raw[start:start+ivLen], d.raw[start+ivLen:]
+			frames = append(frames, f)
+			size += fl
+			if d.seq == 0xFFFFFFFF {
+				return malformed("more than 2^32-1 frames")
+			}
+			d.seq++
+			continue
+		}
 		d.raw = grow(d.raw, ivLen)
 		f.iv = d.raw[start:]
 		if err := d.read(f.iv, "a frame IV"); err != nil {
@@ -239,11 +294,13 @@ func (d *Decryptor) readBatch() error {
 		d.outBuf = make([]byte, size)
 	}
 	out := d.outBuf[:size]
-	offs := make([]int, len(frames)+1)
+	offs := append(d.offs[:0], 0)
 	for i, f := range frames {
-		offs[i+1] = offs[i] + len(f.ct) - tagLen
+		offs = append(offs, offs[i]+len(f.ct)-tagLen)
 	}
-	errs := make([]error, len(frames))
+	d.offs = offs
+	errs := append(d.errs[:0], make([]error, len(frames))...)
+	d.errs = errs
 	parallel(len(frames), d.workers, func(lo, hi int) {
 		aad := make([]byte, 0, len(d.mid)+len(aadFinalFrame)+12)
 		for i := lo; i < hi; i++ {

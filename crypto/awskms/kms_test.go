@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,12 +13,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/awskms"
 	"github.com/encjob/encjob/kmsemu"
+	"github.com/encjob/encjob/kmsemu/kmsemutest"
 )
 
 // These tests run the unmodified aws-sdk-go-v2 KMS client against the kmsemu
@@ -69,44 +68,20 @@ var (
 	foreignARN  = arn("us-east-1", otherAccount, foreignID)
 )
 
-// clearAWSEnv removes every ambient AWS_* variable for the test and points
-// the shared config files at nothing, so only the test's settings apply.
-func clearAWSEnv(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	none := filepath.Join(t.TempDir(), "none")
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
-
 type env struct {
+	srv *kmsemutest.Server
 	emu *kmsemu.Emulator
 	url string
 }
 
+// newEnv clears ambient AWS_* variables and starts the emulator.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	clearAWSEnv(t)
-	seed, err := kmsemu.ParseSeed([]byte(seedYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := kmsemu.New(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	return &env{emu: emu, url: srv.URL}
+	srv := kmsemutest.Start(t, seedYAML)
+	return &env{srv: srv, emu: srv.Emu, url: srv.URL}
 }
 
-var creds = credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "")
+var creds = kmsemutest.Credentials
 
 // config returns a keyring Config for the emulator.
 func (e *env) config(keys ...string) awskms.Config {
@@ -120,11 +95,6 @@ func (e *env) keyring(t *testing.T, cfg awskms.Config) *awskms.Keyring {
 		t.Fatalf("New(%v): %v", cfg.Keys, err)
 	}
 	return k
-}
-
-// sdkClient is a plain SDK client for administrative calls in tests.
-func (e *env) sdkClient(region string) *kms.Client {
-	return kms.New(kms.Options{Region: region, BaseEndpoint: aws.String(e.url), Credentials: creds})
 }
 
 var (
@@ -417,7 +387,7 @@ func TestDisabledKey(t *testing.T) {
 	// Decrypting after the key was disabled.
 	k := e.keyring(t, e.config(eastARN))
 	m := encrypt(t, k)
-	if _, err := e.sdkClient("us-east-1").DisableKey(context.Background(), &kms.DisableKeyInput{KeyId: aws.String(eastID)}); err != nil {
+	if _, err := e.srv.Client("us-east-1").DisableKey(context.Background(), &kms.DisableKeyInput{KeyId: aws.String(eastID)}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = decrypt(k, ec, m.EncryptedDataKeys)
