@@ -6,19 +6,18 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/encjob/encjob/crypto/awskms"
 	"github.com/encjob/encjob/executor"
 	"github.com/encjob/encjob/kmsemu"
+	"github.com/encjob/encjob/kmsemu/kmsemutest"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/sources/s3test"
 	"github.com/encjob/encjob/spec"
@@ -35,6 +34,7 @@ keys:
 `
 
 type kmsEnv struct {
+	srv  *kmsemutest.Server
 	emu  *kmsemu.Emulator
 	url  string
 	east string // key ARN in us-east-1
@@ -42,29 +42,19 @@ type kmsEnv struct {
 	new  string // a third key, for migrations
 }
 
+// startKMS clears ambient AWS_* variables and starts the emulator.
 func startKMS(t *testing.T) *kmsEnv {
 	t.Helper()
-	s3test.ClearAWSEnv(t)
-	sd, err := kmsemu.ParseSeed([]byte(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := kmsemu.New(sd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	e := &kmsEnv{emu: emu, url: srv.URL}
-	e.east, _ = emu.KeyARN("alias/east", "us-east-1")
-	e.west, _ = emu.KeyARN("0987dcba-09fe-87dc-65ba-ab0987654321", "eu-west-1")
-	e.new, _ = emu.KeyARN("22223333-4444-5555-6666-777788889999", "us-east-1")
-	return e
+	srv := kmsemutest.Start(t, seed)
+	return &kmsEnv{srv: srv, emu: srv.Emu, url: srv.URL,
+		east: srv.KeyARN(t, "alias/east", "us-east-1"),
+		west: srv.KeyARN(t, "0987dcba-09fe-87dc-65ba-ab0987654321", "eu-west-1"),
+		new:  srv.KeyARN(t, "22223333-4444-5555-6666-777788889999", "us-east-1")}
 }
 
 func (e *kmsEnv) options() planner.Options {
 	return planner.Options{KMS: awskms.Config{Endpoint: e.url, Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")}}
+		Credentials: kmsemutest.Credentials}}
 }
 
 func runWith(t *testing.T, job *spec.Job, o planner.Options) runOut {

@@ -2,7 +2,6 @@ package executor_test
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,26 +16,12 @@ import (
 // no output, and the other items complete; the metadata log says which.
 func TestFaultSourceDeletedAfterPlan(t *testing.T) {
 	dir := t.TempDir()
-	in, enc := filepath.Join(dir, "in"), filepath.Join(dir, "enc")
-	files := writeTree(t, in, map[string]int{"gone.bin": 10000, "stays.bin": 10, "sub/also.bin": 5000})
-	env := map[string]string{"OP": "encrypt", "IN": in, "OUT": enc, "KEY": filepath.Join(dir, "k")}
-	ctx := context.Background()
-	rt, err := planner.Prepare(ctx, jobFor(t, env), planner.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := planner.Build(ctx, rt, planner.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(in, "gone.bin")); err != nil {
-		t.Fatal(err)
-	}
-	var meta bytes.Buffer
-	sum, err := executor.Apply(ctx, rt, p, executor.Options{Retries: -1, Metadata: executor.NewMetadataLog(&meta)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := filepath.Join(dir, "in")
+	sum, recs, files := encryptChangedAfterPlan(t, dir, map[string]int{"gone.bin": 10000, "stays.bin": 10, "sub/also.bin": 5000}, func(in string) {
+		if err := os.Remove(filepath.Join(in, "gone.bin")); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if len(sum.Failed) != 1 || sum.Failed[0].Item.Key != "gone.bin" {
 		t.Fatalf("want only gone.bin to fail: %+v", sum.Failed)
 	}
@@ -44,7 +29,6 @@ func TestFaultSourceDeletedAfterPlan(t *testing.T) {
 	if !strings.Contains(msg, "gone.bin") || !strings.Contains(msg, "not found") {
 		t.Errorf("error does not name the item and the cause: %s", msg)
 	}
-	recs := parseRecords(t, meta.String())
 	if done, failed := checkOutputs(t, dir, recs); done != 2 || failed != 1 {
 		t.Fatalf("metadata log: %d done %d failed, want 2 and 1", done, failed)
 	}
@@ -65,30 +49,15 @@ func TestFaultSourceDeletedAfterPlan(t *testing.T) {
 // content; no output is left.
 func TestFaultSourceTruncatedAfterPlan(t *testing.T) {
 	dir := t.TempDir()
-	in, enc := filepath.Join(dir, "in"), filepath.Join(dir, "enc")
-	writeTree(t, in, map[string]int{"shrinks.bin": 100000, "stays.bin": 10})
-	env := map[string]string{"OP": "encrypt", "IN": in, "OUT": enc, "KEY": filepath.Join(dir, "k")}
-	ctx := context.Background()
-	rt, err := planner.Prepare(ctx, jobFor(t, env), planner.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := planner.Build(ctx, rt, planner.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(filepath.Join(in, "shrinks.bin"), 0); err != nil {
-		t.Fatal(err)
-	}
-	var meta bytes.Buffer
-	sum, err := executor.Apply(ctx, rt, p, executor.Options{Retries: -1, Metadata: executor.NewMetadataLog(&meta)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum, recs, _ := encryptChangedAfterPlan(t, dir, map[string]int{"shrinks.bin": 100000, "stays.bin": 10}, func(in string) {
+		if err := os.Truncate(filepath.Join(in, "shrinks.bin"), 0); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if len(sum.Failed) != 1 || sum.Failed[0].Item.Key != "shrinks.bin" {
 		t.Fatalf("want only shrinks.bin to fail: %+v", sum.Failed)
 	}
-	if done, failed := checkOutputs(t, dir, parseRecords(t, meta.String())); done != 1 || failed != 1 {
+	if done, failed := checkOutputs(t, dir, recs); done != 1 || failed != 1 {
 		t.Fatalf("metadata log: %d done %d failed", done, failed)
 	}
 }

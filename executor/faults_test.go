@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -97,6 +96,33 @@ func checkOutputs(t *testing.T, dir string, recs []executor.Record) (done, faile
 	return done, failed
 }
 
+// encryptChangedAfterPlan writes tree under dir/in, plans encrypting it to
+// dir/enc with a local key, calls change with the input directory between
+// planning and applying, then applies with a metadata log. It returns the
+// summary, the log's records and the files as written.
+func encryptChangedAfterPlan(t *testing.T, dir string, tree map[string]int, change func(in string)) (*executor.Summary, []executor.Record, map[string][]byte) {
+	t.Helper()
+	in := filepath.Join(dir, "in")
+	files := writeTree(t, in, tree)
+	env := map[string]string{"OP": "encrypt", "IN": in, "OUT": filepath.Join(dir, "enc"), "KEY": filepath.Join(dir, "k")}
+	ctx := context.Background()
+	rt, err := planner.Prepare(ctx, jobFor(t, env), planner.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := planner.Build(ctx, rt, planner.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(in)
+	var meta bytes.Buffer
+	sum, err := executor.Apply(ctx, rt, p, executor.Options{Retries: -1, Metadata: executor.NewMetadataLog(&meta)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum, parseRecords(t, meta.String()), files
+}
+
 // TestFaultKMSThrottlingAndErrors: 30% throttling, 5% 5xx and latency
 // spikes; every item still completes (SDK retries, then item retries).
 func TestFaultKMSThrottlingAndErrors(t *testing.T) {
@@ -135,8 +161,7 @@ func TestFaultKeyDisabledMidJob(t *testing.T) {
 		tree[fmt.Sprintf("f%03d", i)] = 100
 	}
 	writeTree(t, in, tree)
-	client := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(k.url),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")})
+	client := k.srv.Client("us-east-1")
 	var n atomic.Int32
 	progress := func(executor.Result) {
 		if n.Add(1) == 40 {
@@ -212,30 +237,15 @@ func TestFaultDiskFull(t *testing.T) {
 // nothing is written for it.
 func TestFaultSourceModifiedAfterPlan(t *testing.T) {
 	dir := t.TempDir()
-	in, enc := filepath.Join(dir, "in"), filepath.Join(dir, "enc")
-	writeTree(t, in, map[string]int{"grows": 10000, "stays": 10})
-	env := map[string]string{"OP": "encrypt", "IN": in, "OUT": enc, "KEY": filepath.Join(dir, "k")}
-	ctx := context.Background()
-	rt, err := planner.Prepare(ctx, jobFor(t, env), planner.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := planner.Build(ctx, rt, planner.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, _ := os.OpenFile(filepath.Join(in, "grows"), os.O_APPEND|os.O_WRONLY, 0)
-	f.Write([]byte("appended after planning"))
-	f.Close()
-	var meta bytes.Buffer
-	sum, err := executor.Apply(ctx, rt, p, executor.Options{Retries: -1, Metadata: executor.NewMetadataLog(&meta)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum, recs, _ := encryptChangedAfterPlan(t, dir, map[string]int{"grows": 10000, "stays": 10}, func(in string) {
+		f, _ := os.OpenFile(filepath.Join(in, "grows"), os.O_APPEND|os.O_WRONLY, 0)
+		f.Write([]byte("appended after planning"))
+		f.Close()
+	})
 	if len(sum.Failed) != 1 || sum.Failed[0].Item.Key != "grows" {
 		t.Fatalf("want the grown file to fail: %+v", sum.Failed)
 	}
-	checkOutputs(t, dir, parseRecords(t, meta.String()))
+	checkOutputs(t, dir, recs)
 }
 
 // faultProxy sits in front of the S3 server and injects 503 SlowDown

@@ -5,19 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/encjob/encjob/crypto/awskms"
 	"github.com/encjob/encjob/kmsblob"
 	"github.com/encjob/encjob/kmsemu"
+	"github.com/encjob/encjob/kmsemu/kmsemutest"
 )
 
 // The tests run the unmodified aws-sdk-go-v2 KMS client against kmsemu.
@@ -37,7 +31,7 @@ const (
 	bARN = "arn:aws:kms:us-east-1:111122223333:key/22222222-2222-4222-8222-222222222222"
 )
 
-var creds = credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "")
+var creds = kmsemutest.Credentials
 
 type env struct {
 	emu *kmsemu.Emulator
@@ -45,30 +39,11 @@ type env struct {
 	api kmsblob.API
 }
 
+// newEnv clears ambient AWS_* variables and starts the emulator.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	none := filepath.Join(t.TempDir(), "none")
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	seed, err := kmsemu.ParseSeed([]byte(seedYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := kmsemu.New(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	api := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
-	return &env{emu: emu, url: srv.URL, api: api}
+	srv := kmsemutest.Start(t, seedYAML)
+	return &env{emu: srv.Emu, url: srv.URL, api: srv.Client("us-east-1")}
 }
 
 func random(n int) []byte {

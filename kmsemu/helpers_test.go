@@ -9,11 +9,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
 
 	"github.com/encjob/encjob/kmsemu"
+	"github.com/encjob/encjob/kmsemu/kmsemutest"
 )
 
 const (
@@ -62,38 +62,23 @@ func arn(account, region, id string) string {
 type env struct {
 	emu *kmsemu.Emulator
 	srv *httptest.Server
+	kms *kmsemutest.Server
 }
 
+// newEnv clears ambient AWS_* variables and starts the emulator.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	seed, err := kmsemu.ParseSeed([]byte(testSeed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := kmsemu.New(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	return &env{emu: emu, srv: srv}
+	return wrap(kmsemutest.Start(t, testSeed))
 }
+
+func wrap(s *kmsemutest.Server) *env { return &env{emu: s.Emu, srv: s.HTTP, kms: s} }
 
 // client returns an unmodified SDK client for region, with static
 // credentials, only BaseEndpoint pointing at the emulator, and retries off
 // unless opts say otherwise.
 func (v *env) client(region string, opts ...func(*kms.Options)) *kms.Client {
-	o := kms.Options{
-		Region:       region,
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIAKMSEMUTEST", "not-a-secret", ""),
-		BaseEndpoint: aws.String(v.srv.URL),
-		HTTPClient:   v.srv.Client(),
-		Retryer:      aws.NopRetryer{},
-	}
-	for _, f := range opts {
-		f(&o)
-	}
-	return kms.New(o)
+	noRetry := func(o *kms.Options) { o.Retryer = aws.NopRetryer{} }
+	return v.kms.Client(region, append([]func(*kms.Options){noRetry}, opts...)...)
 }
 
 func ctx(t *testing.T) context.Context {

@@ -1,9 +1,7 @@
 package kmsemu_test
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,13 +13,7 @@ import (
 // standalone emulator would: the default config chain with
 // AWS_ENDPOINT_URL_KMS and environment credentials.
 func TestStandardEndpointVariable(t *testing.T) {
-	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "AWS_") {
-			t.Setenv(name, "")
-			os.Unsetenv(name)
-		}
-	}
-	v := newEnv(t)
+	v := newEnv(t) // clears ambient AWS_* variables
 	dir := t.TempDir()
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))

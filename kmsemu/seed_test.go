@@ -1,7 +1,6 @@
 package kmsemu_test
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/encjob/encjob/kmsemu"
+	"github.com/encjob/encjob/kmsemu/kmsemutest"
 )
 
 func TestExampleSeed(t *testing.T) {
@@ -48,8 +48,8 @@ func TestExampleSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c1 := (&env{emu: emu, srv: serve(t, emu)}).client(east)
-	c2 := (&env{emu: emu2, srv: serve(t, emu2)}).client(east)
+	c1 := wrap(kmsemutest.Serve(t, emu)).client(east)
+	c2 := wrap(kmsemutest.Serve(t, emu2)).client(east)
 	for _, tc := range []struct {
 		alias    string
 		portable bool
@@ -63,12 +63,6 @@ func TestExampleSeed(t *testing.T) {
 			t.Errorf("%s (random material): second emulator: %v, want InvalidCiphertextException", tc.alias, err)
 		}
 	}
-}
-
-func serve(t *testing.T, emu *kmsemu.Emulator) *httptest.Server {
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 func TestSeedErrors(t *testing.T) {
@@ -123,7 +117,7 @@ func TestSeedDefaults(t *testing.T) {
 	if err != nil || !strings.HasPrefix(m, "arn:aws:kms:eu-west-1:111122223333:key/mrk-") {
 		t.Fatalf("generated multi-region key %s, %v", m, err)
 	}
-	v := &env{emu: emu, srv: serve(t, emu)}
+	v := wrap(kmsemutest.Serve(t, emu))
 	md := must[*kms.DescribeKeyOutput](t)(v.client(east).DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String("alias/off")})).KeyMetadata
 	if md.KeyState != types.KeyStateDisabled {
 		t.Fatalf("enabled: false gave state %s", md.KeyState)

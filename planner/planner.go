@@ -135,7 +135,11 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 	var srcHdr *crypto.Header
 	blobs := rt.KMSBlobs(srcIdx)
 	if !stdin && !blobs && (op != Encrypt || job.Output.InPlace) {
-		h, err := readHeader(ctx, src, si.Key, job.Sources[srcIdx].Encoding, job.MaxEncryptedDataKeys)
+		var h *crypto.Header
+		err := retryTransient(ctx, func() (err error) {
+			h, err = readHeader(ctx, src, si.Key, job.Sources[srcIdx].Encoding, job.MaxEncryptedDataKeys)
+			return err
+		})
 		switch {
 		case err != nil && op != Encrypt:
 			it.Action, it.Reason = Error, "not a readable ESDK message: "+err.Error()
@@ -194,7 +198,11 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 		it.Action, it.Reason = Error, err.Error()
 		return it
 	}
-	di, err := dst.Stat(ctx, it.OutKey)
+	var di sources.Item
+	err = retryTransient(ctx, func() (err error) {
+		di, err = dst.Stat(ctx, it.OutKey)
+		return err
+	})
 	switch {
 	case errors.Is(err, sources.ErrNotFound):
 		it.Action = op
@@ -356,4 +364,22 @@ func displayInput(loc sources.Location, it sources.Item) string {
 		}
 		return strings.TrimSuffix(loc.Path, "/") + "/" + it.Key
 	}
+}
+
+// retryTransient retries what storage reports as transient (throttling,
+// 5xx, connection resets) a few times with backoff, so that a flaky moment
+// while planning does not turn an item into an error.
+func retryTransient(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = fn(); err == nil || !sources.IsRetryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+		}
+	}
+	return err
 }

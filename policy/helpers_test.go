@@ -2,18 +2,16 @@ package policy_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/awskms"
 	"github.com/encjob/encjob/crypto/keyring"
 	"github.com/encjob/encjob/kmsemu"
+	"github.com/encjob/encjob/kmsemu/kmsemutest"
 	"github.com/encjob/encjob/spec"
 )
 
@@ -34,22 +32,7 @@ keys:
     aliases: [alias/west]
 `
 
-var creds = credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "")
-
-// clearAWSEnv removes ambient AWS_* settings so only the test's apply.
-func clearAWSEnv(t *testing.T) {
-	t.Helper()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	none := filepath.Join(t.TempDir(), "none")
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
+var creds = kmsemutest.Credentials
 
 // kmsEnv is a KMS emulator on loopback.
 type kmsEnv struct {
@@ -57,20 +40,11 @@ type kmsEnv struct {
 	url string
 }
 
+// newKMS clears ambient AWS_* variables and starts the emulator.
 func newKMS(t *testing.T) *kmsEnv {
 	t.Helper()
-	clearAWSEnv(t)
-	seed, err := kmsemu.ParseSeed([]byte(seedYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := kmsemu.New(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	return &kmsEnv{emu: emu, url: srv.URL}
+	srv := kmsemutest.Start(t, seedYAML)
+	return &kmsEnv{emu: srv.Emu, url: srv.URL}
 }
 
 func (e *kmsEnv) config(keys ...string) awskms.Config {

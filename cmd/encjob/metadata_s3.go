@@ -150,18 +150,7 @@ func cmdReportS3(ctx context.Context, e *env, args []string) error {
 		}
 		return &exitError{Code: exitUsage, Err: err}
 	}
-	if *asJSON {
-		err = sum.WriteJSON(e.stdout)
-	} else {
-		err = sum.WriteText(e.stdout)
-	}
-	if err != nil {
-		return err
-	}
-	if !sum.OK() {
-		return &exitError{Code: exitFailed, Err: fmt.Errorf("%d failures, %d duplicates", sum.Failed(), len(sum.Duplicates))}
-	}
-	return nil
+	return printReport(e, sum, *asJSON)
 }
 
 // localReportLogs opens a log file, or the shard-*.jsonl files of a

@@ -200,7 +200,14 @@ func cmdReportMerge(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{Code: exitUsage, Err: err}
 	}
-	if *asJSON {
+	return printReport(e, sum, *asJSON)
+}
+
+// printReport writes a merged report as text or JSON and fails with
+// exitFailed if any item failed or was processed twice.
+func printReport(e *env, sum *report.Summary, asJSON bool) error {
+	var err error
+	if asJSON {
 		err = sum.WriteJSON(e.stdout)
 	} else {
 		err = sum.WriteText(e.stdout)
