@@ -447,25 +447,21 @@ func (e *Emulator) transition(rc *reqCtx, keyID, op string, apply func(*key) *ap
 }
 
 func (e *Emulator) enableKey(rc *reqCtx, body []byte) (any, *apiError) {
-	_, aerr := e.setState(rc, body, "EnableKey", func(k *key) *apiError {
-		if k.state == statePending {
-			return clientErr(errInvalidState, "%s is pending deletion.", k.arn)
-		}
-		k.state = stateEnabled
-		return nil
-	})
-	if aerr != nil {
-		return nil, aerr
-	}
-	return struct{}{}, nil
+	return e.setEnabled(rc, body, "EnableKey", stateEnabled)
 }
 
 func (e *Emulator) disableKey(rc *reqCtx, body []byte) (any, *apiError) {
-	_, aerr := e.setState(rc, body, "DisableKey", func(k *key) *apiError {
+	return e.setEnabled(rc, body, "DisableKey", stateDisabled)
+}
+
+// setEnabled moves a key to the Enabled or Disabled state; a key pending
+// deletion can be neither, as in KMS.
+func (e *Emulator) setEnabled(rc *reqCtx, body []byte, op string, to string) (any, *apiError) {
+	_, aerr := e.setState(rc, body, op, func(k *key) *apiError {
 		if k.state == statePending {
 			return clientErr(errInvalidState, "%s is pending deletion.", k.arn)
 		}
-		k.state = stateDisabled
+		k.state = to
 		return nil
 	})
 	if aerr != nil {
