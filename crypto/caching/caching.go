@@ -188,43 +188,20 @@ func (c *CMM) GetEncryptionMaterials(ctx context.Context, req crypto.EncryptionR
 		return nil, err
 	}
 	n := uint64(req.PlaintextLength)
-	for {
-		c.mu.Lock()
-		if m := c.takeEncryptionLocked(key, n); m != nil {
-			c.mu.Unlock()
-			c.hits.Add(1)
-			return m, nil
-		}
-		if f := c.flights[key]; f != nil {
-			c.mu.Unlock()
-			if err := c.wait(ctx, f); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		f := &flight{done: make(chan struct{})}
-		c.flights[key] = f
-		c.mu.Unlock()
-
-		var m *crypto.EncryptionMaterials
-		err := c.lead(ctx, key, f, func() (*entry, error) {
+	return coalesce(ctx, c, key, func() *crypto.EncryptionMaterials { return c.takeEncryptionLocked(key, n) },
+		func() (*entry, *crypto.EncryptionMaterials, error) {
 			under := req
 			under.PlaintextLength = int64(c.maxBytes)
-			var err error
-			if m, err = c.under.GetEncryptionMaterials(ctx, under); err != nil {
-				return nil, err
+			m, err := c.under.GetEncryptionMaterials(ctx, under)
+			if err != nil {
+				return nil, nil, err
 			}
 			if m == nil || m.Suite == nil || !m.Suite.HasKDF() || (req.Suite != nil && m.Suite.ID != req.Suite.ID) {
-				return nil, nil // usable once, never shared
+				return nil, m, nil // usable once, never shared
 			}
 			// The leader's own message is the entry's first use.
-			return &entry{enc: cloneEncryption(m), messages: 1, bytes: n}, nil
+			return &entry{enc: cloneEncryption(m), messages: 1, bytes: n}, m, nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		return m, nil
-	}
 }
 
 // DecryptMaterials implements crypto.MaterialsManager. A hit returns a copy
@@ -239,9 +216,27 @@ func (c *CMM) DecryptMaterials(ctx context.Context, req crypto.DecryptionRequest
 	if err != nil {
 		return nil, err
 	}
+	return coalesce(ctx, c, key, func() *crypto.DecryptionMaterials { return c.takeDecryptionLocked(key) },
+		func() (*entry, *crypto.DecryptionMaterials, error) {
+			m, err := c.under.DecryptMaterials(ctx, req)
+			if err != nil {
+				return nil, nil, err
+			}
+			if m == nil || m.Suite == nil || m.Suite.ID != req.Suite.ID || m.DataKey == nil {
+				return nil, m, nil
+			}
+			return &entry{dec: cloneDecryption(m)}, m, nil
+		})
+}
+
+// coalesce serves a request from the cache (take runs with c.mu held); on a
+// miss it either waits for the caller already fetching the same key and
+// looks again, or becomes that caller itself: concurrent misses for one
+// entry make one underlying call.
+func coalesce[T any](ctx context.Context, c *CMM, key cacheKey, take func() *T, fetch func() (*entry, *T, error)) (*T, error) {
 	for {
 		c.mu.Lock()
-		if m := c.takeDecryptionLocked(key); m != nil {
+		if m := take(); m != nil {
 			c.mu.Unlock()
 			c.hits.Add(1)
 			return m, nil
@@ -257,16 +252,11 @@ func (c *CMM) DecryptMaterials(ctx context.Context, req crypto.DecryptionRequest
 		c.flights[key] = f
 		c.mu.Unlock()
 
-		var m *crypto.DecryptionMaterials
+		var m *T
 		err := c.lead(ctx, key, f, func() (*entry, error) {
-			var err error
-			if m, err = c.under.DecryptMaterials(ctx, req); err != nil {
-				return nil, err
-			}
-			if m == nil || m.Suite == nil || m.Suite.ID != req.Suite.ID || m.DataKey == nil {
-				return nil, nil
-			}
-			return &entry{dec: cloneDecryption(m)}, nil
+			e, got, err := fetch()
+			m = got
+			return e, err
 		})
 		if err != nil {
 			return nil, err
