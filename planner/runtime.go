@@ -198,26 +198,16 @@ func (rt *Runtime) openSource(ctx context.Context, s spec.Source) (sources.Sourc
 	if err != nil {
 		return nil, loc, err
 	}
-	so := sources.SourceOptions{Filter: f, FollowSymlinks: s.FollowSymlinks}
-	switch loc.Kind {
-	case sources.Stdio:
+	if loc.Kind == sources.Stdio {
 		in := rt.opts.Stdin
 		if in == nil {
 			in = os.Stdin
 		}
 		return sources.NewStdinSource(in), loc, nil
-	case sources.S3:
-		o, err := rt.s3Options(ctx)
-		if err != nil {
-			return nil, loc, err
-		}
-		o.SourceOptions = so
-		src, err := sources.NewS3Source(loc, o)
-		return src, loc, err
-	default:
-		src, err := sources.NewLocalSource(loc, so)
-		return src, loc, err
 	}
+	so := sources.SourceOptions{Filter: f, FollowSymlinks: s.FollowSymlinks}
+	src, err := sources.NewSource(loc, so, func() (sources.S3Options, error) { return rt.s3Options(ctx) })
+	return src, loc, err
 }
 
 // Destination returns the destination and key an item is written to, and
@@ -352,25 +342,12 @@ func (rt *Runtime) readBackHeader(ctx context.Context, it *Item) (*crypto.Header
 	if err != nil {
 		return nil, err
 	}
-	var src sources.Source
-	switch loc.Kind {
-	case sources.S3:
-		o, err := rt.s3Options(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if loc.Key != "" && !strings.HasSuffix(loc.Key, "/") {
-			loc.Key += "/"
-		}
-		if src, err = sources.NewS3Source(loc, o); err != nil {
-			return nil, err
-		}
-	case sources.Local:
-		if src, err = sources.NewLocalSource(loc, sources.SourceOptions{}); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("cannot read back %s", it.OutRoot)
+	if loc.Kind == sources.S3 && loc.Key != "" && !strings.HasSuffix(loc.Key, "/") {
+		loc.Key += "/" // the output root is a prefix
+	}
+	src, err := sources.NewSource(loc, sources.SourceOptions{}, func() (sources.S3Options, error) { return rt.s3Options(ctx) })
+	if err != nil {
+		return nil, err
 	}
 	return readHeader(ctx, src, it.OutKey, rt.Job.Output.Encoding, rt.Job.MaxEncryptedDataKeys)
 }

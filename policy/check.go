@@ -350,18 +350,17 @@ func openSource(ctx context.Context, pol *spec.Policy, o Options, s spec.Source)
 		return nil, loc, err
 	}
 	so := sources.SourceOptions{Filter: f, FollowSymlinks: s.FollowSymlinks}
-	if loc.Kind == sources.S3 {
+	src, err := sources.NewSource(loc, so, func() (sources.S3Options, error) {
 		cl := o.S3Client
 		if cl == nil {
 			c := pol.S3
+			var err error
 			if cl, err = sources.NewS3Client(ctx, sources.S3Config{Region: c.Region, Profile: c.Profile, Endpoint: c.Endpoint, UsePathStyle: c.PathStyle}); err != nil {
-				return nil, loc, err
+				return sources.S3Options{}, err
 			}
 		}
-		src, err := sources.NewS3Source(loc, sources.S3Options{Client: cl, SourceOptions: so, PartSize: int64(pol.S3.PartSize)})
-		return src, loc, err
-	}
-	src, err := sources.NewLocalSource(loc, so)
+		return sources.S3Options{Client: cl, PartSize: int64(pol.S3.PartSize)}, nil
+	})
 	return src, loc, err
 }
 

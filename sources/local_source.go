@@ -40,15 +40,11 @@ func NewLocalSource(loc Location, o SourceOptions) (*LocalSource, error) {
 	if loc.Kind != Local {
 		return nil, fmt.Errorf("sources: %s is not a local location", loc.Raw)
 	}
-	s := &LocalSource{loc: loc, opt: o}
-	if loc.Glob != "" {
-		p, err := CompilePattern("/" + loc.Glob)
-		if err != nil {
-			return nil, fmt.Errorf("location %q: %w", loc.Raw, err)
-		}
-		s.glob = p
+	glob, err := locationGlob(loc)
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	return &LocalSource{loc: loc, opt: o, glob: glob}, nil
 }
 
 func (s *LocalSource) String() string { return s.loc.Raw }

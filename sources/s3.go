@@ -98,15 +98,11 @@ func NewS3Source(loc Location, o S3Options) (*S3Source, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	s := &S3Source{loc: loc, opt: o}
-	if loc.Glob != "" {
-		p, err := CompilePattern("/" + loc.Glob)
-		if err != nil {
-			return nil, fmt.Errorf("location %q: %w", loc.Raw, err)
-		}
-		s.glob = p
+	glob, err := locationGlob(loc)
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	return &S3Source{loc: loc, opt: o, glob: glob}, nil
 }
 
 func (s *S3Source) String() string { return s.loc.Raw }
