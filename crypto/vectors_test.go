@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -18,85 +17,22 @@ import (
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/keyring"
+	"github.com/encjob/encjob/internal/esdkvectors"
 )
 
-// vectorsDir is a copy of the shared ESDK test-vector set (../shared/testvectors) produced by the official
-// Python and JavaScript ESDKs (see its README).
-var vectorsDir = filepath.Join("..", "testdata", "esdk-vectors")
+type (
+	vectorKey    = esdkvectors.Key
+	vectorKeyRef = esdkvectors.KeyRef
+	vectorCase   = esdkvectors.Case
+)
 
-type vectorKey struct {
-	ID           string `json:"id"`
-	Type         string `json:"type"`
-	MaterialB64  string `json:"material_b64"`
-	PrivateKey   string `json:"private_key_pem"`
-	KeyNamespace string `json:"key_namespace"`
-	KeyName      string `json:"key_name"`
-}
-
-type vectorKeyRef struct {
-	KeyID     string `json:"key_id"`
-	Namespace string `json:"key_namespace"`
-	Name      string `json:"key_name"`
-	Padding   string `json:"padding"`
-}
-
-type vectorCase struct {
-	ID                   string            `json:"id"`
-	Category             string            `json:"category"`
-	Expected             string            `json:"expected_result"`
-	Ciphertext           string            `json:"ciphertext"`
-	Plaintext            string            `json:"plaintext"`
-	SuiteID              string            `json:"algorithm_suite_id"`
-	FrameLength          uint32            `json:"frame_length"`
-	Context              map[string]string `json:"encryption_context"`
-	DecryptKeys          []vectorKeyRef    `json:"decrypt_keys"`
-	CommitmentPolicy     string            `json:"commitment_policy"`
-	MaxEncryptedDataKeys *int              `json:"max_encrypted_data_keys"`
-	Header               *struct {
-		Version     int               `json:"version"`
-		SuiteID     string            `json:"algorithm_suite_id"`
-		MessageID   string            `json:"message_id_hex"`
-		Context     map[string]string `json:"encryption_context"`
-		ContentType int               `json:"content_type"`
-		FrameLength uint32            `json:"frame_length"`
-		EDKs        []struct {
-			ProviderID   string `json:"provider_id"`
-			ProviderInfo string `json:"provider_info_b64"`
-			Ciphertext   string `json:"encrypted_data_key_b64"`
-		} `json:"encrypted_data_keys"`
-		CommitKey string `json:"commitment_key_b64"`
-	} `json:"header"`
-}
+// vectorsDir is a copy of the shared ESDK test-vector set (../shared/testvectors).
+var vectorsDir = esdkvectors.Dir()
 
 func loadVectors(t testing.TB) ([]vectorCase, map[string]vectorKey) {
 	t.Helper()
-	var m struct {
-		Cases []vectorCase `json:"cases"`
-	}
-	readJSON(t, filepath.Join(vectorsDir, "manifest.json"), &m)
-	var k struct {
-		Keys []vectorKey `json:"keys"`
-	}
-	readJSON(t, filepath.Join(vectorsDir, "keys.json"), &k)
-	keys := map[string]vectorKey{}
-	for _, key := range k.Keys {
-		keys[key.ID] = key
-	}
-	if len(m.Cases) < 200 {
-		t.Fatalf("manifest has %d cases; the shared set has 272", len(m.Cases))
-	}
-	return m.Cases, keys
-}
-
-func readJSON(t testing.TB, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("test vectors: %v", err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	s := esdkvectors.Load(t)
+	return s.Cases, s.Keys
 }
 
 // vectorKeyring builds the keyring a case asks for: one keyring, or a
@@ -121,7 +57,7 @@ func vectorKeyring(t *testing.T, keys map[string]vectorKey, refs []vectorKeyRef)
 			}
 			krs = append(krs, kr)
 		case "raw-rsa":
-			blk, _ := pem.Decode([]byte(k.PrivateKey))
+			blk, _ := pem.Decode([]byte(k.PrivateKeyPEM))
 			if blk == nil {
 				t.Fatalf("key %s: no PEM", k.ID)
 			}

@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -16,44 +15,14 @@ import (
 	"testing"
 
 	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/internal/esdkvectors"
 )
 
-// vectorsDir is the shared ESDK test-vector set (see its README.md).
-const vectorsDir = "../../testdata/esdk-vectors"
-
-type vectorKey struct {
-	ID            string `json:"id"`
-	Type          string `json:"type"`
-	Bits          int    `json:"bits"`
-	MaterialB64   string `json:"material_b64"`
-	PrivateKeyPEM string `json:"private_key_pem"`
-	PublicKeyPEM  string `json:"public_key_pem"`
-	Namespace     string `json:"key_namespace"`
-	Name          string `json:"key_name"`
-}
-
-type caseKey struct {
-	KeyID   string `json:"key_id"`
-	Padding string `json:"padding"`
-}
-
-type vectorCase struct {
-	ID                   string            `json:"id"`
-	Category             string            `json:"category"`
-	ExpectedResult       string            `json:"expected_result"`
-	Ciphertext           string            `json:"ciphertext"`
-	Plaintext            string            `json:"plaintext"`
-	Suite                string            `json:"algorithm_suite_id"`
-	EncryptionContext    map[string]string `json:"encryption_context"`
-	EncryptKeys          []caseKey         `json:"encrypt_keys"`
-	DecryptKeys          []caseKey         `json:"decrypt_keys"`
-	CommitmentPolicy     string            `json:"commitment_policy"`
-	MaxEncryptedDataKeys *int              `json:"max_encrypted_data_keys"`
-	Mutation             struct {
-		Kind  string `json:"kind"`
-		Field string `json:"field"`
-	} `json:"mutation"`
-}
+type (
+	vectorKey  = esdkvectors.Key
+	caseKey    = esdkvectors.KeyRef
+	vectorCase = esdkvectors.Case
+)
 
 type vectorSet struct {
 	keys  map[string]vectorKey
@@ -61,43 +30,13 @@ type vectorSet struct {
 	cases []vectorCase
 }
 
-// loadVectors reads the shared vectors. When CI=true a missing set fails
-// the test; otherwise it is skipped.
+// vectorsDir is the shared ESDK test-vector set (see its README.md).
+var vectorsDir = esdkvectors.Dir()
+
 func loadVectors(t *testing.T) *vectorSet {
 	t.Helper()
-	kb, err := os.ReadFile(filepath.Join(vectorsDir, "keys.json"))
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("test vectors: %v", err)
-		}
-		t.Skipf("test vectors not available: %v", err)
-	}
-	var kf struct {
-		Keys []vectorKey `json:"keys"`
-	}
-	if err := json.Unmarshal(kb, &kf); err != nil {
-		t.Fatalf("keys.json: %v", err)
-	}
-	vs := &vectorSet{keys: map[string]vectorKey{}}
-	for _, k := range kf.Keys {
-		vs.keys[k.ID] = k
-		vs.order = append(vs.order, k.ID)
-	}
-	mb, err := os.ReadFile(filepath.Join(vectorsDir, "manifest.json"))
-	if err != nil {
-		t.Fatalf("manifest.json: %v", err)
-	}
-	var mf struct {
-		Cases []vectorCase `json:"cases"`
-	}
-	if err := json.Unmarshal(mb, &mf); err != nil {
-		t.Fatalf("manifest.json: %v", err)
-	}
-	vs.cases = mf.Cases
-	if len(vs.cases) == 0 || len(vs.keys) == 0 {
-		t.Fatal("test vectors: empty manifest or key list")
-	}
-	return vs
+	s := esdkvectors.Load(t)
+	return &vectorSet{keys: s.Keys, order: s.Order, cases: s.Cases}
 }
 
 // keyring builds the keyring for one case key (RSA padding comes from the
@@ -191,13 +130,13 @@ func TestVectorsUnwrapEveryEDK(t *testing.T) {
 	vs := loadVectors(t)
 	unwrapped := map[string]int{}
 	for _, c := range vs.cases {
-		if c.ExpectedResult != "success" {
+		if c.Expected != "success" {
 			continue
 		}
 		t.Run(c.ID, func(t *testing.T) {
 			h := vs.header(t, c)
-			if got, want := h.Suite.Hex(), strings.ToUpper(strings.Replace(c.Suite, "0x", "0X", 1)); !strings.EqualFold(got, want) {
-				t.Fatalf("suite %s, manifest says %s", got, c.Suite)
+			if got, want := h.Suite.Hex(), strings.ToUpper(strings.Replace(c.SuiteID, "0x", "0X", 1)); !strings.EqualFold(got, want) {
+				t.Fatalf("suite %s, manifest says %s", got, c.SuiteID)
 			}
 			if len(h.EncryptedDataKeys) < len(c.EncryptKeys) {
 				t.Fatalf("header has %d EDKs, manifest lists %d encrypt keys", len(h.EncryptedDataKeys), len(c.EncryptKeys))
@@ -248,7 +187,7 @@ func TestVectorsUnwrapEveryEDK(t *testing.T) {
 		used := false
 		for _, c := range vs.cases {
 			for _, ek := range c.EncryptKeys {
-				used = used || (ek.KeyID == id && c.ExpectedResult == "success")
+				used = used || (ek.KeyID == id && c.Expected == "success")
 			}
 		}
 		if !used {
@@ -327,7 +266,7 @@ func flippedKey(c vectorCase) string {
 func TestVectorsDecryptEndToEnd(t *testing.T) {
 	vs := loadVectors(t)
 	for _, c := range vs.cases {
-		if c.ExpectedResult != "success" {
+		if c.Expected != "success" {
 			continue
 		}
 		t.Run(c.ID, func(t *testing.T) {
