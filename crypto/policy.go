@@ -58,3 +58,7 @@ func (p CommitmentPolicy) checkDecrypt(s *Suite) error {
 	}
 	return nil
 }
+
+// CheckEncrypt reports whether the policy allows writing messages of s
+// (an error wrapping ErrPolicy when not).
+func (p CommitmentPolicy) CheckEncrypt(s *Suite) error { return p.checkEncrypt(s) }

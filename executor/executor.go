@@ -293,7 +293,7 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 		verify = newVerifier(ctx, rt)
 		sink = io.MultiWriter(sink, verify)
 		in.h = sha256.New()
-		if it.Action == planner.Reencrypt {
+		if it.Action == planner.Reencrypt || it.Action == planner.Rewrap {
 			in.h = nil // the plaintext digest is taken after decryption
 		}
 	}
@@ -305,6 +305,8 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 		hdr, err = decrypt(ctx, rt, sink, plainIn, it.Size)
 	case planner.Reencrypt:
 		hdr, inHdr, err = reencrypt(ctx, rt, sink, plainIn, it.Size, verify)
+	case planner.Rewrap:
+		hdr, inHdr, err = rewrap(ctx, rt, sink, plainIn, it.Size, verify)
 	default:
 		err = fmt.Errorf("executor: action %q changes nothing", it.Action)
 	}

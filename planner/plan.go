@@ -21,6 +21,7 @@ const (
 	Encrypt   Action = "encrypt"
 	Decrypt   Action = "decrypt"
 	Reencrypt Action = "reencrypt"
+	Rewrap    Action = "rewrap"    // reencrypt keeping the data key and body (reencrypt.mode: rewrap)
 	Unchanged Action = "unchanged" // already in the desired state
 	Skip      Action = "skip"      // deliberately not processed (reason given)
 	Conflict  Action = "conflict"  // destination exists and the overwrite policy forbids
@@ -28,7 +29,7 @@ const (
 )
 
 // Changes reports whether the action changes anything.
-func (a Action) Changes() bool { return a == Encrypt || a == Decrypt || a == Reencrypt }
+func (a Action) Changes() bool { return a == Encrypt || a == Decrypt || a == Reencrypt || a == Rewrap }
 
 // Symbol is the one-character plan symbol (Terraform style).
 func (a Action) Symbol() string {
@@ -39,6 +40,8 @@ func (a Action) Symbol() string {
 		return "-"
 	case Reencrypt:
 		return "~"
+	case Rewrap:
+		return "^"
 	case Unchanged:
 		return "="
 	case Conflict:
@@ -50,7 +53,7 @@ func (a Action) Symbol() string {
 }
 
 // Actions lists every action in display order.
-var Actions = []Action{Encrypt, Decrypt, Reencrypt, Unchanged, Skip, Conflict, Error}
+var Actions = []Action{Encrypt, Decrypt, Reencrypt, Rewrap, Unchanged, Skip, Conflict, Error}
 
 // Item is one unit of work: one source object and its destination.
 type Item struct {

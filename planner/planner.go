@@ -86,6 +86,7 @@ func BuildItems(ctx context.Context, rt *Runtime, items []Listed, o BuildOptions
 		}
 		g.Go(func() error {
 			p.Items[i] = rt.decideItem(gctx, l.Source, l.Item, o.Completed)
+			rt.rewrapAction(&p.Items[i])
 			return gctx.Err()
 		})
 	}
@@ -315,7 +316,8 @@ func (rt *Runtime) satisfies(h *crypto.Header, want map[string]string) bool {
 	}
 	job := rt.Job
 	g := rt.Groups[job.Encrypt.KeyGroup]
-	if g == nil || !g.HoldsAny(h.EncryptedDataKeys) || h.Suite != rt.Suite {
+	// A rewrap keeps each message's suite (and frame length, then unset).
+	if g == nil || !g.HoldsAny(h.EncryptedDataKeys) || (h.Suite != rt.Suite && !job.Rewrap()) {
 		return false
 	}
 	if fl := job.Encrypt.FrameLength; fl != nil && int(h.FrameLength) != *fl {

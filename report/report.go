@@ -51,6 +51,7 @@ const (
 	ActionEncrypt   = "encrypt"
 	ActionDecrypt   = "decrypt"
 	ActionReencrypt = "reencrypt"
+	ActionRewrap    = "rewrap"
 	ActionUnchanged = "unchanged"
 	ActionSkip      = "skip"
 	ActionConflict  = "conflict"
@@ -58,10 +59,10 @@ const (
 )
 
 // Actions lists every action in display order.
-var Actions = []string{ActionEncrypt, ActionDecrypt, ActionReencrypt, ActionUnchanged, ActionSkip, ActionConflict, ActionError}
+var Actions = []string{ActionEncrypt, ActionDecrypt, ActionReencrypt, ActionRewrap, ActionUnchanged, ActionSkip, ActionConflict, ActionError}
 
 var symbols = map[string]string{
-	ActionEncrypt: "+", ActionDecrypt: "-", ActionReencrypt: "~", ActionUnchanged: "=",
+	ActionEncrypt: "+", ActionDecrypt: "-", ActionReencrypt: "~", ActionRewrap: "^", ActionUnchanged: "=",
 	ActionSkip: "s", ActionConflict: "!", ActionError: "x",
 }
 

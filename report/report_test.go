@@ -40,7 +40,7 @@ func TestMergeShards(t *testing.T) {
 	}
 	want := &Summary{
 		Logs: 3, Lines: 13, Items: 9, Superseded: 4,
-		Actions: map[string]int{"encrypt": 2, "decrypt": 1, "reencrypt": 1, "unchanged": 2, "skip": 1, "conflict": 1, "error": 1},
+		Actions: map[string]int{"encrypt": 2, "decrypt": 1, "reencrypt": 1, "rewrap": 0, "unchanged": 2, "skip": 1, "conflict": 1, "error": 1},
 		// Final lines: a (shard 2) 1000/1401, e 0/0, f 3000/3400, h 1400/1000, i 5000/5100.
 		BytesIn:  1000 + 3000 + 1400 + 5000,
 		BytesOut: 1401 + 3400 + 1000 + 5100,

@@ -13,8 +13,9 @@ import (
 //	output.suffix          encrypt ".encrypted", decrypt ".decrypted", reencrypt ""
 //	output.stripSuffix     decrypt ".encrypted", otherwise ""
 //	output.overwrite       never
-//	encrypt.algorithm      AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
-//	encrypt.frameLength    4096
+//	encrypt.algorithm      AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384 (none for reencrypt.mode rewrap)
+//	encrypt.frameLength    4096 (none for reencrypt.mode rewrap)
+//	reencrypt.mode         full, normalised to ""
 //	commitmentPolicy       require-encrypt-require-decrypt
 //	caching.capacity       100; maxMessagesEncrypted 2^32; maxBytesEncrypted 2^63-1
 //	execution              concurrency 2×GOMAXPROCS, onError continue, retries 3, shards 1
@@ -38,7 +39,13 @@ func (j *Job) Defaults() {
 	if o.Overwrite == "" {
 		o.Overwrite = OverwriteNever
 	}
-	if j.Operation == OpEncrypt || j.Operation == OpReencrypt {
+	if j.Reencrypt.Mode == ReencryptFull {
+		// The default: normalised away so existing jobs keep their digest.
+		j.Reencrypt.Mode = ""
+	}
+	// A rewrap keeps each message's suite and frame length: no default
+	// for either (setting them is an error).
+	if (j.Operation == OpEncrypt || j.Operation == OpReencrypt) && !j.Rewrap() {
 		j.Encrypt.Algorithm = canonicalSuite(j.Encrypt.Algorithm)
 		if j.Encrypt.FrameLength == nil {
 			f := defaultFrameLen

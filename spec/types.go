@@ -197,6 +197,22 @@ type EncryptSettings struct {
 type ReencryptSettings struct {
 	Add    map[string]string `json:"add,omitempty" yaml:"add,omitempty"`
 	Remove []string          `json:"remove,omitempty" yaml:"remove,omitempty"`
+	// Mode is full (a new data key, every byte re-encrypted; the default,
+	// normalised to "") or rewrap (the data key, suite, frame length and
+	// body are kept; only the wrapped keys, the context and the header
+	// authentication - and the signature of signed suites - are new).
+	Mode string `json:"mode,omitempty" yaml:"mode,omitempty"`
+}
+
+// Re-encryption modes.
+const (
+	ReencryptFull   = "full"
+	ReencryptRewrap = "rewrap"
+)
+
+// Rewrap reports whether the job re-encrypts by rewrapping data keys.
+func (j *Job) Rewrap() bool {
+	return j.Operation == OpReencrypt && j.Reencrypt.Mode == ReencryptRewrap
 }
 
 // Caching configures the caching materials manager.

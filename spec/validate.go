@@ -195,7 +195,7 @@ func (j *Job) Validate(v *Validators) ErrorList {
 	if op != "" && !decUsed && !isZeroDecrypt(&j.Decrypt) {
 		errs = append(errs, Forbidden(dp, "only used by operations decrypt and reencrypt"))
 	}
-	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0) {
+	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0 || j.Reencrypt.Mode != "") {
 		errs = append(errs, Forbidden(rp, "only used by operation reencrypt"))
 	}
 	if encUsed {
@@ -212,6 +212,18 @@ func (j *Job) Validate(v *Validators) ErrorList {
 		}
 	}
 	if op == OpReencrypt {
+		switch j.Reencrypt.Mode {
+		case "", ReencryptFull:
+		case ReencryptRewrap:
+			if j.Encrypt.Algorithm != "" {
+				errs = append(errs, Forbidden(ep.Child("algorithm"), "reencrypt.mode rewrap keeps each message's algorithm suite (use mode full to change it)"))
+			}
+			if j.Encrypt.FrameLength != nil {
+				errs = append(errs, Forbidden(ep.Child("frameLength"), "reencrypt.mode rewrap keeps each message's frame length (use mode full to change it)"))
+			}
+		default:
+			errs = append(errs, NotSupported(rp.Child("mode"), j.Reencrypt.Mode, []string{ReencryptFull, ReencryptRewrap}))
+		}
 		errs = append(errs, validateContext(rp.Child("add"), j.Reencrypt.Add)...)
 		seen := map[string]bool{}
 		for i, k := range j.Reencrypt.Remove {
@@ -258,7 +270,9 @@ func (j *Job) validateEncrypt(ep *Path, v *Validators) ErrorList {
 			errs = append(errs, e)
 		}
 	}
-	if e := checkSuitePolicy(ep.Child("algorithm"), j.Encrypt.Algorithm, j.CommitmentPolicy); e != nil {
+	if j.Rewrap() {
+		// The suite is each message's own; the policy is checked per item.
+	} else if e := checkSuitePolicy(ep.Child("algorithm"), j.Encrypt.Algorithm, j.CommitmentPolicy); e != nil {
 		errs = append(errs, e)
 	}
 	if f := j.Encrypt.FrameLength; f != nil && (*f < 0 || *f > maxFrameLen) {

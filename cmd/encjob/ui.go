@@ -181,14 +181,14 @@ func fmtDuration(d time.Duration) string {
 }
 
 var actionWords = map[planner.Action]string{
-	planner.Encrypt: "encrypted", planner.Decrypt: "decrypted", planner.Reencrypt: "re-encrypted",
+	planner.Encrypt: "encrypted", planner.Decrypt: "decrypted", planner.Reencrypt: "re-encrypted", planner.Rewrap: "rewrapped",
 	planner.Unchanged: "unchanged", planner.Skip: "skipped", planner.Conflict: "conflicts", planner.Error: "errors",
 }
 
 // planCounts renders "2 to encrypt (+), 1 unchanged (=), …".
 func planCounts(p *planner.Plan) string {
 	c := p.Counts()
-	words := map[planner.Action]string{planner.Encrypt: "to encrypt", planner.Decrypt: "to decrypt", planner.Reencrypt: "to re-encrypt",
+	words := map[planner.Action]string{planner.Encrypt: "to encrypt", planner.Decrypt: "to decrypt", planner.Reencrypt: "to re-encrypt", planner.Rewrap: "to rewrap",
 		planner.Unchanged: "unchanged", planner.Skip: "skipped", planner.Conflict: "conflicts", planner.Error: "errors"}
 	var parts []string
 	for _, a := range planner.Actions {

@@ -1,0 +1,443 @@
+package crypto
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// RewrapOptions configures Rewrap.
+type RewrapOptions struct {
+	// Decrypt opens the source message: its CMM unwraps the data key, and
+	// its policy and limits apply as for decryption.
+	Decrypt DecryptOptions
+	// Keyring wraps the kept data key for the new message (OnEncrypt is
+	// called with DataKey already set, so it only adds EDKs).
+	Keyring Keyring
+	// CommitmentPolicy is checked against the kept suite as for
+	// encryption: a rewrapped message is a new message, and a policy that
+	// forbids writing a suite forbids rewrapping into it.
+	CommitmentPolicy CommitmentPolicy
+	// Context returns the user context of the new message from the
+	// authenticated source header (nil: the source's user pairs).
+	// ESDK-reserved keys are dropped from the source before the call and
+	// may not be returned.
+	Context func(h *Header) (EncryptionContext, error)
+	// Check, when set, vets the authenticated source header before
+	// anything is written (e.g. required context pairs).
+	Check func(h *Header) error
+	// MaxEncryptedDataKeys fails the rewrap when the keyring produces more
+	// EDKs (0: no limit).
+	MaxEncryptedDataKeys int
+	// PlaintextHash, when set, makes Rewrap open every frame (checking its
+	// tag) and feed the plaintext to it; without it, unsigned bodies are
+	// copied after a structural check only (their frame tags stay exactly
+	// as strong as they were: every reader still checks them).
+	PlaintextHash hash.Hash
+}
+
+// Rewrap writes to dst the message in src under a new set of encrypted
+// data keys, keeping its data key, message id, suite, frame length and
+// every body byte: only the header (EDKs, context, authentication) and,
+// for signed suites, the footer are new.
+//
+// Why the body stays valid: a frame's AAD is the message id, the frame's
+// sequence number and length - not the header - and the content key
+// (HKDF of the data key and message id, or the data key itself) is
+// unchanged, so is the v2 commitment value (it is derived from the same
+// two inputs).
+//
+// Signed suites: the source's footer signature is verified over the old
+// header and the body while a new signing key signs the new header and the
+// same body bytes (read once); the new public key replaces
+// aws-crypto-public-key. Rewrap returns an error, having possibly written
+// part of a message to dst, whenever the source does not verify; callers
+// must commit dst only when it returns nil.
+//
+// v1 messages carry their header IV: a fresh random one is used so that
+// the content key never authenticates two headers under one IV. v2 fixes
+// the header IV to zero, so the old and the new header tags share a GCM
+// nonce under one key: a party holding both messages can forge messages
+// under that data key (see README, "Rewrap").
+func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, o RewrapOptions) (newHdr, oldHdr *Header, err error) {
+	if o.Decrypt.CMM == nil || o.Keyring == nil {
+		return nil, nil, errors.New("crypto: RewrapOptions needs Decrypt.CMM and Keyring")
+	}
+	br, ok := src.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(src, 64<<10)
+	}
+	h, m, keys, err := openHeader(ctx, br, o.Decrypt)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(m.DataKey)
+	s := h.Suite
+	if err := o.CommitmentPolicy.checkEncrypt(s); err != nil {
+		return nil, nil, fmt.Errorf("rewrap keeps the suite: %w", err)
+	}
+	if o.Check != nil {
+		if err := o.Check(h); err != nil {
+			return nil, nil, err
+		}
+	}
+	user := EncryptionContext{}
+	for k, v := range h.Context {
+		if len(k) < len(ReservedPrefix) || k[:len(ReservedPrefix)] != ReservedPrefix {
+			user[k] = v
+		}
+	}
+	if o.Context != nil {
+		if user, err = o.Context(h); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := user.ValidateUser(); err != nil {
+		return nil, nil, err
+	}
+	em := &EncryptionMaterials{Suite: s, Context: user.Clone(), DataKey: bytes.Clone(m.DataKey)}
+	defer clear(em.DataKey)
+	if s.Signed() {
+		if em.SigningKey, err = ecdsa.GenerateKey(s.curve, rand.Reader); err != nil {
+			return nil, nil, fmt.Errorf("crypto: generating signing key: %w", err)
+		}
+		if em.Context[publicKeyContextKey], err = compressPublicKey(&em.SigningKey.PublicKey); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := wrapExisting(ctx, o.Keyring, em); err != nil {
+		return nil, nil, err
+	}
+	// A keyring that replaced the data key would make every kept frame
+	// undecryptable: refuse rather than write such a message.
+	if subtle.ConstantTimeCompare(em.DataKey, m.DataKey) != 1 {
+		return nil, nil, errors.New("crypto: the keyring replaced the data key of a rewrapped message")
+	}
+	if len(em.EncryptedDataKeys) == 0 {
+		return nil, nil, errors.New("crypto: keyring produced no encrypted data key")
+	}
+	if o.MaxEncryptedDataKeys > 0 && len(em.EncryptedDataKeys) > o.MaxEncryptedDataKeys {
+		return nil, nil, fmt.Errorf("%w: %d encrypted data keys, more than the limit of %d", ErrPolicy, len(em.EncryptedDataKeys), o.MaxEncryptedDataKeys)
+	}
+	nh := &Header{Version: h.Version, Type: h.Type, Suite: s, MessageID: h.MessageID, Context: em.Context,
+		EncryptedDataKeys: em.EncryptedDataKeys, ContentType: h.ContentType, IVLength: h.IVLength,
+		FrameLength: h.FrameLength, CommitKey: h.CommitKey, AuthIV: make([]byte, ivLen)}
+	if h.Version == 1 {
+		if err := freshHeaderIV(nh.AuthIV, h.AuthIV); err != nil {
+			return nil, nil, err
+		}
+	}
+	body, err := nh.marshalBody()
+	if err != nil {
+		return nil, nil, err
+	}
+	nh.AuthTag = keys.aead.Seal(nil, nh.AuthIV, nil, body)
+
+	c := &bodyCopier{r: br, w: dst, keys: keys, h: h, pt: o.PlaintextHash, maxBody: o.Decrypt.MaxBodyLength}
+	if s.Signed() {
+		c.oldSig, c.newSig = s.signHash(), s.signHash()
+		c.oldSig.Write(h.body)
+		c.oldSig.Write(h.marshalAuth())
+	}
+	if err := c.emit(body); err != nil {
+		return nil, nil, err
+	}
+	if err := c.emit(nh.marshalAuth()); err != nil {
+		return nil, nil, err
+	}
+	if err := c.copyBody(); err != nil {
+		return nil, nil, err
+	}
+	if err := c.finish(m.VerificationKey, em.SigningKey); err != nil {
+		return nil, nil, err
+	}
+	return nh, h, nil
+}
+
+// keyringMembers is implemented by composite keyrings (a key group: a
+// generator and children). The ESDK contract makes such a keyring refuse
+// materials that already hold a data key, because its generator would be
+// skipped; a rewrap has a data key by design and wants every member to
+// wrap it, so it asks the members one by one.
+type keyringMembers interface {
+	Generator() Keyring
+	Children() []Keyring
+}
+
+// wrapExisting makes every (leaf) keyring of kr wrap m.DataKey.
+func wrapExisting(ctx context.Context, kr Keyring, m *EncryptionMaterials) error {
+	km, ok := kr.(keyringMembers)
+	if !ok {
+		return kr.OnEncrypt(ctx, m)
+	}
+	members := km.Children()
+	if g := km.Generator(); g != nil {
+		members = append([]Keyring{g}, members...)
+	}
+	for _, c := range members {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := wrapExisting(ctx, c, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// freshHeaderIV fills iv with random bytes whose first eight are not all
+// zero, so it can equal neither a frame IV (the sequence number in the
+// last four bytes) nor, by the explicit check, the old header IV.
+func freshHeaderIV(iv, old []byte) error {
+	for {
+		if _, err := rand.Read(iv); err != nil {
+			return err
+		}
+		if !bytes.Equal(iv[:8], make([]byte, 8)) && !bytes.Equal(iv, old) {
+			return nil
+		}
+	}
+}
+
+// openHeader reads and authenticates a message header as NewDecryptor
+// does, returning the materials (with the data key, which the caller
+// must clear) and the derived keys.
+func openHeader(ctx context.Context, br *bufio.Reader, o DecryptOptions) (*Header, *DecryptionMaterials, *messageKeys, error) {
+	h, err := parseHeader(br, HeaderLimits{MaxEncryptedDataKeys: o.MaxEncryptedDataKeys})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s := h.Suite
+	if o.UnsignedOnly && s.Signed() {
+		return nil, nil, nil, fmt.Errorf("%w: suite %s is signed, and only unsigned messages are allowed", ErrPolicy, s)
+	}
+	if err := o.CommitmentPolicy.checkDecrypt(s); err != nil {
+		return nil, nil, nil, err
+	}
+	if o.MaxBodyLength > 0 && int64(h.FrameLength) > o.MaxBodyLength {
+		return nil, nil, nil, fmt.Errorf("%w: frame length %d exceeds the maximum of %d", ErrPolicy, h.FrameLength, o.MaxBodyLength)
+	}
+	m, err := o.CMM.DecryptMaterials(ctx, DecryptionRequest{Suite: s, Context: h.Context,
+		EncryptedDataKeys: h.EncryptedDataKeys, CommitmentPolicy: o.CommitmentPolicy})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keys, err := deriveKeys(s, m.DataKey, h.MessageID)
+	if err == nil {
+		err = keys.checkCommitment(h)
+	}
+	if err == nil {
+		if _, e := keys.aead.Open(nil, h.AuthIV, h.AuthTag, h.body); e != nil {
+			err = fmt.Errorf("%w: header authentication tag does not verify", ErrAuthentication)
+		}
+	}
+	if err != nil {
+		clear(m.DataKey)
+		return nil, nil, nil, err
+	}
+	return h, m, keys, nil
+}
+
+// bodyCopier moves the body of a message from r to w unchanged, checking
+// its structure and feeding the old and the new signature hashes (and,
+// with pt, opening every frame).
+type bodyCopier struct {
+	r              *bufio.Reader
+	w              io.Writer
+	keys           *messageKeys
+	h              *Header
+	oldSig, newSig hash.Hash
+	pt             hash.Hash
+	maxBody        int64  // DecryptOptions.MaxBodyLength
+	frame          []byte // scratch for a frame being opened (pt only)
+	aad            []byte
+}
+
+// emit writes header bytes of the new message.
+func (c *bodyCopier) emit(b []byte) error {
+	if _, err := c.w.Write(b); err != nil {
+		return fmt.Errorf("crypto: writing ciphertext: %w", err)
+	}
+	if c.newSig != nil {
+		c.newSig.Write(b)
+	}
+	return nil
+}
+
+// pass copies n body bytes from the source to the output and both
+// signature hashes without an intermediate copy; with keep it also
+// appends them to c.frame.
+func (c *bodyCopier) pass(n int64, what string, keep bool) error {
+	for n > 0 {
+		k := int(min(n, int64(c.r.Size())))
+		b, err := c.r.Peek(k)
+		if len(b) == 0 {
+			if err == io.EOF || err == io.ErrUnexpectedEOF || err == bufio.ErrBufferFull || err == nil {
+				return malformed("truncated message: input ended in %s", what)
+			}
+			return fmt.Errorf("crypto: reading %s: %w", what, err)
+		}
+		if _, err := c.w.Write(b); err != nil {
+			return fmt.Errorf("crypto: writing ciphertext: %w", err)
+		}
+		if c.oldSig != nil {
+			c.oldSig.Write(b)
+			c.newSig.Write(b)
+		}
+		if keep {
+			c.frame = append(c.frame, b...)
+		}
+		c.r.Discard(len(b))
+		n -= int64(len(b))
+	}
+	return nil
+}
+
+// field copies a small fixed-size field and returns it.
+func (c *bodyCopier) field(n int, what string) ([]byte, error) {
+	start := len(c.frame)
+	if err := c.pass(int64(n), what, true); err != nil {
+		return nil, err
+	}
+	f := bytes.Clone(c.frame[start:])
+	c.frame = c.frame[:start]
+	return f, nil
+}
+
+func (c *bodyCopier) copyBody() error {
+	if c.h.ContentType == ContentNonFramed {
+		return c.copyNonFramed()
+	}
+	fl := int64(c.h.FrameLength)
+	var body int64
+	lim := c.maxBody
+	for seq := uint32(1); ; seq++ {
+		w, err := c.field(4, "a frame's sequence number")
+		if err != nil {
+			return err
+		}
+		got, final, n := binary.BigEndian.Uint32(w), false, fl
+		if got == 0xFFFFFFFF {
+			final = true
+			if w, err = c.field(4, "the final frame's sequence number"); err != nil {
+				return err
+			}
+			got = binary.BigEndian.Uint32(w)
+		}
+		if got != seq {
+			return fmt.Errorf("%w: frame sequence number %d, expected %d", ErrAuthentication, got, seq)
+		}
+		iv, err := c.field(ivLen, "a frame IV")
+		if err != nil {
+			return err
+		}
+		if final {
+			if w, err = c.field(4, "the final frame's content length"); err != nil {
+				return err
+			}
+			if n = int64(binary.BigEndian.Uint32(w)); n > fl {
+				return malformed("final frame content length %d exceeds the frame length %d", n, fl)
+			}
+		}
+		if body += n; lim > 0 && body > lim {
+			return fmt.Errorf("%w: message body exceeds the maximum of %d bytes", ErrPolicy, lim)
+		}
+		content := aadFrame
+		if final {
+			content = aadFinalFrame
+		}
+		if err := c.sealed(iv, n, content, seq); err != nil {
+			return err
+		}
+		if final {
+			return nil
+		}
+		if seq == 0xFFFFFFFF {
+			return malformed("more than 2^32-1 frames")
+		}
+	}
+}
+
+// sealed copies one ciphertext of n bytes and its tag; with pt it opens
+// it and hashes the plaintext.
+func (c *bodyCopier) sealed(iv []byte, n int64, content string, seq uint32) error {
+	if c.pt == nil {
+		return c.pass(n+tagLen, "frame content", false)
+	}
+	c.frame = c.frame[:0]
+	if err := c.pass(n+tagLen, "frame content", true); err != nil {
+		return err
+	}
+	c.aad = bodyAAD(c.aad, c.h.MessageID, content, seq, uint64(n))
+	pt, err := c.keys.aead.Open(c.frame[:0], iv, c.frame, c.aad)
+	if err != nil {
+		if content == aadSingle {
+			return fmt.Errorf("%w: body does not verify", ErrAuthentication)
+		}
+		return fmt.Errorf("%w: frame %d does not verify", ErrAuthentication, seq)
+	}
+	c.pt.Write(pt)
+	clear(pt)
+	c.frame = c.frame[:0]
+	return nil
+}
+
+func (c *bodyCopier) copyNonFramed() error {
+	iv, err := c.field(ivLen, "the body IV")
+	if err != nil {
+		return err
+	}
+	lb, err := c.field(8, "the body length")
+	if err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint64(lb)
+	if n > 1<<36-32 {
+		return malformed("non-framed body length %d exceeds the AES-GCM limit", n)
+	}
+	if c.maxBody > 0 && n > uint64(c.maxBody) {
+		return fmt.Errorf("%w: message body exceeds the maximum of %d bytes", ErrPolicy, c.maxBody)
+	}
+	return c.sealed(iv, int64(n), aadSingle, 1)
+}
+
+// finish verifies the old footer, writes the new one, and checks that
+// nothing follows the source message.
+func (c *bodyCopier) finish(vk *ecdsa.PublicKey, sk *ecdsa.PrivateKey) error {
+	if c.oldSig != nil {
+		oldDigest, newDigest := c.oldSig.Sum(nil), c.newSig.Sum(nil)
+		var lb [2]byte
+		if _, err := io.ReadFull(c.r, lb[:]); err != nil {
+			return malformed("truncated message: input ended in the footer")
+		}
+		sig := make([]byte, binary.BigEndian.Uint16(lb[:]))
+		if _, err := io.ReadFull(c.r, sig); err != nil {
+			return malformed("truncated message: input ended in the footer signature")
+		}
+		if !ecdsa.VerifyASN1(vk, oldDigest, sig) {
+			return fmt.Errorf("%w: signature does not verify", ErrAuthentication)
+		}
+		nsig, err := ecdsa.SignASN1(rand.Reader, sk, newDigest)
+		if err != nil {
+			return fmt.Errorf("crypto: signing: %w", err)
+		}
+		footer := binary.BigEndian.AppendUint16(nil, uint16(len(nsig)))
+		if _, err := c.w.Write(append(footer, nsig...)); err != nil {
+			return fmt.Errorf("crypto: writing footer: %w", err)
+		}
+	}
+	if _, err := c.r.ReadByte(); err == nil {
+		return malformed("unexpected bytes after the end of the message")
+	} else if err != io.EOF {
+		return fmt.Errorf("crypto: reading after the message: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+package executor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/spec"
+)
+
+// runLogged is runWith with the metadata log captured.
+func runLogged(t *testing.T, job *spec.Job, o planner.Options) runOut {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := planner.Prepare(ctx, job, o)
+	if err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	p, err := planner.Build(ctx, rt, planner.BuildOptions{Name: "test"})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	var meta bytes.Buffer
+	sum, err := executor.Apply(ctx, rt, p, executor.Options{Metadata: executor.NewMetadataLog(&meta), Retries: -1})
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	var recs []executor.Record
+	for _, line := range strings.Split(strings.TrimSpace(meta.String()), "\n") {
+		var r executor.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("metadata line %q: %v", line, err)
+		}
+		recs = append(recs, r)
+	}
+	return runOut{p, sum, recs}
+}
+
+// messageBody returns the bytes between a message's header and its footer.
+func messageBody(t *testing.T, msg []byte) []byte {
+	t.Helper()
+	h, err := crypto.ParseHeader(bytes.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := msg[h.Len():]
+	off := 0
+	for binary.BigEndian.Uint32(b[off:]) != 0xFFFFFFFF {
+		off += 4 + 12 + int(h.FrameLength) + 16
+	}
+	off += 8 + 12 + 4 + int(binary.BigEndian.Uint32(b[off+20:])) + 16
+	return b[:off]
+}
+
+// TestRewrapInPlaceMigration: reencrypt.mode rewrap moves a tree from one
+// KMS key to another in place (output.verify on): the plan and the
+// metadata log say "rewrap" (symbol ^), each message keeps its message id
+// and body bytes, gets the new key and the edited context, decrypts to the
+// same content under the new key and no longer under the old one; a
+// second run is all unchanged without a KMS call.
+func TestRewrapInPlaceMigration(t *testing.T) {
+	k := startKMS(t)
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	files := writeTree(t, tree, map[string]int{"a": 5000, "b/c": 0, "b/d": 9000})
+	enc := filepath.Join(dir, "enc")
+	if r := runWith(t, kmsJob(t, "encrypt", tree, enc, `"`+k.east+`"`, `"`+k.east+`"`, ""), k.options()); !r.sum.OK() {
+		t.Fatal(r.sum.Failed)
+	}
+	before := map[string][]byte{}
+	for name := range files {
+		before[name], _ = os.ReadFile(filepath.Join(enc, name+".encrypted"))
+	}
+	job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`,
+		"  reencrypt: {mode: rewrap, add: {migrated: \"yes\"}}\n")
+	r := runLogged(t, job, k.options())
+	if !r.sum.OK() || r.sum.Done[planner.Rewrap] != 3 || planner.Rewrap.Symbol() != "^" {
+		t.Fatalf("rewrap: %+v %v", r.sum.Done, r.sum.Failed)
+	}
+	for _, rec := range r.records {
+		if rec.Action != planner.Rewrap || rec.Status != "done" || rec.Mode != "reencrypt" {
+			t.Fatalf("metadata record %+v", rec)
+		}
+	}
+	k.emu.ResetCalls()
+	r2 := runWith(t, job, k.options())
+	if r2.plan.HasChanges() || r2.sum.Done[planner.Unchanged] != 3 {
+		t.Fatalf("second run: %+v", r2.plan.Counts())
+	}
+	for op, n := range k.emu.Calls() {
+		if n != 0 && op != "DescribeKey" {
+			t.Fatalf("second run called KMS %s %d times", op, n)
+		}
+	}
+	for name, want := range files {
+		path := filepath.Join(enc, name+".encrypted")
+		msg, _ := os.ReadFile(path)
+		oh, _ := crypto.ParseHeader(bytes.NewReader(before[name]))
+		h, err := crypto.ParseHeader(bytes.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(h.MessageID, oh.MessageID) || !bytes.Equal(messageBody(t, msg), messageBody(t, before[name])) {
+			t.Fatalf("%s: message id or body bytes changed", name)
+		}
+		if len(h.EncryptedDataKeys) != 1 || string(h.EncryptedDataKeys[0].ProviderInfo) != k.new {
+			t.Fatalf("%s: EDK %q, want the new key", name, h.EncryptedDataKeys[0].ProviderInfo)
+		}
+		if h.Context["migrated"] != "yes" || h.Context["tenant"] != "acme" {
+			t.Fatalf("%s: context %v", name, h.Context)
+		}
+		dec := filepath.Join(dir, "dec-"+filepath.Base(name))
+		out := runWith(t, kmsJob(t, "decrypt", path, dec, `"`+k.new+`"`, `"`+k.new+`"`, ""), k.options())
+		if !out.sum.OK() {
+			t.Fatal(out.sum.Failed)
+		}
+		if got, _ := os.ReadFile(dec); !bytes.Equal(got, want) {
+			t.Fatalf("%s: content changed by the rewrap", name)
+		}
+		old := runWith(t, kmsJob(t, "decrypt", path, dec+".old", `"`+k.east+`"`, `"`+k.east+`"`, ""), k.options())
+		if old.sum.OK() {
+			t.Fatalf("%s: the old key still decrypts", name)
+		}
+		if _, err := os.Stat(dec + ".old"); err == nil {
+			t.Fatal("a failed decryption left output")
+		}
+	}
+}
+
+// TestRewrapRefusesTampered: a signed source whose body was changed is not
+// rewrapped (its old signature does not verify): the item fails, the
+// source is untouched, and nothing else is left behind; the other items
+// are rewrapped.
+func TestRewrapRefusesTampered(t *testing.T) {
+	k := startKMS(t)
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	writeTree(t, tree, map[string]int{"good": 20000, "bad": 20000})
+	enc := filepath.Join(dir, "enc")
+	if r := runWith(t, kmsJob(t, "encrypt", tree, enc, `"`+k.east+`"`, `"`+k.east+`"`, ""), k.options()); !r.sum.OK() {
+		t.Fatal(r.sum.Failed)
+	}
+	bad := filepath.Join(enc, "bad.encrypted")
+	msg, _ := os.ReadFile(bad)
+	msg[len(msg)-300] ^= 1 // a frame's ciphertext: only the signature (or its tag) can tell
+	os.WriteFile(bad, msg, 0o644)
+	job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n")
+	job.Output.Verify = false // the old signature alone must refuse it
+	r := runLogged(t, job, k.options())
+	if len(r.sum.Failed) != 1 || r.sum.Done[planner.Rewrap] != 1 {
+		t.Fatalf("want 1 failure and 1 rewrapped: %+v %v", r.sum.Done, r.sum.Failed)
+	}
+	if !strings.Contains(r.sum.Failed[0].Err.Error(), "authentication") {
+		t.Fatalf("failure: %v", r.sum.Failed[0].Err)
+	}
+	if after, _ := os.ReadFile(bad); !bytes.Equal(after, msg) {
+		t.Fatal("tampered source changed")
+	}
+	entries, _ := os.ReadDir(enc)
+	for _, e := range entries {
+		if e.Name() != "good.encrypted" && e.Name() != "bad.encrypted" && !strings.HasPrefix(e.Name(), ".encjob-state") {
+			t.Fatalf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// TestRewrapKeepsSuitePolicy: a rewrap keeps each message's suite, so a
+// commitment policy that forbids writing it makes the item an error at
+// plan time, naming the suite and the way out.
+func TestRewrapKeepsSuitePolicy(t *testing.T) {
+	k := startKMS(t)
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	writeTree(t, tree, map[string]int{"a": 100})
+	enc := filepath.Join(dir, "enc")
+	if r := runWith(t, kmsJob(t, "encrypt", tree, enc, `"`+k.east+`"`, `"`+k.east+`"`, ""), k.options()); !r.sum.OK() {
+		t.Fatal(r.sum.Failed)
+	}
+	legacy := "  commitmentPolicy: forbid-encrypt-allow-decrypt\n"
+	job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n"+legacy)
+	r := runWith(t, job, k.options())
+	if r.plan.Counts()[planner.Error] != 1 || !strings.Contains(r.plan.Items[0].Reason, "0x0578") || !strings.Contains(r.plan.Items[0].Reason, "mode full") {
+		t.Fatalf("plan: %+v", r.plan.Items)
+	}
+	job = kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n")
+	if r := runWith(t, job, k.options()); !r.sum.OK() || r.sum.Done[planner.Rewrap] != 1 {
+		t.Fatalf("rewrap under the legacy policy: %+v %v", r.sum.Done, r.sum.Failed)
+	}
+}

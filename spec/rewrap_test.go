@@ -1,0 +1,53 @@
+package spec
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestReencryptMode: rewrap is accepted for reencrypt only, keeps the
+// suite and frame length (setting either is an error naming the field),
+// and full - the default - leaves the digest of existing jobs unchanged.
+func TestReencryptMode(t *testing.T) {
+	env := mapEnv(nil)
+	parse := func(src string) (*Job, error) {
+		docs, err := Parse("j.yaml", []byte(src), env)
+		if err != nil {
+			return nil, err
+		}
+		return docs[0].Job, nil
+	}
+	base := minimalJob("reencrypt")
+	plain, err := parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := parse(base + "  reencrypt: {mode: full}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Rewrap() || full.Digest() != plain.Digest() {
+		t.Fatal("mode full is not the default")
+	}
+	rw, err := parse(base + "  reencrypt: {mode: rewrap, add: {rotated: yes}}\n  commitmentPolicy: forbid-encrypt-allow-decrypt\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rw.Rewrap() || rw.Encrypt.Algorithm != "" || rw.Encrypt.FrameLength != nil {
+		t.Fatalf("rewrap job: %+v", rw.Encrypt)
+	}
+	if rw.Digest() == plain.Digest() {
+		t.Fatal("rewrap and full jobs share a digest")
+	}
+	for _, c := range []struct{ src, want string }{
+		{strings.Replace(base, "encrypt: {keyGroup: k}\n  decrypt", "encrypt: {keyGroup: k, algorithm: 0x0478}\n  decrypt", 1) + "  reencrypt: {mode: rewrap}\n", "spec.encrypt.algorithm"},
+		{strings.Replace(base, "encrypt: {keyGroup: k}\n  decrypt", "encrypt: {keyGroup: k, frameLength: 0}\n  decrypt", 1) + "  reencrypt: {mode: rewrap}\n", "spec.encrypt.frameLength"},
+		{base + "  reencrypt: {mode: rewarp}\n", "spec.reencrypt.mode"},
+		{minimalJob("encrypt") + "  reencrypt: {mode: rewrap}\n", "spec.reencrypt"},
+	} {
+		_, err := parse(c.src)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want an error naming %s, got %v", c.want, err)
+		}
+	}
+}
