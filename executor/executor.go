@@ -193,6 +193,18 @@ func runItem(ctx context.Context, rt *planner.Runtime, it *planner.Item, retries
 			return r, nil
 		case <-time.After(backoff):
 		}
+		if errors.Is(err, sources.ErrSourceChanged) {
+			// What was planned is gone: plan the item again from the
+			// version there now, which may need another action.
+			*it = rt.Redecide(ctx, it)
+			if !it.Action.Changes() {
+				r = Result{Item: it, Attempts: attempt + 1, Duration: time.Since(start)}
+				if it.Action == planner.Error {
+					r.Err = errors.New(it.Reason)
+				}
+				return r, nil
+			}
+		}
 	}
 }
 
@@ -223,8 +235,7 @@ func (c *counter) Write(p []byte) (int, error) {
 // partial output is ever visible.
 func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Result) (pending <-chan error, err error) {
 	job := rt.Job
-	src := rt.Sources[it.SourceIndex]
-	rc, err := src.Open(ctx, it.Key)
+	rc, recheck, err := openInput(ctx, rt.Sources[it.SourceIndex], it)
 	if err != nil {
 		return nil, fmt.Errorf("opening input: %w", err)
 	}
@@ -276,6 +287,7 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 		if err == nil {
 			err = bw.Flush()
 		}
+		err = sourceUnchanged(err, recheck)
 		r.BytesOut = out.n
 		if err != nil {
 			return nil, err
@@ -325,12 +337,48 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 		}
 		err = verify.check(want)
 	}
+	err = sourceUnchanged(err, recheck)
 	r.BytesOut = out.n
 	if err != nil {
 		return nil, err
 	}
 	r.Header, r.InputHeader = hdr, inHdr
 	return commit(ctx, w, &committed)
+}
+
+// openInput opens the item's source. Where the source can (local files,
+// S3 objects) it opens exactly the planned version (it.Fingerprint) and
+// returns the check that, once everything is read, proves the bytes read
+// were that version from first to last.
+func openInput(ctx context.Context, src sources.Source, it *planner.Item) (io.ReadCloser, func() error, error) {
+	if po, ok := src.(sources.PinnedOpener); ok && it.Fingerprint != "" {
+		pr, err := po.OpenPinned(ctx, it.Key, it.Fingerprint)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pr, pr.Recheck, nil
+	}
+	rc, err := src.Open(ctx, it.Key)
+	return rc, func() error { return nil }, err
+}
+
+// sourceUnchanged re-checks the source after an attempt read it: a source
+// that changed meanwhile never yields a committed output, and the item
+// fails retryably (sources.ErrSourceChanged) - also when the change is
+// what made the attempt fail (an append overrunning the planned length,
+// a truncation cutting a message short).
+func sourceUnchanged(err error, recheck func() error) error {
+	cerr := recheck()
+	switch {
+	case cerr == nil:
+		return err
+	case err == nil:
+		return fmt.Errorf("re-checking input: %w", cerr)
+	case errors.Is(cerr, sources.ErrSourceChanged):
+		return fmt.Errorf("%w (the attempt failed: %v)", cerr, err)
+	default:
+		return err // the attempt's own error says more than a failed stat
+	}
 }
 
 // commit makes an output visible: staged for the next group commit when

@@ -233,8 +233,9 @@ func TestFaultDiskFull(t *testing.T) {
 }
 
 // TestFaultSourceModifiedAfterPlan: a source that grows between planning
-// and applying fails (its length no longer matches what was planned), and
-// nothing is written for it.
+// and applying is not encrypted as planned (the planned version is gone):
+// the attempt fails as changed, the retry plans the item again and
+// encrypts what the file holds now.
 func TestFaultSourceModifiedAfterPlan(t *testing.T) {
 	dir := t.TempDir()
 	sum, recs, _ := encryptChangedAfterPlan(t, dir, map[string]int{"grows": 10000, "stays": 10}, func(in string) {
@@ -242,8 +243,13 @@ func TestFaultSourceModifiedAfterPlan(t *testing.T) {
 		f.Write([]byte("appended after planning"))
 		f.Close()
 	})
-	if len(sum.Failed) != 1 || sum.Failed[0].Item.Key != "grows" {
-		t.Fatalf("want the grown file to fail: %+v", sum.Failed)
+	if !sum.OK() || sum.Done[planner.Encrypt] != 2 {
+		t.Fatalf("want both done: %+v %+v", sum.Done, sum.Failed)
+	}
+	for _, r := range recs {
+		if strings.HasSuffix(r.Input, "grows") && (r.Attempts != 2 || r.BytesIn != 10000+int64(len("appended after planning"))) {
+			t.Fatalf("grows: %d attempts, %d bytes read; want the retry to read the grown file", r.Attempts, r.BytesIn)
+		}
 	}
 	checkOutputs(t, dir, recs)
 }

@@ -197,10 +197,18 @@ func fillLocal(it *Item, fi fs.FileInfo) {
 	it.Print = LocalFingerprint(fi)
 }
 
-// LocalFingerprint is "local:dev:inode:mtime-ns:size" of fi.
+// LocalFingerprint is "local:dev:inode:mtime-ns:ctime-ns:size" of fi.
+// The ctime is what makes it trustworthy: cp -p, rsync -t, tar x and
+// touch -r all set the mtime back, but the kernel sets the ctime to "now"
+// on every change of content or metadata and no system call sets it to
+// an earlier value, so a restored file never gets an old print back.
 func LocalFingerprint(fi fs.FileInfo) Fingerprint {
 	id := idOf(fi)
-	return Fingerprint(fmt.Sprintf("local:%d:%d:%d:%d", id.dev, id.ino, fi.ModTime().UnixNano(), fi.Size()))
+	var ctime int64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ctime = st.Ctim.Sec*1e9 + st.Ctim.Nsec
+	}
+	return Fingerprint(fmt.Sprintf("local:%d:%d:%d:%d:%d", id.dev, id.ino, fi.ModTime().UnixNano(), ctime, fi.Size()))
 }
 
 // path maps a listed key to its file.

@@ -8,7 +8,7 @@ import (
 )
 
 // Fingerprint identifies one version of an item so a later check can tell
-// whether it changed: "local:dev:inode:mtime-ns:size" for files,
+// whether it changed: "local:dev:inode:mtime-ns:ctime-ns:size" for files,
 // "s3:<etag>" (plus ":v=<version>" when versioned) for objects. Compare
 // with ==; it is plain text so a saved plan can carry it.
 type Fingerprint string
