@@ -244,8 +244,7 @@ func (d *Decryptor) readBatch() error {
 			if err := d.addBody(uint64(fl)); err != nil {
 				return err
 			}
-			d.raw = grow(d.raw, ivLen+fl+tagLen)
-			if err := d.read(d.raw[start:], "a frame"); err != nil {
+			if err := d.readAppend(ivLen+fl+tagLen, "a frame"); err != nil {
 				return err
 			}
 			f.iv, f.ct = d.raw[start:start+ivLen], d.raw[start+ivLen:]
@@ -276,8 +275,7 @@ func (d *Decryptor) readBatch() error {
 			return err
 		}
 		ctStart := len(d.raw)
-		d.raw = grow(d.raw, contentLen+tagLen)
-		if err := d.read(d.raw[ctStart:], "frame content"); err != nil {
+		if err := d.readAppend(contentLen+tagLen, "frame content"); err != nil {
 			return err
 		}
 		f.ct = d.raw[ctStart:]
@@ -325,6 +323,52 @@ func (d *Decryptor) readBatch() error {
 	return nil
 }
 
+// readChunk is the most a read grows a buffer by before the bytes are
+// there: the frame length and every other length in a message is a claim,
+// and memory must follow the bytes actually read, not the claim (a
+// 236-byte file claiming 2 GiB frames costs kilobytes, not 2 GiB).
+const readChunk = 64 << 10
+
+// readAppend reads exactly n bytes of body onto d.raw, hashing them for
+// the signature, growing d.raw at most readChunk ahead of the input.
+func (d *Decryptor) readAppend(n int, what string) error {
+	var err error
+	start := len(d.raw)
+	d.raw, err = appendFull(d.r, d.raw, n, what)
+	if err != nil {
+		return err
+	}
+	if d.sig != nil {
+		d.sig.Write(d.raw[start:])
+	}
+	return nil
+}
+
+// appendFull appends exactly n bytes from r to dst. Capacity grows with
+// the bytes read (at most readChunk ahead of them, then geometrically), so
+// a length field that lies costs no more than the input really holds. A
+// short input is ErrMalformed naming what was being read.
+func appendFull(r io.Reader, dst []byte, n int, what string) ([]byte, error) {
+	for done := 0; done < n; {
+		c := n - done
+		if cap(dst)-len(dst) < c {
+			// Not already allocated: ask for no more than the input has
+			// shown it holds (4 KiB, then doubling, at most readChunk).
+			c = min(c, readChunk, max(4<<10, done))
+		}
+		dst = grow(dst, c)
+		if _, err := io.ReadFull(r, dst[len(dst)-c:]); err != nil {
+			dst = dst[:len(dst)-c]
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return dst, malformed("truncated message: input ended in %s", what)
+			}
+			return dst, fmt.Errorf("crypto: reading %s: %w", what, err)
+		}
+		done += c
+	}
+	return dst, nil
+}
+
 // grow extends b by n bytes.
 func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) < n {
@@ -367,18 +411,13 @@ func (d *Decryptor) readNonFramed() error {
 	}
 	// Read incrementally so a forged length cannot make us allocate more
 	// than the input actually holds.
-	var ct growBuffer
-	if _, err := io.Copy(&ct, io.LimitReader(d.r, int64(n)+tagLen)); err != nil {
-		return fmt.Errorf("crypto: reading body: %w", err)
+	if err := d.readAppend(int(n)+tagLen, "the body"); err != nil {
+		return err
 	}
-	if uint64(len(ct.b)) != n+tagLen {
-		return malformed("truncated message: input ended in the body")
-	}
-	if d.sig != nil {
-		d.sig.Write(ct.b)
-	}
+	ct := d.raw
+	d.raw = nil
 	aad := bodyAAD(nil, d.mid, aadSingle, 1, n)
-	pt, err := d.keys.aead.Open(ct.b[:0], iv, ct.b, aad)
+	pt, err := d.keys.aead.Open(ct[:0], iv, ct, aad)
 	if err != nil {
 		return fmt.Errorf("%w: body does not verify", ErrAuthentication)
 	}
@@ -396,8 +435,8 @@ func (d *Decryptor) finish() error {
 		if err := d.read(lenb[:], "the footer"); err != nil {
 			return err
 		}
-		sig := make([]byte, binary.BigEndian.Uint16(lenb[:]))
-		if err := d.read(sig, "the footer signature"); err != nil {
+		sig, err := appendFull(d.r, nil, int(binary.BigEndian.Uint16(lenb[:])), "the footer signature")
+		if err != nil {
 			return err
 		}
 		if !ecdsa.VerifyASN1(d.vk, digest, sig) {

@@ -127,16 +127,18 @@ func (hr *headerReader) read(n int, what string) []byte {
 	if hr.err != nil {
 		return nil
 	}
-	// Allocation is bounded by 64 KiB per field (every length field is a
-	// uint16) and only continues while input keeps arriving.
-	p := make([]byte, n)
-	if _, err := io.ReadFull(hr.r, p); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+	// Memory follows the bytes that arrive, never the length field.
+	p, err := appendFull(hr.r, nil, n, what)
+	if err != nil {
+		if errors.Is(err, ErrMalformed) {
 			hr.err = fmt.Errorf("%w: truncated header: input ended in %s", ErrMalformed, what)
 		} else {
 			hr.err = fmt.Errorf("crypto: reading header: %w", err)
 		}
 		return nil
+	}
+	if p == nil {
+		p = []byte{} // a zero-length field is present, not missing
 	}
 	hr.buf.Write(p)
 	return p

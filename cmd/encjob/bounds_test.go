@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/crypto/keyring"
+)
+
+// claimingMessage returns a message under dir/key whose authenticated
+// header claims frames of frameLen bytes, followed by the start of one
+// regular frame and nothing else: a few hundred bytes that claim
+// gigabytes.
+func claimingMessage(t *testing.T, dir string, frameLen int) []byte {
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join(dir, "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.NewRawAES("encjob", "test", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := crypto.Encrypt(context.Background(), nil, crypto.EncryptOptions{CMM: crypto.NewDefaultCMM(kr),
+		Suite: crypto.SuiteByID(0x0478), FrameLength: frameLen, CommitmentPolicy: crypto.RequireEncryptRequireDecrypt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := crypto.ParseHeader(bytes.NewReader(ct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := append([]byte(nil), ct[:h.Len()]...)
+	msg = binary.BigEndian.AppendUint32(msg, 1) // sequence number 1, not final
+	return append(msg, make([]byte, 12+20)...)  // IV and 20 bytes of the 2 GiB
+}
+
+// runRusage runs the binary and returns its result and peak RSS in KiB
+// (getrusage's ru_maxrss of the child).
+func runRusage(t *testing.T, dir string, a ...string) (result, int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, a...)
+	cmd.Dir, cmd.Env = dir, cleanEnv()
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("encjob %q did not finish within 2 minutes; stderr: %s", a, se.String())
+	}
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatalf("running encjob: %v", err)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		t.Fatal("no rusage for the child")
+	}
+	return result{so.String(), se.String(), cmd.ProcessState.ExitCode()}, ru.Maxrss
+}
+
+// TestClaimedFrameLengthRSS is issue 12.12 through the real binary: 16
+// files of about 240 bytes, each claiming 2 GiB frames, decrypted with 16
+// items in parallel. Before the fix this took 10.5 GB of RSS (every item
+// allocated its claimed frame); memory must now follow the bytes read.
+func TestClaimedFrameLengthRSS(t *testing.T) {
+	dir, _ := setup(t)
+	msg := claimingMessage(t, dir, crypto.MaxFrameLength)
+	os.Mkdir(filepath.Join(dir, "claims"), 0o755)
+	for i := range 16 {
+		if err := os.WriteFile(filepath.Join(dir, "claims", fmt.Sprintf("f%02d.encrypted", i)), msg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(`apiVersion: encjob.dev/v1
+kind: EncryptionJob
+metadata: {name: claims}
+spec:
+  operation: decrypt
+  sources: [{path: ./claims}]
+  output: {path: ./dec}
+  keyGroups:
+    dev: {provider: raw-aes, keyFile: ./key, namespace: encjob, name: test}
+  decrypt: {keyGroup: dev}
+  execution: {concurrency: 16, retries: 0}
+`), 0o644)
+	r, rss := runRusage(t, dir, "apply", "-f", "job.yaml")
+	wantCode(t, r, 1)
+	if n := strings.Count(r.stderr, "truncated message"); n != 16 {
+		t.Errorf("%d of 16 items failed as truncated; stderr:\n%s", n, r.stderr)
+	}
+	t.Logf("16 files of %d bytes claiming %d-byte frames: peak RSS %d KiB", len(msg), crypto.MaxFrameLength, rss)
+	if rss > 100<<10 {
+		t.Fatalf("peak RSS %d KiB for 16 files of %d bytes (limit 100 MiB)", rss, len(msg))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "dec")); len(entries) != 0 {
+		t.Errorf("outputs left behind: %v", entries)
+	}
+}
