@@ -115,3 +115,20 @@ func TestClaimedLengthsCostBytesRead(t *testing.T) {
 }
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+func TestBoundedList(t *testing.T) {
+	many := make([]string, 70000)
+	for i := range many {
+		many[i] = string(bytes.Repeat([]byte("k"), 1000))
+	}
+	got := crypto.BoundedList(many, ", ")
+	if len(got) > 2000 || !bytes.HasSuffix([]byte(got), []byte("… and 69995 more")) {
+		t.Fatalf("BoundedList of 70000 long items: %d bytes, ends %q", len(got), got[max(0, len(got)-40):])
+	}
+	if got := crypto.BoundedList([]string{"a", "b"}, ", "); got != "a, b" {
+		t.Fatalf("BoundedList(a, b) = %q", got)
+	}
+	if got := crypto.Shorten("ключ", 3); got != "к…" {
+		t.Fatalf("Shorten cut inside a rune: %q", got)
+	}
+}

@@ -133,7 +133,7 @@ func (hr *headerReader) read(n int, what string) []byte {
 		if errors.Is(err, ErrMalformed) {
 			hr.err = fmt.Errorf("%w: truncated header: input ended in %s", ErrMalformed, what)
 		} else {
-			hr.err = fmt.Errorf("crypto: reading header: %w", err)
+			hr.err = err // "crypto: reading <field>: <cause>"
 		}
 		return nil
 	}

@@ -166,7 +166,7 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 		}
 		if g := rt.Groups[job.Decrypt.KeyGroup]; !g.HoldsAny(srcHdr.EncryptedDataKeys) {
 			it.Action = Error
-			it.Reason = fmt.Sprintf("no encrypted data key of key group %q (message keys: %s)", g.Name, strings.Join(it.KeyIDs, ", "))
+			it.Reason = fmt.Sprintf("no encrypted data key of key group %q (message keys: %s)", g.Name, crypto.BoundedList(it.KeyIDs, ", "))
 			return it
 		}
 	}

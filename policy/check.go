@@ -496,7 +496,7 @@ func (c *checker) violations(i int, h *crypto.Header, keyIDs []string) (msgs []s
 	if why, ok := c.offline[rule.KeyGroup]; ok {
 		add(CodeKeyGroupUnknown, "key group unchecked: %s", why)
 	} else if g := c.groups[rule.KeyGroup]; !g.HoldsAny(h.EncryptedDataKeys) {
-		add(CodeKeyGroup, "no data key under key group %q (message keys: %s)", rule.KeyGroup, strings.Join(keyIDs, ", "))
+		add(CodeKeyGroup, "no data key under key group %q (message keys: %s)", rule.KeyGroup, crypto.BoundedList(keyIDs, ", "))
 	}
 	for _, k := range sortedKeys(rule.RequireContext) {
 		want := rule.RequireContext[k]

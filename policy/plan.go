@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/executor"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/spec"
@@ -185,7 +186,7 @@ func (c *checker) route(ir *ItemReport) (k partKey, why string) {
 		}
 	}
 	return k, fmt.Sprintf("no data key under any decrypt key group (%s); message keys: %s",
-		strings.Join(decryptGroups(c.pol), ", "), strings.Join(ir.KeyIDs, ", "))
+		strings.Join(decryptGroups(c.pol), ", "), crypto.BoundedList(ir.KeyIDs, ", "))
 }
 
 // partKey identifies a part.

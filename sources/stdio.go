@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // StdinKey is the key of the one item a StdinSource lists.
@@ -55,21 +59,31 @@ func (s *StdinSource) OpenHeader(ctx context.Context, key string) (io.ReadCloser
 	return s.Open(ctx, key)
 }
 
-// StdoutDestination is "-" as a destination. Output is streamed as it is
-// written: Commit cannot make it atomic and Abort cannot take back what
-// was written (callers that must not emit unverified plaintext buffer
-// before writing). Keys are ignored.
+// StdoutDestination is "-" as a destination. Nothing reaches the stream
+// before Commit: a writer stages its output (in memory up to
+// StdoutMemory bytes, beyond that in an unlinked 0600 temporary file in
+// $TMPDIR) and Commit copies it out, so a message whose last frame or
+// signature does not verify releases no plaintext at all (the executor
+// commits only after the whole message verified). Abort discards the
+// staged bytes. Keys are ignored; one writer at a time.
 type StdoutDestination struct {
 	mu sync.Mutex
 	w  io.Writer
+	// TempDir is where staged output spills ("" = os.TempDir(), which
+	// honours $TMPDIR).
+	TempDir string
 }
+
+// StdoutMemory is how much output a stdout writer holds in memory before
+// spilling to a temporary file.
+const StdoutMemory = 16 << 20
 
 // NewStdoutDestination wraps w (normally os.Stdout).
 func NewStdoutDestination(w io.Writer) *StdoutDestination { return &StdoutDestination{w: w} }
 
 func (d *StdoutDestination) String() string { return "-" }
 
-// Create returns a writer straight to the stream; one at a time.
+// Create returns a staging writer; the stream is written on Commit.
 func (d *StdoutDestination) Create(ctx context.Context, key string, o CreateOptions) (Writer, error) {
 	d.mu.Lock()
 	return &stdoutWriter{d: d}, nil
@@ -81,32 +95,104 @@ func (d *StdoutDestination) Stat(ctx context.Context, key string) (Item, error) 
 }
 
 type stdoutWriter struct {
-	d    *StdoutDestination
-	done bool
+	d     *StdoutDestination
+	mem   []byte
+	spill *os.File // nil until mem would exceed StdoutMemory
+	done  bool
+	err   error
 }
 
 func (w *stdoutWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, errors.New("stdout: writer already committed or aborted")
 	}
-	return w.d.w.Write(p)
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.spill == nil && len(w.mem)+len(p) > StdoutMemory {
+		f, err := spillFile(w.d.TempDir)
+		if err != nil {
+			w.err = fmt.Errorf("stdout: staging the output: %w", err)
+			return 0, w.err
+		}
+		w.spill = f
+		if _, err := f.Write(w.mem); err != nil {
+			w.err = fmt.Errorf("stdout: staging the output in a temporary file: %w", err)
+			return 0, w.err
+		}
+		clear(w.mem)
+		w.mem = nil
+	}
+	if w.spill != nil {
+		n, err := w.spill.Write(p)
+		if err != nil {
+			w.err = fmt.Errorf("stdout: staging the output in a temporary file: %w", err)
+		}
+		return n, w.err
+	}
+	w.mem = append(w.mem, p...)
+	return len(p), nil
+}
+
+// spillFile returns a 0600 temporary file that has no name: O_TMPFILE
+// where the filesystem supports it, else a named file unlinked at once,
+// so the plaintext it holds vanishes with the process whatever happens.
+func spillFile(dir string) (*os.File, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), filepath.Join(dir, "(encjob stdout staging)")), nil
+	}
+	f, err := os.CreateTemp(dir, "encjob-stdout-*")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func (w *stdoutWriter) finish() {
 	if !w.done {
 		w.done = true
+		if w.spill != nil {
+			w.spill.Close()
+		}
+		clear(w.mem)
+		w.mem = nil
 		w.d.mu.Unlock()
 	}
 }
 
+// Commit writes the staged output to the stream.
 func (w *stdoutWriter) Commit(ctx context.Context) error {
 	if w.done {
 		return errors.New("stdout: writer already committed or aborted")
 	}
-	w.finish()
+	defer w.finish()
+	if w.err != nil {
+		return w.err
+	}
+	if w.spill != nil {
+		if _, err := w.spill.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("stdout: %w", err)
+		}
+		if _, err := io.Copy(w.d.w, w.spill); err != nil {
+			return fmt.Errorf("stdout: %w", err)
+		}
+		return nil
+	}
+	if _, err := w.d.w.Write(w.mem); err != nil {
+		return fmt.Errorf("stdout: %w", err)
+	}
 	return nil
 }
 
+// Abort discards the staged output: nothing was written to the stream.
 func (w *stdoutWriter) Abort() error { w.finish(); return nil }
 
 var (

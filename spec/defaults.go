@@ -17,6 +17,7 @@ import (
 //	encrypt.frameLength    4096 (none for reencrypt.mode rewrap)
 //	reencrypt.mode         full, normalised to ""
 //	commitmentPolicy       require-encrypt-require-decrypt
+//	maxEncryptedDataKeys   10, or the key count of the largest key group
 //	caching.capacity       100; maxMessagesEncrypted 2^32; maxBytesEncrypted 2^63-1
 //	execution              concurrency 2×GOMAXPROCS, onError continue, retries 3, shards 1
 //	s3.partSize            8MiB
@@ -53,6 +54,7 @@ func (j *Job) Defaults() {
 		}
 	}
 	j.CommitmentPolicy = canonicalPolicy(j.CommitmentPolicy)
+	j.MaxEncryptedDataKeys = defaultMaxEDKs(j.MaxEncryptedDataKeys, j.KeyGroups)
 	defaultKeyGroups(j.KeyGroups)
 	defaultCommon(j.Caching, &j.Execution, &j.S3, &j.KMS)
 }
@@ -68,6 +70,7 @@ func (p *Policy) Defaults() {
 		p.DecryptKeyGroups = sortedKeys(p.KeyGroups)
 	}
 	p.CommitmentPolicy = canonicalPolicy(p.CommitmentPolicy)
+	p.MaxEncryptedDataKeys = defaultMaxEDKs(p.MaxEncryptedDataKeys, p.KeyGroups)
 	defaultKeyGroups(p.KeyGroups)
 	defaultCommon(p.Caching, &p.Execution, &p.S3, &p.KMS)
 }
@@ -107,6 +110,37 @@ func defaultKeyGroups(groups map[string]*KeyGroup) {
 
 // DefaultConcurrency is execution.concurrency when unset: 2×GOMAXPROCS.
 func DefaultConcurrency() int { return 2 * runtime.GOMAXPROCS(0) }
+
+// DefaultMaxEncryptedDataKeys is the encrypted-data-key limit of a job or
+// policy that sets none. Every EDK of a message that names one of the
+// job's keys costs an unwrap attempt (a KMS Decrypt call for aws-kms), so
+// a forged header listing thousands of them must be refused before any
+// key is tried. Real messages carry one EDK per wrapping key (a few, for
+// multi-Region or multi-account setups); 10 leaves room for those and
+// matches the limit the ESDK documentation uses as its example. A job
+// whose key groups hold more keys gets their count instead, so a job can
+// always decrypt what its own key groups encrypt.
+const DefaultMaxEncryptedDataKeys = 10
+
+// defaultMaxEDKs is the effective limit: set stays, 0 becomes the larger
+// of DefaultMaxEncryptedDataKeys and the key count of the largest group.
+func defaultMaxEDKs(set int, groups map[string]*KeyGroup) int {
+	if set != 0 {
+		return set
+	}
+	n := DefaultMaxEncryptedDataKeys
+	for _, g := range groups {
+		if g == nil {
+			continue
+		}
+		keys := 0
+		for _, s := range g.Singles() {
+			keys += max(1, len(s.Keys))
+		}
+		n = max(n, keys)
+	}
+	return min(n, 65535)
+}
 
 func defaultCommon(c *Caching, x *Execution, s3 *S3Config, k *KMSConfig) {
 	if c != nil {

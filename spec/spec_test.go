@@ -106,7 +106,7 @@ func TestDefaults(t *testing.T) {
 		"encrypt.algorithm":              {j.Encrypt.Algorithm, "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384"},
 		"encrypt.frameLength":            {*j.Encrypt.FrameLength, 4096},
 		"commitmentPolicy":               {j.CommitmentPolicy, "require-encrypt-require-decrypt"},
-		"maxEncryptedDataKeys":           {j.MaxEncryptedDataKeys, 0},
+		"maxEncryptedDataKeys":           {j.MaxEncryptedDataKeys, 10},
 		"caching":                        {j.Caching == nil, true},
 		"execution.concurrency":          {j.Execution.Concurrency, 2 * runtime.GOMAXPROCS(0)},
 		"execution.onError":              {j.Execution.OnError, "continue"},
@@ -127,6 +127,16 @@ func TestDefaults(t *testing.T) {
 		if fmt.Sprint(v[0]) != fmt.Sprint(v[1]) {
 			t.Errorf("%s = %v, want %v", f, v[0], v[1])
 		}
+	}
+
+	big := &Job{KeyGroups: map[string]*KeyGroup{"many": {Provider: ProviderAWSKMS, Keys: make([]string, 12)}}}
+	big.Defaults()
+	if big.MaxEncryptedDataKeys != 12 {
+		t.Errorf("maxEncryptedDataKeys with a 12-key group = %d, want 12", big.MaxEncryptedDataKeys)
+	}
+	set := &Job{MaxEncryptedDataKeys: 3, KeyGroups: big.KeyGroups}
+	if set.Defaults(); set.MaxEncryptedDataKeys != 3 {
+		t.Errorf("a set maxEncryptedDataKeys changed to %d", set.MaxEncryptedDataKeys)
 	}
 
 	d := mustParse(t, minimalJob("decrypt"), nil)[0].Job

@@ -59,7 +59,7 @@ type Job struct {
 	Encrypt              EncryptSettings      `json:"encrypt,omitzero" yaml:"encrypt,omitempty"`
 	Reencrypt            ReencryptSettings    `json:"reencrypt,omitzero" yaml:"reencrypt,omitempty"`
 	CommitmentPolicy     string               `json:"commitmentPolicy,omitempty" yaml:"commitmentPolicy,omitempty"`         // default require-encrypt-require-decrypt
-	MaxEncryptedDataKeys int                  `json:"maxEncryptedDataKeys,omitempty" yaml:"maxEncryptedDataKeys,omitempty"` // 0 = no limit
+	MaxEncryptedDataKeys int                  `json:"maxEncryptedDataKeys,omitempty" yaml:"maxEncryptedDataKeys,omitempty"` // 0 = DefaultMaxEncryptedDataKeys (see Defaults)
 	Caching              *Caching             `json:"caching,omitempty" yaml:"caching,omitempty"`                           // nil = no caching
 	Execution            Execution            `json:"execution,omitzero" yaml:"execution,omitempty"`
 	Metadata             MetadataLog          `json:"metadata,omitzero" yaml:"metadata,omitempty"`

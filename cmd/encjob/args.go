@@ -163,7 +163,7 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 	fs.StringVar(&f.algorithm, "algorithm", "", "algorithm suite name (encrypt)")
 	fs.IntVar(&f.frameLength, "frame-length", -1, "frame length in bytes (encrypt; 0 = non-framed)")
 	fs.IntVar(&f.maxLength, "max-length", -1, "maximum frame or content length to process (decrypt)")
-	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", -1, "maximum number of encrypted data keys to wrap or unwrap")
+	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", -1, "maximum number of encrypted data keys to wrap or unwrap (default 10, or the number of wrapping keys if more)")
 	fs.BoolVarP(&f.buffer, "buffer", "b", false, "accepted for compatibility: outputs are always committed atomically")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "items processed at once (default 2×CPUs)")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "no live progress line")

@@ -43,6 +43,8 @@ type badCase struct {
 	// allowNew are path prefixes (relative to dir) where a run may create
 	// files; everywhere else the tree must be unchanged.
 	allowNew []string
+	// stdoutEmpty: nothing may reach stdout (decryption to -o -).
+	stdoutEmpty bool
 }
 
 // goodMessage is a valid message and where its parts are.
@@ -127,6 +129,19 @@ func (m *goodMessage) manyEDKs(full bool) []byte {
 		b.Write(fake)
 	}
 	b.Write(m.msg[m.edkCountOff+2:])
+	return b.Bytes()
+}
+
+// copiesOfEDK returns the message with its one EDK repeated n times: a
+// header whose every EDK names the job's own key.
+func (m *goodMessage) copiesOfEDK(n int) []byte {
+	var b bytes.Buffer
+	b.Write(m.msg[:m.edkCountOff])
+	binary.Write(&b, binary.BigEndian, uint16(n))
+	for range n {
+		b.Write(m.msg[m.edkCountOff+2 : m.edkEnd])
+	}
+	b.Write(m.msg[m.edkEnd:])
 	return b.Bytes()
 }
 
@@ -240,10 +255,21 @@ func badCases() []badCase {
 		{name: "spec: S3 part size below 5 MiB", prepare: specCase("part.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev}\n  s3: {partSize: 1KiB}\n"), code: 2, want: []string{"part.yaml", "spec.s3.partSize"}},
 		{name: "spec: unknown field", prepare: specCase("field.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev, frameLenght: 4096}\n"), code: 2, want: []string{"field.yaml", "frameLenght"}},
 		// Huge encrypted-data-key counts.
-		{name: "header claims 65535 EDKs, input ends after the count", prepare: decryptBad("edk-claim", func(m *goodMessage) []byte { return m.manyEDKs(false) }), code: 1, want: []string{"bad/edk-claim", "truncated"}},
+		{name: "header claims 65535 EDKs (default limit)", prepare: decryptBad("edk-claim-default", func(m *goodMessage) []byte { return m.manyEDKs(false) }), code: 1, want: []string{"bad/edk-claim-default", "65535", "limit of 10"}},
+		{name: "header claims 65535 EDKs, input ends after the count (--max-encrypted-data-keys 65535)", prepare: decryptBad("edk-claim", func(m *goodMessage) []byte { return m.manyEDKs(false) }, "--max-encrypted-data-keys", "65535"), code: 1, want: []string{"bad/edk-claim", "truncated"}},
 		{name: "header claims 65535 EDKs, with --max-encrypted-data-keys 10", prepare: decryptBad("edk-claim-max", func(m *goodMessage) []byte { return m.manyEDKs(false) }, "--max-encrypted-data-keys", "10"), code: 1, want: []string{"bad/edk-claim-max", "more than the limit of 10"}},
-		{name: "65535 EDKs present (real one last)", prepare: decryptBad("edk-65535", func(m *goodMessage) []byte { return m.manyEDKs(true) }), code: 1, want: []string{"bad/edk-65535", "authentication failed"}},
+		{name: "65535 EDKs present (real one last, --max-encrypted-data-keys 65535)", prepare: decryptBad("edk-65535", func(m *goodMessage) []byte { return m.manyEDKs(true) }, "--max-encrypted-data-keys", "65535"), code: 1, want: []string{"bad/edk-65535", "authentication failed"}},
 		{name: "65535 EDKs present, with --max-encrypted-data-keys 10", prepare: decryptBad("edk-65535-max", func(m *goodMessage) []byte { return m.manyEDKs(true) }, "--max-encrypted-data-keys", "10"), code: 1, want: []string{"bad/edk-65535-max", "65535", "limit of 10"}},
+		{name: "1000 EDKs all naming the job's key (default limit 10: no unwrap tried)", prepare: decryptBad("edk-1000-own", func(m *goodMessage) []byte { return m.copiesOfEDK(1000) }), code: 1, want: []string{"bad/edk-1000-own", "1000", "limit of 10"}},
+		// Decryption to stdout releases nothing before the whole message verified.
+		{name: "-o - --buffer, 20 MiB message (beyond the 16 MiB memory stage) with a bad signature", prepare: func(t *testing.T, dir string, _ *goodMessage) []string {
+			writeFile(t, filepath.Join(dir, "bad", "big-badsig"), bigMessage(t, dir, 20<<20, true), 0o644)
+			return args("decrypt", "-i", "bad/big-badsig", "-o", "-", "--buffer", rawKey, "-S")
+		}, code: 1, want: []string{"bad/big-badsig", "signature does not verify"}, stdoutEmpty: true},
+		{name: "-o -, 1 MiB message with a bad signature", prepare: func(t *testing.T, dir string, _ *goodMessage) []string {
+			writeFile(t, filepath.Join(dir, "bad", "badsig"), bigMessage(t, dir, 1<<20, true), 0o644)
+			return args("decrypt", "-i", "bad/badsig", "-o", "-", rawKey, "-S")
+		}, code: 1, want: []string{"bad/badsig", "signature does not verify"}, stdoutEmpty: true},
 		// Invalid UTF-8 in contexts.
 		{name: "invalid UTF-8 in -c (encrypt)", prepare: cliOnly("encrypt", "-i", "in/b/c.bin", "-o", "enc", rawKey, "-S", "-c", "k=\xff\xfe"), code: 1, want: []string{"in/b/c.bin", "UTF-8"}},
 		{name: "invalid UTF-8 in -c (decrypt)", prepare: func(t *testing.T, dir string, m *goodMessage) []string {
@@ -442,6 +468,9 @@ func TestBadInputs(t *testing.T) {
 			before := snapshot(t, dir)
 			r := runGuarded(t, dir, a...)
 			wantCode(t, r, tc.code)
+			if tc.stdoutEmpty && r.stdout != "" {
+				t.Errorf("%d bytes reached stdout, want none", len(r.stdout))
+			}
 			line := strings.ReplaceAll(firstLine(r.stderr), dir+string(filepath.Separator), "")
 			for _, w := range tc.want {
 				if !strings.Contains(line, w) {

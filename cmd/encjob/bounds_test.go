@@ -107,3 +107,70 @@ spec:
 		t.Errorf("outputs left behind: %v", entries)
 	}
 }
+
+// bigMessage encrypts n pseudo-random bytes under dir/key with a signed
+// suite; badSig flips the last byte of the signature.
+func bigMessage(t *testing.T, dir string, n int, badSig bool) []byte {
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join(dir, "key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := keyring.NewRawAES("encjob", "test", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+	ct, err := crypto.Encrypt(context.Background(), pt, crypto.EncryptOptions{CMM: crypto.NewDefaultCMM(kr),
+		Suite: crypto.SuiteByID(0x0578), FrameLength: 65536, CommitmentPolicy: crypto.RequireEncryptRequireDecrypt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if badSig {
+		ct[len(ct)-1] ^= 1
+	}
+	return ct
+}
+
+// TestBufferReleasesNothingUnverified is issue 12.9: decrypting to stdout
+// (with --buffer, and without) writes nothing before the whole message,
+// signature included, verified, also when the message is larger than the
+// memory stage and spills to a temporary file, which leaves nothing in
+// $TMPDIR. A good message of the same size comes out whole.
+func TestBufferReleasesNothingUnverified(t *testing.T) {
+	dir, _ := setup(t)
+	tmp := filepath.Join(dir, "tmp")
+	os.Mkdir(tmp, 0o700)
+	size := 20 << 20 // > sources.StdoutMemory
+	os.WriteFile(filepath.Join(dir, "bad.encrypted"), bigMessage(t, dir, size, true), 0o644)
+	os.WriteFile(filepath.Join(dir, "good.encrypted"), bigMessage(t, dir, size, false), 0o644)
+	run := func(in string, extra ...string) result {
+		cmd := exec.Command(binPath, args("decrypt", "-i", in, "-o", "-", rawKey, "-S", extra)...)
+		cmd.Dir, cmd.Env = dir, append(cleanEnv(), "TMPDIR="+tmp)
+		var so, se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &so, &se
+		err := cmd.Run()
+		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+			t.Fatal(err)
+		}
+		return result{so.String(), se.String(), cmd.ProcessState.ExitCode()}
+	}
+	for _, extra := range [][]string{{"--buffer"}, nil} {
+		r := run("bad.encrypted", extra...)
+		wantCode(t, r, 1)
+		if len(r.stdout) != 0 {
+			t.Errorf("%v: %d bytes of an unverified message reached stdout", extra, len(r.stdout))
+		}
+		if !strings.Contains(r.stderr, "signature does not verify") {
+			t.Errorf("%v: stderr does not name the signature: %s", extra, r.stderr)
+		}
+		r = run("good.encrypted", extra...)
+		wantCode(t, r, 0)
+		if len(r.stdout) != size {
+			t.Errorf("%v: good message: %d bytes on stdout, want %d", extra, len(r.stdout), size)
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("staging files left in $TMPDIR: %v", left)
+	}
+}

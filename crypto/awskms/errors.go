@@ -140,16 +140,30 @@ func (e *noMatchError) Error() string {
 	if len(e.failures) == 0 && len(e.skipped) > 0 && e.keys != nil {
 		b.WriteString(": none of the message's aws-kms keys is configured")
 	}
+	// One entry per EDK of an untrusted header: bounded, with a count.
+	parts := make([]string, 0, min(len(e.failures)+len(e.skipped), crypto.ListItems+1))
 	for _, f := range e.failures {
+		if len(parts) > crypto.ListItems {
+			break
+		}
 		var ke *KeyError
 		if errors.As(f, &ke) {
-			fmt.Fprintf(&b, "; %s: %s: %v", ke.Key, ke.Kind, ke.Err)
+			parts = append(parts, fmt.Sprintf("%s: %s: %v", ke.Key, ke.Kind, ke.Err))
 		} else {
-			fmt.Fprintf(&b, "; %v", f)
+			parts = append(parts, f.Error())
 		}
 	}
 	for _, s := range e.skipped {
-		fmt.Fprintf(&b, "; skipped %s", s)
+		if len(parts) > crypto.ListItems {
+			break
+		}
+		parts = append(parts, "skipped "+s)
+	}
+	if len(parts) > 0 {
+		// BoundedList counts what is left out from the full length.
+		all := append(parts, make([]string, len(e.failures)+len(e.skipped)-len(parts))...)
+		b.WriteString("; ")
+		b.WriteString(crypto.BoundedList(all, "; "))
 	}
 	return b.String()
 }
