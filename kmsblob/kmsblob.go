@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -125,6 +126,10 @@ func Decrypt(ctx context.Context, api API, in DecryptInput) (plaintext []byte, k
 	if err != nil {
 		return nil, "", newError("Decrypt", in.KeyID, err)
 	}
+	if err := checkAnswerKey("Decrypt", "", in.KeyID, out.KeyId); err != nil {
+		clear(out.Plaintext)
+		return nil, "", err
+	}
 	return out.Plaintext, aws.ToString(out.KeyId), nil
 }
 
@@ -179,7 +184,35 @@ func ReEncrypt(ctx context.Context, api API, in ReEncryptInput) (*ReEncryptOutpu
 	if len(out.CiphertextBlob) == 0 {
 		return nil, &Error{Op: "ReEncrypt", Key: in.DestinationKeyID, Err: errors.New("response has no ciphertext blob")}
 	}
+	if err := checkAnswerKey("ReEncrypt", "source ", in.SourceKeyID, out.SourceKeyId); err != nil {
+		return nil, err
+	}
+	if err := checkAnswerKey("ReEncrypt", "destination ", in.DestinationKeyID, out.KeyId); err != nil {
+		return nil, err
+	}
 	return &ReEncryptOutput{Blob: out.CiphertextBlob, SourceKeyARN: aws.ToString(out.SourceKeyId), KeyARN: aws.ToString(out.KeyId)}, nil
+}
+
+// checkAnswerKey makes a requested key ARN binding on this side: the key
+// KMS says it used must be the one requested. KMS itself refuses a KeyId
+// (Decrypt) or SourceKeyId (ReEncrypt) that is not the ciphertext's key
+// with IncorrectKeyException, but not every KMS implementation does
+// (local-kms ignores ReEncrypt's SourceKeyId), and re-encrypting or
+// returning a blob of a key the caller did not name would bypass the key
+// group that is meant to authorize it. Key ids and aliases cannot be
+// compared with the ARN in the answer and are left to KMS.
+func checkAnswerKey(op, role, requested string, answered *string) error {
+	if !strings.HasPrefix(requested, "arn:") || !strings.Contains(requested, ":key/") {
+		return nil
+	}
+	got := aws.ToString(answered)
+	if got == requested {
+		return nil
+	}
+	if got == "" {
+		got = "no key"
+	}
+	return &Error{Op: op, Key: requested, Err: fmt.Errorf("KMS answered with %s as the %skey, not the requested %s: refused", got, role, requested)}
 }
 
 func checkBlob(op, key string, blob []byte) error {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"github.com/encjob/encjob/crypto/awskms"
 	"github.com/encjob/encjob/kmsblob"
 	"github.com/encjob/encjob/kmsemu"
@@ -237,5 +239,47 @@ func TestFromProvider(t *testing.T) {
 	}
 	if _, _, err := kmsblob.Encrypt(context.Background(), api, kmsblob.EncryptInput{KeyID: "alias/a", Plaintext: []byte("x")}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// liar is a KMS that answers with keys other than the requested ones, as
+// local-kms does for ReEncrypt's SourceKeyId.
+type liar struct{ key string }
+
+func (l liar) Encrypt(context.Context, *kms.EncryptInput, ...func(*kms.Options)) (*kms.EncryptOutput, error) {
+	return &kms.EncryptOutput{CiphertextBlob: []byte("blob"), KeyId: &l.key}, nil
+}
+
+func (l liar) Decrypt(context.Context, *kms.DecryptInput, ...func(*kms.Options)) (*kms.DecryptOutput, error) {
+	return &kms.DecryptOutput{Plaintext: []byte("secret"), KeyId: &l.key}, nil
+}
+
+func (l liar) ReEncrypt(context.Context, *kms.ReEncryptInput, ...func(*kms.Options)) (*kms.ReEncryptOutput, error) {
+	return &kms.ReEncryptOutput{CiphertextBlob: []byte("blob2"), KeyId: &l.key, SourceKeyId: &l.key}, nil
+}
+
+// TestAnswerKeyIsBinding: a requested key ARN must be the key KMS answers
+// with; otherwise nothing is returned (no plaintext, no re-encrypted blob).
+func TestAnswerKeyIsBinding(t *testing.T) {
+	ctx := context.Background()
+	api := liar{key: bARN}
+	pt, _, err := kmsblob.Decrypt(ctx, api, kmsblob.DecryptInput{Blob: []byte("blob"), KeyID: aARN})
+	if err == nil || pt != nil || !strings.Contains(err.Error(), "not the requested "+aARN) {
+		t.Fatalf("Decrypt answered by another key: %q, %v", pt, err)
+	}
+	out, err := kmsblob.ReEncrypt(ctx, api, kmsblob.ReEncryptInput{Blob: []byte("blob"), SourceKeyID: aARN, DestinationKeyID: bARN})
+	if err == nil || out != nil || !strings.Contains(err.Error(), "source key") {
+		t.Fatalf("ReEncrypt from another source key: %+v, %v", out, err)
+	}
+	out, err = kmsblob.ReEncrypt(ctx, liar{key: aARN}, kmsblob.ReEncryptInput{Blob: []byte("blob"), SourceKeyID: aARN, DestinationKeyID: bARN})
+	if err == nil || out != nil || !strings.Contains(err.Error(), "destination key") {
+		t.Fatalf("ReEncrypt to another destination key: %+v, %v", out, err)
+	}
+	// Aliases and key ids cannot be compared with an ARN: KMS decides.
+	if _, _, err := kmsblob.Decrypt(ctx, api, kmsblob.DecryptInput{Blob: []byte("blob"), KeyID: "alias/a"}); err != nil {
+		t.Fatalf("Decrypt by alias: %v", err)
+	}
+	if _, err := kmsblob.ReEncrypt(ctx, api, kmsblob.ReEncryptInput{Blob: []byte("blob"), SourceKeyID: bARN, DestinationKeyID: bARN}); err != nil {
+		t.Fatalf("honest ReEncrypt: %v", err)
 	}
 }

@@ -117,6 +117,12 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 	default:
 		return nil, fmt.Errorf("awskms: retry mode %q: want standard or adaptive", cfg.RetryMode)
 	}
+	// KMS refuses more than 10 grant tokens per request (ValidationException);
+	// say so before any call rather than on the first item, and not at all
+	// on a KMS that does not check (local-kms accepts any number).
+	if len(cfg.GrantTokens) > 10 {
+		return nil, fmt.Errorf("awskms: %d grant tokens: KMS accepts at most 10 per request", len(cfg.GrantTokens))
+	}
 	if cfg.MaxAttempts < 0 {
 		return nil, fmt.Errorf("awskms: max attempts %d must not be negative", cfg.MaxAttempts)
 	}
