@@ -375,9 +375,11 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 		if len(f.caching) > 1 {
 			return nil, usageErrorf("--caching", "may not be specified more than once")
 		}
-		if op == "decrypt" {
-			run.Notes = append(run.Notes, "--caching only caches encryption materials; it has no effect on decrypt")
-		} else if job.Caching, err = parseCaching(splitGroup(f.caching[0])); err != nil {
+		// On decrypt too, as aws-encryption-cli: messages made under one
+		// cached data key share their EDKs, so the decryption materials are
+		// cached (bounded by capacity and max_age; the max_*_encrypted
+		// limits apply to encryption only, as in the ESDKs' caching CMM).
+		if job.Caching, err = parseCaching(splitGroup(f.caching[0])); err != nil {
 			return nil, err
 		}
 	}
