@@ -122,6 +122,7 @@ type cryptoFlags struct {
 	commitmentPolicy, algorithm               string
 	frameLength, maxLength, maxEDKs           int
 	buffer, noProgress, quiet, verify         bool
+	rewrap                                    bool
 	verbosity                                 int
 	concurrency                               int
 	suffixSet                                 bool
@@ -141,6 +142,7 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 		fs.StringArrayVar(&f.sourceWrapping, "source-wrapping-keys", nil, "wrapping key group that decrypts the inputs (same syntax as -w)")
 		fs.StringArrayVar(&f.remove, "remove-context", nil, "encryption context keys to drop when re-encrypting")
 		fs.BoolVar(&f.verify, "verify", false, "decrypt each new message and compare digests before committing it")
+		fs.BoolVar(&f.rewrap, "rewrap", false, "keep each message's data key, suite and body: only rewrap its data key under -w (reencrypt.mode: rewrap)")
 	}
 	fs.StringArrayVarP(&f.context, "encryption-context", "c", nil, "encryption context key=value pairs (decrypt: required pairs; a bare key must be present)")
 	fs.StringArrayVar(&f.caching, "caching", nil, "caching: capacity=N max_age=SECONDS [max_messages_encrypted=N] [max_bytes_encrypted=N]")
@@ -409,6 +411,9 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 	if f.verify {
 		job.Output.Verify = true
 	}
+	if f.rewrap {
+		job.Reencrypt.Mode = spec.ReencryptRewrap
+	}
 	switch {
 	case f.interactive && f.noOverwrite:
 		return nil, usageErrorf("--interactive", "not allowed with --no-overwrite")
@@ -632,6 +637,7 @@ var flagNames = []struct{ prefix, flag string }{
 	{"spec.decrypt.requireContext", "-c/--encryption-context"},
 	{"spec.reencrypt.add", "-c/--encryption-context"},
 	{"spec.reencrypt.remove", "--remove-context"},
+	{"spec.reencrypt.mode", "--rewrap"},
 	{"spec.commitmentPolicy", "--commitment-policy"},
 	{"spec.caching", "--caching"},
 	{"spec.sources", "-i/--input"},

@@ -18,7 +18,11 @@ import (
 // SIGKILL at random points, several times, then lets it finish. Every
 // item must end up re-encrypted under the new key with its content intact,
 // no item may be done twice, and no temporary file may remain.
-func TestResumeAfterSIGKILL(t *testing.T) {
+func TestResumeAfterSIGKILL(t *testing.T) { resumeAfterSIGKILL(t, false) }
+
+// resumeAfterSIGKILL is TestResumeAfterSIGKILL, for a rewrap too
+// (encjob reencrypt --rewrap), which must also keep every body byte.
+func resumeAfterSIGKILL(t *testing.T, rewrap bool) {
 	dir := t.TempDir()
 	for _, k := range []string{"old.key", "new.key"} {
 		b := make([]byte, 32)
@@ -45,6 +49,11 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 
 	re := args("reencrypt", "-r", "-i", "tree", "-o", "tree", "--source-wrapping-keys", old, "-w", nw,
 		"--metadata-output", "meta.jsonl", "--no-progress", "-q")
+	var bodies map[string][]byte
+	if rewrap {
+		re = append(re, "--rewrap")
+		bodies = treeBodies(t, filepath.Join(dir, "tree"))
+	}
 	kills := 0
 	for iter := 0; iter < 6; iter++ {
 		cmd := exec.Command(binPath, re...)
@@ -84,6 +93,17 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	for in, c := range doneCount {
 		if c > 1 {
 			t.Errorf("%s re-encrypted %d times", in, c)
+		}
+	}
+	if rewrap {
+		if strings.Contains(string(b), `"action":"reencrypt"`) || !strings.Contains(string(b), `"action":"rewrap"`) {
+			t.Error("the metadata log does not record every item as rewrap")
+		}
+		after := treeBodies(t, filepath.Join(dir, "tree"))
+		for name, body := range bodies {
+			if !bytes.Equal(after[name], body) {
+				t.Fatalf("%s: body bytes changed by the rewrap", name)
+			}
 		}
 	}
 	r = encjob(t, dir, nil, args("decrypt", "-r", "-i", "tree", "-o", "check", "-w", nw, "-c", "tenant", "-S", "--strip-suffix")...)
