@@ -249,14 +249,15 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 	if err != nil {
 		return nil, err
 	}
+	// Mode 0 is 0666 &^ umask: plaintext never inherits a ciphertext's mode.
 	co := sources.CreateOptions{Mode: fs.FileMode(it.Mode).Perm(), ContentType: it.ContentType, Metadata: it.Metadata, Size: -1}
+	if it.Action == planner.Decrypt && !job.Output.InPlace {
+		co.Mode = 0
+	}
 	if job.Output.InPlace {
 		co.IfMatch, co.Overwrite = it.Fingerprint, sources.OverwriteAlways
 	} else if job.Output.Overwrite == spec.OverwriteAlways || job.Output.Overwrite == spec.OverwriteIfNewer {
 		co.Overwrite = sources.OverwriteAlways
-	}
-	if co.Mode == 0 {
-		co.Mode = 0o644
 	}
 	w, err := dst.Create(ctx, it.OutKey, co)
 	if err != nil {
@@ -406,6 +407,6 @@ func cleanStale(ctx context.Context, p *planner.Plan) {
 			continue
 		}
 		seen[root] = true
-		sources.Cleanup(ctx, root, 24*time.Hour)
+		sources.Cleanup(ctx, root)
 	}
 }

@@ -23,16 +23,42 @@
 // key would leave the destination root), [ErrNotFound], and [IsRetryable]
 // for transient S3 and network failures.
 //
-// # Durability of local outputs
+// # Local outputs: confinement, durability, ownership
 //
-// A local [Writer] writes to a temporary file ".encjob-tmp-<random>" in the
-// final directory, mode 0600. Commit closes it, sets the final mode and hands
-// it to the destination's group committer, which renames files into place
-// only after one syncfs(2) of the file system covered all of them (or, where
-// syncfs is unavailable, one fsync per file of the batch), and then fsyncs
-// each affected directory. Commit returns once its file is durable under its
-// final name. Concurrent committers share one sync: while a sync runs, newly
-// committed files queue for the next one. After a crash, a final name holds
-// either the complete old content or the complete new content; leftover
-// temporary files are removed by [Cleanup].
+// A [LocalDestination] opens its root once and reaches every directory
+// below it from that descriptor, one component at a time with O_NOFOLLOW:
+// no key, and no directory swapped for a symlink while the run goes on,
+// can place a file outside the root (S3 keys mapped to local files
+// included); such a key fails with [ErrEscapes].
+//
+// An output is written to an unnamed file (O_TMPFILE) in its directory,
+// mode 0600, so nothing named exists before the commit. Commit gives it its
+// final mode: [CreateOptions.Mode], or for zero 0666 &^ umask (the replaced
+// file's mode in place) - never more than the user's umask allows for a
+// decrypted file. It then hands the file to the destination's group
+// committer, which (1) appends one record per file to the run's journal,
+// (2) makes file contents and journal durable with one syncfs(2) for the
+// whole batch (or, where syncfs is unavailable, one fsync per file),
+// (3) links each file to its final name (no overwrite), or links it to a
+// temporary ".encjob-tmp-<run id>-<n>" renamed over the final name
+// (overwrite), or exchanges it with the final name (in place, see below),
+// and (4) fsyncs each affected directory. Commit returns once its file is
+// durable under its final name. After a crash a final name holds either
+// the complete old or the complete new content.
+//
+// In-place replacement is a compare-and-swap: renameat2(RENAME_EXCHANGE)
+// swaps the new file with the final name, and what was swapped out must
+// be the listed file unchanged (same inode, size, mtime); otherwise an
+// external writer got there first, the swap is undone and the item fails
+// with ConflictChanged - their content is never overwritten.
+//
+// The root's [StateDir] holds a lock (flock(2), which works across PID
+// namespaces, so two pods on one volume exclude each other; a second run
+// fails with [LockError]), the run journals and the provenance of outputs
+// ([ProvenanceReader]). The first Create of a run (or [Cleanup]) takes the
+// lock, then finishes or undoes what a crashed run left: it removes only
+// temporary names that run's journal proves it made, never a file merely
+// named like one, and never looks outside the root. Where the file system
+// has no O_TMPFILE, outputs are written under their temporary name from
+// the start, its directory recorded (and synced) in the journal first.
 package sources

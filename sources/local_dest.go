@@ -5,13 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +17,8 @@ const (
 	// SyncGroup (the default): group commit, one syncfs(2) per batch of
 	// concurrent commits, then one fsync per affected directory.
 	SyncGroup SyncMode = iota
-	// SyncEach: fsync the file, rename, fsync the directory, per file.
+	// SyncEach: fsync the file and the journal, rename, fsync the
+	// directory, per file.
 	SyncEach
 	// SyncNone: rename without syncing (tests, benchmarks, tmpfs).
 	SyncNone
@@ -35,30 +30,38 @@ type LocalDestOptions struct {
 }
 
 // LocalDestination writes files below a root directory (created on first
-// use). Keys are slash-separated paths below the root; a key that would
-// leave the root, or pass through a symlinked directory, fails with
-// ErrEscapes.
+// use). Keys are slash-separated paths below the root. Every directory,
+// file and rename below the root goes through descriptors opened from the
+// root's one descriptor, one component at a time and never following a
+// symlink, so a key that would leave the root, or a directory swapped for
+// a symlink at any moment of the run, fails with ErrEscapes instead of
+// placing a file elsewhere.
+//
+// The first Create takes the root's lock (see StateDir), so one run at a
+// time writes below a root; a second run's Create fails with *LockError.
 type LocalDestination struct {
 	root string
 	opt  LocalDestOptions
-
-	dirMu   sync.Mutex
-	dirsOK  map[string]bool // directories verified or created below root
-	newDirs map[string]bool // created dirs whose parent still needs an fsync
-
-	gc groupCommitter
+	st   *rootState
+	gc   groupCommitter
 }
 
-// NewLocalDestination returns a destination rooted at root.
+// NewLocalDestination returns a destination rooted at root. LocalDestinations
+// of one process on one root share the root's lock, journal and provenance.
 func NewLocalDestination(root string, o LocalDestOptions) *LocalDestination {
-	d := &LocalDestination{root: filepath.Clean(root), opt: o, dirsOK: map[string]bool{}, newDirs: map[string]bool{}}
+	return newLocalDest(stateFor(filepath.Clean(root), unixOps{}), o)
+}
+
+func newLocalDest(st *rootState, o LocalDestOptions) *LocalDestination {
+	d := &LocalDestination{root: filepath.Clean(st.root), opt: o, st: st}
 	d.gc.d = d
 	return d
 }
 
 func (d *LocalDestination) String() string { return d.root }
 
-// Path maps a key to its file, or fails with *EscapeError.
+// Path maps a key to its file name, or fails with *EscapeError. It is for
+// messages; the destination itself never opens a path.
 func (d *LocalDestination) Path(key string) (string, error) {
 	if err := CheckKey(key); err != nil {
 		return "", err
@@ -72,15 +75,22 @@ func (d *LocalDestination) Stat(ctx context.Context, key string) (Item, error) {
 	if err != nil {
 		return Item{}, err
 	}
-	fi, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	d.st.mu.Lock()
+	err = d.st.openRootLocked(false)
+	var st fileStat
+	if err == nil {
+		st, err = d.st.statKeyLocked(key)
+	}
+	d.st.mu.Unlock()
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, ErrNotFound) {
 		return Item{}, fmt.Errorf("%s: %w", p, ErrNotFound)
 	}
 	if err != nil {
-		return Item{}, err
+		return Item{}, fmt.Errorf("stat %s: %w", p, err)
 	}
 	it := Item{Key: key}
-	if !fi.Mode().IsRegular() {
+	fi := statInfo{name: baseKey(key), st: st}
+	if !st.isReg() {
 		it.Skipped = skipReason(fi.Mode())
 		return it, nil
 	}
@@ -88,137 +98,160 @@ func (d *LocalDestination) Stat(ctx context.Context, key string) (Item, error) {
 	return it, nil
 }
 
-// ensureDir creates dir (below root) and checks that no component is a
-// symlink, so a key cannot be steered out of the root.
-func (d *LocalDestination) ensureDir(key, dir string) error {
-	d.dirMu.Lock()
-	defer d.dirMu.Unlock()
-	if d.dirsOK[dir] {
-		return nil
+// Provenance implements ProvenanceReader: the SourcePrint recorded when
+// encjob committed the file now at key, provided it is still that very
+// file (same device, inode, size and mtime).
+func (d *LocalDestination) Provenance(ctx context.Context, key string) (Fingerprint, bool, error) {
+	if err := CheckKey(key); err != nil {
+		return "", false, err
 	}
-	if _, err := os.Stat(d.root); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(d.root, 0o755); err != nil {
-			return fmt.Errorf("create destination %s: %w", d.root, err)
-		}
-		d.newDirs[d.root] = true
+	p, ok, err := d.st.provenance(key)
+	if err != nil {
+		return "", false, fmt.Errorf("destination %s: provenance of %s: %w", d.root, key, err)
 	}
-	rel, err := filepath.Rel(d.root, dir)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return &EscapeError{Key: key, Reason: "outside the destination root"}
-	}
-	cur := d.root
-	if rel != "." {
-		for _, seg := range strings.Split(rel, string(filepath.Separator)) {
-			cur = filepath.Join(cur, seg)
-			if d.dirsOK[cur] {
-				continue
-			}
-			fi, err := os.Lstat(cur)
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				if err := os.Mkdir(cur, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-					return fmt.Errorf("create directory %s: %w", cur, err)
-				}
-				d.newDirs[cur] = true
-			case err != nil:
-				return fmt.Errorf("stat %s: %w", cur, err)
-			case fi.Mode()&fs.ModeSymlink != 0:
-				return &EscapeError{Key: key, Reason: "passes through symlink " + cur}
-			case !fi.IsDir():
-				return fmt.Errorf("key %q: %s is not a directory", key, cur)
-			}
-			d.dirsOK[cur] = true
-		}
-	}
-	d.dirsOK[dir] = true
-	return nil
+	return p, ok && p != "", nil
 }
 
-// takeNewDirs returns the parents of directories created since the last
-// call: their entries must be synced before files inside are durable.
-func (d *LocalDestination) takeNewDirs() []string {
-	d.dirMu.Lock()
-	defer d.dirMu.Unlock()
-	var out []string
-	for dir := range d.newDirs {
-		out = append(out, filepath.Dir(dir))
-		delete(d.newDirs, dir)
-	}
-	return out
-}
-
-// Create starts a temporary file next to the final name.
+// Create starts an unnamed file (O_TMPFILE) in the key's directory; the
+// name appears only at commit. Where the file system has no O_TMPFILE, a
+// temporary ".encjob-tmp-<run id>-<n>" is created instead, its directory
+// first recorded in the run's journal so the next run can prove it ours.
 func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptions) (Writer, error) {
 	final, err := d.Path(key)
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(final)
-	if err := d.ensureDir(key, dir); err != nil {
+	if err := d.st.lock(); err != nil {
 		return nil, err
 	}
-	mode := o.Mode.Perm()
-	fi, statErr := os.Lstat(final)
+	dk, name := dirKey(key), baseKey(key)
+	var created []int
+	dir, err := d.st.walkDir(dk, true, &created) // rootFD is fixed once locked
+	if err != nil {
+		var ee *EscapeError
+		if errors.As(err, &ee) {
+			ee.Key = key
+			return nil, ee
+		}
+		return nil, fmt.Errorf("create directory for %s: %w", final, err)
+	}
+	w := &localWriter{d: d, key: key, final: final, name: name, dk: dk, dir: dir, created: created, fd: -1, opt: o}
+	fail := func(err error) (Writer, error) {
+		w.release()
+		return nil, err
+	}
+	ops := d.st.ops
+	cur, statErr := ops.lstat(dir, name)
 	switch {
 	case o.IfMatch != "":
-		if err := checkPrint(key, final, o.IfMatch); err != nil {
-			return nil, err
+		if err := checkStat(key, name, cur, statErr, o.IfMatch); err != nil {
+			return fail(err)
 		}
-		if mode == 0 {
-			mode = fi.Mode().Perm()
-		}
-	case statErr == nil && fi.IsDir():
-		return nil, fmt.Errorf("create %s: is a directory", final)
+		w.oldSt = cur
+	case statErr == nil && cur.isDir():
+		return fail(fmt.Errorf("create %s: is a directory", final))
 	case statErr == nil && o.Overwrite == OverwriteNever:
-		return nil, &ConflictError{Key: key, Reason: ConflictExists}
+		return fail(&ConflictError{Key: key, Reason: ConflictExists})
 	}
-	if mode == 0 {
-		mode = 0o644
+	w.mode = uint32(o.Mode.Perm())
+	if w.mode == 0 && o.IfMatch != "" {
+		w.mode = cur.mode & 0o777
 	}
-	// The writer's PID in the name lets Cleanup tell a crashed run's
-	// leftovers from a live run's files.
-	f, err := os.CreateTemp(dir, tempPattern)
+	if w.mode == 0 {
+		w.mode = 0o666 &^ processUmask()
+	}
+	w.fd, err = ops.openTmp(dir)
+	if errors.Is(err, errNoTmpfile) {
+		if err = d.st.noteTmpDir(dk); err == nil {
+			w.tmp = d.st.tmpName()
+			w.fd, err = ops.createExcl(dir, w.tmp, 0o600)
+			if err != nil {
+				w.tmp = ""
+			}
+		}
+	} else {
+		w.unnamed = true
+	}
 	if err != nil {
-		return nil, fmt.Errorf("create temporary file for %s: %w", final, err)
+		w.fd = -1
+		return fail(fmt.Errorf("create temporary file for %s: %w", final, err))
 	}
-	return &localWriter{d: d, f: f, key: key, final: final, mode: mode, opt: o}, nil
+	return w, nil
 }
 
-// checkPrint fails with ConflictChanged unless final has fingerprint want.
-func checkPrint(key, final string, want Fingerprint) error {
-	fi, err := os.Lstat(final)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+// checkStat fails with ConflictChanged unless cur (lstat of the name, or
+// statErr) is a regular file with fingerprint want.
+func checkStat(key, name string, cur fileStat, statErr error, want Fingerprint) error {
+	if statErr != nil {
+		if errors.Is(statErr, unix.ENOENT) {
 			return &ConflictError{Key: key, Reason: ConflictChanged, Want: want}
 		}
-		return fmt.Errorf("stat %s: %w", final, err)
+		return fmt.Errorf("stat %s: %w", key, statErr)
 	}
-	if got := LocalFingerprint(fi); got != want || !fi.Mode().IsRegular() {
+	if got := LocalFingerprint(statInfo{name: name, st: cur}); got != want || !cur.isReg() {
 		return &ConflictError{Key: key, Reason: ConflictChanged, Want: want, Got: got}
 	}
 	return nil
 }
 
 type localWriter struct {
-	d     *LocalDestination
-	f     *os.File
-	key   string
-	final string
-	mode  fs.FileMode
-	opt   CreateOptions
-	done  bool
-	err   error
+	d       *LocalDestination
+	key     string
+	final   string // for messages
+	name    string
+	dk      string
+	dir     int   // the key's directory
+	created []int // parents of directories made for this output
+	fd      int
+	unnamed bool   // fd is an O_TMPFILE
+	tmp     string // current temporary name in dir, "" for none
+	mode    uint32
+	opt     CreateOptions
+	oldSt   fileStat // in place: the file being replaced, at Create
+	newSt   fileStat
+	rec     record
+	done    bool
+	err     error
 }
 
 func (w *localWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, fmt.Errorf("write %s: writer already committed or aborted", w.final)
 	}
-	n, err := w.f.Write(p)
-	if err != nil && w.err == nil {
-		w.err = err
+	n, err := w.d.st.ops.write(w.fd, p)
+	if err != nil {
+		err = fmt.Errorf("write %s: %w", w.final, err)
+		if w.err == nil {
+			w.err = err
+		}
 	}
 	return n, err
+}
+
+// release removes the temporary name (if any) and closes every descriptor.
+func (w *localWriter) release() {
+	ops := w.d.st.ops
+	if w.tmp != "" {
+		ops.unlink(w.dir, w.tmp)
+		w.tmp = ""
+	}
+	if w.fd >= 0 {
+		ops.close(w.fd)
+		w.fd = -1
+	}
+	w.closeDirs()
+}
+
+func (w *localWriter) closeDirs() {
+	ops := w.d.st.ops
+	for _, fd := range w.created {
+		ops.close(fd)
+	}
+	w.created = nil
+	if w.dir >= 0 {
+		ops.close(w.dir)
+		w.dir = -1
+	}
 }
 
 func (w *localWriter) Abort() error {
@@ -226,10 +259,7 @@ func (w *localWriter) Abort() error {
 		return nil
 	}
 	w.done = true
-	w.f.Close()
-	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove temporary file %s: %w", w.f.Name(), err)
-	}
+	w.release()
 	return nil
 }
 
@@ -240,7 +270,7 @@ func (w *localWriter) Commit(ctx context.Context) error {
 	if w.d.opt.Sync == SyncGroup {
 		return w.d.gc.commit(w)
 	}
-	return w.placeNow()
+	return w.d.commitBatch([]*localWriter{w})[0]
 }
 
 // CommitAsync stages the output and returns at once; the channel yields
@@ -254,7 +284,7 @@ func (w *localWriter) CommitAsync(ctx context.Context) <-chan error {
 		return ch
 	}
 	if w.d.opt.Sync != SyncGroup {
-		ch <- w.placeNow()
+		ch <- w.d.commitBatch([]*localWriter{w})[0]
 		return ch
 	}
 	r := w.d.gc.submit(w)
@@ -262,165 +292,303 @@ func (w *localWriter) CommitAsync(ctx context.Context) <-chan error {
 	return ch
 }
 
-// stage closes the temporary file with its final mode (fsynced under
-// SyncEach).
+// stage gives the file its final mode and records its identity; the
+// descriptor stays open for the link at commit.
 func (w *localWriter) stage(ctx context.Context) error {
 	if w.done {
 		return fmt.Errorf("commit %s: writer already committed or aborted", w.final)
 	}
 	if w.err != nil {
 		w.Abort()
-		return fmt.Errorf("write %s: %w", w.final, w.err)
+		return w.err
 	}
 	if err := ctx.Err(); err != nil {
 		w.Abort()
 		return err
 	}
-	err := w.f.Chmod(w.mode)
-	if err == nil && w.d.opt.Sync == SyncEach {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
+	ops := w.d.st.ops
+	err := ops.fchmod(w.fd, w.mode)
+	if err == nil {
+		w.newSt, err = ops.fstat(w.fd)
 	}
 	if err != nil {
-		w.done = true
-		os.Remove(w.f.Name())
+		w.Abort()
 		return fmt.Errorf("commit %s: %w", w.final, err)
 	}
 	w.done = true
 	return nil
 }
 
-func (w *localWriter) placeNow() error {
-	if err := w.place(); err != nil {
-		return err
+// commitBatch is the commit protocol for staged writers:
+//
+//  1. append one journal record per output (its key, the temporary name
+//     it will pass through, the new inode, the source fingerprint, the
+//     replaced inode);
+//  2. make the file contents and the journal durable: one syncfs of the
+//     file system under SyncGroup (fsync per file and of the journal
+//     where syncfs is unavailable, and under SyncEach);
+//  3. place each file: link the unnamed file to its final name (no
+//     overwrite), or link it to a temporary name and rename that over the
+//     final name (overwrite), or exchange it with the final name and check
+//     what was swapped out (in place);
+//  4. fsync each affected directory.
+//
+// A crash at any point leaves each key with its complete old or complete
+// new content; the next run's recovery (rootState.recoverLocked) removes
+// temporary names the journal proves ours and can tell from the journal
+// whether the file at key is encjob's (Provenance).
+func (d *LocalDestination) commitBatch(batch []*localWriter) []error {
+	st, ops := d.st, d.st.ops
+	errs := make([]error, len(batch))
+	recs := make([]record, len(batch))
+	for i, w := range batch {
+		if w.unnamed && (w.opt.IfMatch != "" || w.opt.Overwrite == OverwriteAlways) {
+			w.rec.tmp = st.tmpName()
+		} else {
+			w.rec.tmp = w.tmp
+		}
+		ns := w.newSt
+		ns.ctimeNs = 0 // the commit changes it; recorded after
+		w.rec = record{kind: 'P', key: w.key, tmp: w.rec.tmp, newSt: ns, oldSt: w.oldSt,
+			print: w.opt.SourcePrint, inPlac: w.opt.IfMatch != ""}
+		recs[i] = w.rec
 	}
-	if w.d.opt.Sync == SyncEach {
-		for _, dir := range append(w.d.takeNewDirs(), filepath.Dir(w.final)) {
-			if err := syncDir(dir); err != nil {
-				return fmt.Errorf("commit %s: %w", w.final, err)
+	err := st.ensureJournal()
+	if err == nil {
+		err = st.appendRecords(recs)
+	}
+	if err == nil {
+		err = d.syncBatch(batch)
+	}
+	if err != nil {
+		for i, w := range batch {
+			w.release()
+			errs[i] = fmt.Errorf("commit %s: %w", w.final, err)
+		}
+		return errs
+	}
+	type dirID struct{ dev, ino uint64 }
+	dirs := map[dirID]int{}
+	for i, w := range batch {
+		if errs[i] = w.place(); errs[i] != nil {
+			w.release()
+			continue
+		}
+		if ds, err := ops.fstat(w.dir); err == nil {
+			if _, ok := dirs[dirID{ds.dev, ds.ino}]; !ok {
+				dirs[dirID{ds.dev, ds.ino}] = i
 			}
 		}
 	}
-	return nil
+	if d.opt.Sync != SyncNone {
+		var dirErr error
+		for _, i := range dirs {
+			if err := ops.fsync(batch[i].dir); err != nil && dirErr == nil {
+				dirErr = fmt.Errorf("sync directory of %s: %w", batch[i].final, err)
+			}
+		}
+		if dirErr != nil {
+			for i, w := range batch {
+				if errs[i] == nil {
+					errs[i] = fmt.Errorf("commit %s: placed but not durable: %w", w.final, dirErr)
+				}
+			}
+		}
+	}
+	var done []record
+	for i, w := range batch {
+		if errs[i] == nil {
+			if now, err := ops.fstat(w.fd); err == nil && now.sameVersion(w.newSt) {
+				w.rec.newSt.ctimeNs = now.ctimeNs
+				w.rec.tmp, w.rec.oldSt, w.rec.inPlac = "", fileStat{}, false
+				done = append(done, w.rec)
+			}
+			st.remember(w.rec)
+		}
+		w.release()
+	}
+	st.appendRecords(done) // best effort: without it the check is weaker, not wrong
+	return errs
 }
 
-// place renames the closed temporary file to its final name under the
-// overwrite policy, removing the temporary file on failure.
+// syncBatch makes file contents, new directories and the journal durable
+// before anything is placed.
+func (d *LocalDestination) syncBatch(batch []*localWriter) error {
+	st, ops := d.st, d.st.ops
+	switch d.opt.Sync {
+	case SyncNone:
+		return nil
+	case SyncGroup:
+		if !d.gc.noSyncfs {
+			err := ops.syncfs(st.rootFD)
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("syncfs %s: %w", d.root, err)
+			}
+			d.gc.noSyncfs = true
+		}
+	}
+	// Concurrent fsyncs share the file system's journal commits.
+	errs := make(chan error, len(batch))
+	sem := make(chan struct{}, 32)
+	for _, w := range batch {
+		sem <- struct{}{}
+		go func() {
+			err := ops.fsync(w.fd)
+			for _, p := range w.created {
+				if err == nil {
+					err = ops.fsync(p)
+				}
+			}
+			errs <- err
+			<-sem
+		}()
+	}
+	var first error
+	for range batch {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return first
+	}
+	return st.syncJournal()
+}
+
+// place puts one synced file under its final name.
 func (w *localWriter) place() error {
-	tmp := w.f.Name()
+	ops := w.d.st.ops
+	if w.unnamed && w.rec.tmp != "" {
+		if err := ops.link(w.fd, w.dir, w.rec.tmp); err != nil {
+			return fmt.Errorf("commit %s: %w", w.final, err)
+		}
+		w.tmp = w.rec.tmp
+	}
 	var err error
 	switch {
 	case w.opt.IfMatch != "":
-		// The window between this check and the rename is a few
-		// microseconds; a writer landing in it is not detected.
-		if err = checkPrint(w.key, w.final, w.opt.IfMatch); err == nil {
-			err = os.Rename(tmp, w.final)
-		}
+		return w.exchange()
 	case w.opt.Overwrite == OverwriteAlways:
-		err = os.Rename(tmp, w.final)
+		err = ops.rename(w.dir, w.tmp, w.dir, w.name, 0)
+	case w.unnamed:
+		err = ops.link(w.fd, w.dir, w.name)
 	default:
-		err = renameNoReplace(tmp, w.final)
-		if errors.Is(err, fs.ErrExist) {
-			err = &ConflictError{Key: w.key, Reason: ConflictExists}
-		}
+		err = renameNoReplace(ops, w.dir, w.tmp, w.name)
+	}
+	if errors.Is(err, unix.EEXIST) {
+		return &ConflictError{Key: w.key, Reason: ConflictExists}
 	}
 	if err != nil {
-		os.Remove(tmp)
-		var ce *ConflictError
-		if errors.As(err, &ce) {
-			return err
-		}
 		return fmt.Errorf("commit %s: %w", w.final, err)
 	}
+	w.tmp = ""
 	return nil
 }
 
-// renameNoReplace renames unless newpath exists (fs.ErrExist): with
-// renameat2(RENAME_NOREPLACE), or link+unlink where the file system lacks it.
-func renameNoReplace(oldpath, newpath string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)
-	if err == nil {
+// exchange is the in-place compare-and-swap: check the final name is still
+// the listed file, exchange it atomically with the new file
+// (renameat2 RENAME_EXCHANGE), then check that what was swapped out is
+// that same inode unmodified; if not, an external writer replaced or
+// changed it in between: exchange back and report ConflictChanged, so
+// their content is never overwritten.
+func (w *localWriter) exchange() error {
+	ops := w.d.st.ops
+	cur, statErr := ops.lstat(w.dir, w.name)
+	if err := checkStat(w.key, w.name, cur, statErr, w.opt.IfMatch); err != nil {
+		return err
+	}
+	err := ops.rename(w.dir, w.tmp, w.dir, w.name, unix.RENAME_EXCHANGE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+		// No RENAME_EXCHANGE here (some network and FUSE file
+		// systems): plain rename right after the check; a writer landing
+		// in that window of microseconds is not detected.
+		if err = ops.rename(w.dir, w.tmp, w.dir, w.name, 0); err != nil {
+			return fmt.Errorf("commit %s: %w", w.final, err)
+		}
+		w.tmp = ""
 		return nil
 	}
-	if errors.Is(err, unix.EEXIST) {
-		return fs.ErrExist
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", w.final, err)
+	}
+	out, err := ops.lstat(w.dir, w.tmp)
+	if err == nil && out.isReg() && out.sameVersion(cur) {
+		ops.unlink(w.dir, w.tmp) // the replaced file
+		w.tmp = ""
+		return nil
+	}
+	// Swap back; the new file returns to the temporary name and is
+	// removed with it by release.
+	if berr := ops.rename(w.dir, w.tmp, w.dir, w.name, unix.RENAME_EXCHANGE); berr != nil {
+		return fmt.Errorf("commit %s: changed while being replaced, and restoring it failed (its content is in %s): %w",
+			w.final, w.tmp, berr)
+	}
+	got := Fingerprint("")
+	if err == nil {
+		got = LocalFingerprint(statInfo{name: w.name, st: out})
+	}
+	return &ConflictError{Key: w.key, Reason: ConflictChanged, Want: w.opt.IfMatch, Got: got}
+}
+
+// renameNoReplace renames unless newname exists (EEXIST): with
+// renameat2(RENAME_NOREPLACE), or link+unlink where the file system
+// lacks it.
+func renameNoReplace(ops fileOps, dir int, oldname, newname string) error {
+	err := ops.rename(dir, oldname, dir, newname, unix.RENAME_NOREPLACE)
+	if err == nil || errors.Is(err, unix.EEXIST) {
+		return err
 	}
 	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EOPNOTSUPP) {
 		return err
 	}
-	if err := os.Link(oldpath, newpath); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fs.ErrExist
-		}
+	fd, err := ops.openFile(dir, oldname, unix.O_RDONLY, 0)
+	if err != nil {
 		return err
 	}
-	return os.Remove(oldpath)
+	defer ops.close(fd)
+	if err := ops.link(fd, dir, newname); err != nil {
+		return err
+	}
+	return ops.unlink(dir, oldname)
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
+// Cleanup prepares root for a run: it takes the root's lock (as the first
+// Create would) and finishes or undoes whatever a crashed earlier run left
+// half-done, removing only temporary files that run's journal proves it
+// made. It never looks outside root and never touches a file merely
+// named like a temporary. It returns what it removed or restored. A root
+// without a state directory (no earlier run) is left untouched.
+func Cleanup(ctx context.Context, root string) ([]string, error) {
+	st := stateFor(filepath.Clean(root), unixOps{})
+	st.mu.Lock()
+	err := st.openRootLocked(false)
+	if err == nil && st.stateFD < 0 {
+		// Nothing to clean without a state directory: do not lock.
+		if _, lerr := st.ops.lstat(st.rootFD, StateDir); lerr != nil {
+			err = ErrNotFound
+		}
+	}
+	st.mu.Unlock()
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
 	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
+		return nil, err
 	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
+	if err := st.lock(); err != nil {
+		return nil, err
 	}
-	return nil
-}
-
-// Cleanup removes temporary files (TempPrefix) below root left by a
-// crashed run: those whose writer process (the PID in the name) is gone,
-// and those older than olderThan; pass
-// 0 only when no other run can be writing below root. It returns the
-// removed paths.
-func Cleanup(ctx context.Context, root string, olderThan time.Duration) ([]string, error) {
-	cutoff := time.Now().Add(-olderThan)
-	var removed []string
-	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !de.Type().IsRegular() || !strings.HasPrefix(de.Name(), TempPrefix) {
-			return nil
-		}
-		fi, err := de.Info()
-		if err != nil || (!fi.ModTime().Before(cutoff) && !orphaned(de.Name())) {
-			return nil
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("cleanup %s: %w", p, err)
-		}
-		removed = append(removed, p)
-		return nil
-	})
-	return removed, err
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return append([]string(nil), st.recovery...), nil
 }
 
 var (
-	_ Destination    = (*LocalDestination)(nil)
-	_ AsyncCommitter = (*localWriter)(nil)
+	_ Destination      = (*LocalDestination)(nil)
+	_ ProvenanceReader = (*LocalDestination)(nil)
+	_ AsyncCommitter   = (*localWriter)(nil)
+	_ fs.FileInfo      = statInfo{}
 )
-
-// tempPattern names temporary files after this process (see orphaned).
-var tempPattern = TempPrefix + strconv.Itoa(os.Getpid()) + "-*"
-
-// orphaned reports whether a temporary file's writer (the PID in its
-// name) is no longer running.
-func orphaned(name string) bool {
-	rest := strings.TrimPrefix(name, TempPrefix)
-	pidStr, _, ok := strings.Cut(rest, "-")
-	if !ok {
-		return false
-	}
-	pid, err := strconv.Atoi(pidStr)
-	if err != nil || pid <= 0 || pid == os.Getpid() {
-		return false
-	}
-	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
-}

@@ -13,8 +13,11 @@ import (
 	"syscall"
 )
 
-// TempPrefix starts the name of every temporary file a local Destination
-// writes. Local sources skip such files; Cleanup removes stale ones.
+// TempPrefix starts the name of the temporary files a local Destination
+// names (where it cannot use an unnamed O_TMPFILE), followed by the run's
+// random id. A name with this prefix proves nothing: sources list such
+// files as ordinary items, and only the run journal in StateDir lets
+// Cleanup remove one.
 const TempPrefix = ".encjob-tmp-"
 
 // SourceOptions tune a Source.
@@ -125,6 +128,9 @@ func (s *LocalSource) walk(ctx context.Context, dir, rel string, ancestors []fil
 		case de.IsDir():
 			e.sort += "/"
 			e.info, e.err = de.Info()
+			if e.name == StateDir && isStateDir(p) {
+				e.skip = stateSkip
+			}
 		default:
 			e.info, e.err = de.Info()
 		}
@@ -154,8 +160,6 @@ func (s *LocalSource) walk(ctx context.Context, dir, rel string, ancestors []fil
 				return err
 			}
 			continue
-		case strings.HasPrefix(e.name, TempPrefix):
-			continue // our own temporary file, in flight or stale
 		case e.info.Mode().IsRegular():
 			it = Item{Key: key}
 			fillLocal(&it, e.info)
@@ -170,6 +174,13 @@ func (s *LocalSource) walk(ctx context.Context, dir, rel string, ancestors []fil
 		}
 	}
 	return nil
+}
+
+// isStateDir reports whether the directory p is an encjob state directory
+// (it holds the marker file; a user's directory of that name does not).
+func isStateDir(p string) bool {
+	fi, err := os.Lstat(filepath.Join(p, stateMarker))
+	return err == nil && fi.Mode().IsRegular()
 }
 
 func skipReason(m fs.FileMode) string {

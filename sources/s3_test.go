@@ -108,6 +108,39 @@ func TestS3(t *testing.T) {
 	t.Run("KeysToLocal", func(t *testing.T) { testS3ToLocalEscape(t, srv) })
 	t.Run("ServerConditionalWrites", func(t *testing.T) { testS3ServerConditionalWrites(t, srv.Client, newBucket(t, srv)) })
 	t.Run("EndpointFromEnv", func(t *testing.T) { testS3EndpointEnv(t, srv) })
+	t.Run("Provenance", func(t *testing.T) { testS3Provenance(t, srv) })
+}
+
+// The source print travels in the object's metadata, for single puts and
+// multipart uploads; metadata copied from a source cannot vouch for an
+// output; keys named like local temporaries are ordinary items.
+func testS3Provenance(t *testing.T, srv *s3test.Server) {
+	bucket := newBucket(t, srv)
+	d, _ := sources.NewS3Destination(s3Loc(t, "s3://"+bucket+"/out/"), sources.S3Options{Client: srv.Client, PartSize: 5 << 20})
+	ctx := context.Background()
+	big := strings.Repeat("b", 6<<20)
+	for key, data := range map[string]string{"small": "s", "x/.encjob-tmp-1-y": "t", "big": big} {
+		if err := commitFile(t, d, key, data, sources.CreateOptions{SourcePrint: "src-" + sources.Fingerprint(key)}); err != nil {
+			t.Fatal(err)
+		}
+		if p, ok, err := d.Provenance(ctx, key); err != nil || !ok || p != "src-"+sources.Fingerprint(key) {
+			t.Fatalf("Provenance(%s) = %q %v %v", key, p, ok, err)
+		}
+	}
+	copied := map[string]string{sources.ProvenanceMetaKey: "forged", "other": "kept"}
+	if err := commitFile(t, d, "copied", "c", sources.CreateOptions{Metadata: copied}); err != nil {
+		t.Fatal(err)
+	}
+	if p, ok, err := d.Provenance(ctx, "copied"); err != nil || ok {
+		t.Fatalf("copied metadata vouches for an output: %q %v %v", p, ok, err)
+	}
+	if _, ok, err := d.Provenance(ctx, "missing"); err != nil || ok {
+		t.Fatalf("missing object: %v %v", ok, err)
+	}
+	s, _ := sources.NewS3Source(s3Loc(t, "s3://"+bucket+"/out/"), sources.S3Options{Client: srv.Client})
+	if got := fmt.Sprint(keysOf(listAll(t, s))); got != "[big copied small x/.encjob-tmp-1-y]" {
+		t.Fatalf("listed %s", got)
+	}
 }
 
 func testS3Pagination(t *testing.T, srv *s3test.Server) {
@@ -293,8 +326,8 @@ func testS3ToLocalEscape(t *testing.T, srv *s3test.Server) {
 		t.Fatalf("copied %q", copied)
 	}
 	all := listAll(t, newLocal(t, root, sources.SourceOptions{}))
-	if fmt.Sprint(keysOf(all)) != "[out/ok.txt out/sub/fine]" {
-		t.Fatalf("files under the temp dir: %q", keysOf(all))
+	if fmt.Sprint(keysOf(all)) != "[out/.encjob-state out/ok.txt out/sub/fine]" || all[0].Skipped != "encjob state directory" {
+		t.Fatalf("files under the temp dir: %+v", all)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -181,7 +182,7 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 func (w *s3Writer) flush() error {
 	if w.uploadID == nil {
 		out, err := w.d.opt.Client.CreateMultipartUpload(w.ctx, &awss3.CreateMultipartUploadInput{
-			Bucket: &w.d.loc.Bucket, Key: &w.full, ContentType: nonEmpty(w.opt.ContentType), Metadata: w.opt.Metadata,
+			Bucket: &w.d.loc.Bucket, Key: &w.full, ContentType: nonEmpty(w.opt.ContentType), Metadata: w.metadata(),
 			// Clients from LoadDefaultConfig checksum every part (CRC32 by
 			// default); the upload must declare the same algorithm or
 			// completing it fails with InvalidPart.
@@ -249,6 +250,48 @@ func (w *s3Writer) Commit(ctx context.Context) error {
 	return nil
 }
 
+// ProvenanceMetaKey is the user-metadata key (x-amz-meta-encjob-source-print)
+// in which an S3 output carries CreateOptions.SourcePrint.
+const ProvenanceMetaKey = "encjob-source-print"
+
+// metadata is the caller's metadata with the provenance key set to this
+// output's SourcePrint (or removed: metadata copied from a source that was
+// itself an encjob output must not vouch for this one).
+func (w *s3Writer) metadata() map[string]string {
+	if w.opt.SourcePrint == "" && w.opt.Metadata[ProvenanceMetaKey] == "" {
+		return w.opt.Metadata
+	}
+	m := make(map[string]string, len(w.opt.Metadata)+1)
+	for k, v := range w.opt.Metadata {
+		if !strings.EqualFold(k, ProvenanceMetaKey) {
+			m[k] = v
+		}
+	}
+	if w.opt.SourcePrint != "" {
+		m[ProvenanceMetaKey] = string(w.opt.SourcePrint)
+	}
+	return m
+}
+
+// Provenance implements ProvenanceReader: the SourcePrint stored in the
+// object's metadata when encjob wrote it. S3 offers no inode: an object
+// copied with its metadata carries the print along.
+func (d *S3Destination) Provenance(ctx context.Context, key string) (Fingerprint, bool, error) {
+	it, err := d.Stat(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	for k, v := range it.Metadata {
+		if strings.EqualFold(k, ProvenanceMetaKey) && v != "" {
+			return Fingerprint(v), true, nil
+		}
+	}
+	return "", false, nil
+}
+
 func (w *s3Writer) conditions() (ifMatch, ifNoneMatch *string) {
 	if w.opt.IfMatch != "" {
 		etag, _ := etagOf(w.opt.IfMatch)
@@ -277,7 +320,7 @@ func (w *s3Writer) put(ctx context.Context) error {
 	im, inm := w.conditions()
 	_, err := w.d.opt.Client.PutObject(ctx, &awss3.PutObjectInput{
 		Bucket: &w.d.loc.Bucket, Key: &w.full, Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf))),
-		ContentType: nonEmpty(w.opt.ContentType), Metadata: w.opt.Metadata, IfMatch: im, IfNoneMatch: inm,
+		ContentType: nonEmpty(w.opt.ContentType), Metadata: w.metadata(), IfMatch: im, IfNoneMatch: inm,
 	})
 	if err != nil {
 		return w.mapErr("put", err)
@@ -345,4 +388,7 @@ func nonEmpty(s string) *string {
 	return &s
 }
 
-var _ Destination = (*S3Destination)(nil)
+var (
+	_ Destination      = (*S3Destination)(nil)
+	_ ProvenanceReader = (*S3Destination)(nil)
+)

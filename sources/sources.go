@@ -80,9 +80,20 @@ type CreateOptions struct {
 	// replaces it (else *ConflictError with Reason ConflictChanged), and
 	// Overwrite is ignored.
 	IfMatch Fingerprint
-	// Mode is the final mode of a local file. Zero: the replaced file's
-	// mode for IfMatch, 0644 otherwise.
+	// Mode is the final permission of a local file. Zero: the replaced
+	// file's mode for IfMatch, otherwise 0666 &^ umask (what any program
+	// creating a file gets). Callers writing plaintext pass zero: copying
+	// the mode of a ciphertext could expose plaintext wider than the
+	// user's umask allows. Files are created 0600 and get this mode only
+	// at commit.
 	Mode fs.FileMode
+	// SourcePrint is the fingerprint of the source the output is made
+	// from. The destination records it atomically with the commit (local:
+	// in the root's state directory, made durable before the output is
+	// renamed into place; S3: object metadata "encjob-source-print"), so
+	// a later run can ask ProvenanceReader.Provenance whether the output
+	// at a key is still the one made from that source version.
+	SourcePrint Fingerprint
 	// ContentType and Metadata are stored with S3 objects.
 	ContentType string
 	Metadata    map[string]string
@@ -125,4 +136,19 @@ type Destination interface {
 // have returned; the item is durable only once it arrives (nil).
 type AsyncCommitter interface {
 	CommitAsync(ctx context.Context) <-chan error
+}
+
+// ProvenanceReader is an optional Destination capability (local
+// directories and S3).
+//
+// Provenance returns the CreateOptions.SourcePrint recorded when encjob
+// committed the output now at key, and true, only if that output is still
+// the very one encjob wrote: for local files the same device, inode, size
+// and mtime as at commit (a restored or rewritten file is a new inode or a
+// new mtime), for S3 the object's own metadata. Otherwise, or if nothing
+// was recorded, it returns false and no error; errors are for an
+// unreadable state. The planner calls an output "unchanged" only when the
+// recorded print equals the source's current fingerprint.
+type ProvenanceReader interface {
+	Provenance(ctx context.Context, key string) (Fingerprint, bool, error)
 }
