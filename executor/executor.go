@@ -81,6 +81,11 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 			o.Retries = *job.Execution.Retries
 		}
 	}
+	// A plan cannot be edited into a write the job did not ask for: every
+	// item is checked against the job and its sources before any is run.
+	if err := planner.VerifyPlan(ctx, rt, p); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	cleanStale(ctx, p)
 	sum := &Summary{Done: map[planner.Action]int{}, Items: len(p.Items)}

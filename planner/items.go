@@ -67,13 +67,18 @@ func BuildListed(ctx context.Context, rt *Runtime, items []Listed, o BuildOption
 	p.Items = make([]Item, len(items))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(16, o.Concurrency))
+	gp := rt.newGuardPass()
 	for i, l := range items {
 		if l.Source < 0 || l.Source >= len(rt.Sources) {
 			p.Items[i] = Item{Action: Error, Reason: "no such source", SourceIndex: l.Source, Key: l.Item.Key, Input: l.Item.Key, Rule: -1}
 			continue
 		}
 		g.Go(func() error {
-			p.Items[i] = rt.decideLive(gctx, l, o.Completed)
+			it, err := rt.decideLive(gctx, gp, l, o.Completed)
+			p.Items[i] = it
+			if err != nil {
+				return err
+			}
 			return gctx.Err()
 		})
 	}
@@ -89,15 +94,17 @@ func BuildListed(ctx context.Context, rt *Runtime, items []Listed, o BuildOption
 		}
 		p.Items = kept
 	}
+	gp.finish(p.Items)
 	markDuplicateOutputs(p.Items)
+	p.builtBy = rt
 	return p, nil
 }
 
 // decideLive refreshes a listed item from its source, then decides it.
-func (rt *Runtime) decideLive(ctx context.Context, l Listed, completed map[string]sources.Fingerprint) Item {
+func (rt *Runtime) decideLive(ctx context.Context, gp *guardPass, l Listed, completed map[string]sources.Fingerprint) (Item, error) {
 	si := l.Item
 	if si.Err != nil || si.Skipped != "" || rt.locs[l.Source].Kind == sources.Stdio {
-		return rt.decideItem(ctx, l.Source, si, completed)
+		return gp.decide(ctx, l.Source, si, completed)
 	}
 	cur, err := rt.Sources[l.Source].Stat(ctx, si.Key)
 	if err != nil {
@@ -108,12 +115,12 @@ func (rt *Runtime) decideLive(ctx context.Context, l Listed, completed map[strin
 		} else {
 			it.Action, it.Reason = Error, "stat: "+err.Error()
 		}
-		return it
+		return it, nil
 	}
 	// Keep what the listing knew that Stat does not report.
 	cur.Key, cur.IsSingle = si.Key, si.IsSingle
 	if cur.Mode == 0 {
 		cur.Mode = si.Mode
 	}
-	return rt.decideItem(ctx, l.Source, cur, completed)
+	return gp.decide(ctx, l.Source, cur, completed)
 }

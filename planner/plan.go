@@ -100,6 +100,11 @@ type Plan struct {
 	// BaseDir is where relative paths of the job were resolved.
 	BaseDir string `json:"base_dir"`
 	Items   []Item `json:"items"`
+
+	// builtBy is the runtime whose Build made (or whose VerifyPlan
+	// checked) this plan in this process; nil for a plan read from a
+	// file, which VerifyPlan checks in full.
+	builtBy *Runtime
 }
 
 // Counts returns the number of items per action.

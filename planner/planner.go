@@ -79,13 +79,18 @@ func BuildItems(ctx context.Context, rt *Runtime, items []Listed, o BuildOptions
 	if o.Concurrency > 0 {
 		g.SetLimit(o.Concurrency)
 	}
+	gp := rt.newGuardPass()
 	for i, l := range items {
 		if l.Source < 0 || l.Source >= len(rt.Sources) {
 			p.Items[i] = Item{Action: Error, Reason: "no such source", SourceIndex: l.Source, Key: l.Item.Key, Input: l.Item.Key, Rule: -1}
 			continue
 		}
 		g.Go(func() error {
-			p.Items[i] = rt.decideItem(gctx, l.Source, l.Item, o.Completed)
+			it, err := gp.decide(gctx, l.Source, l.Item, o.Completed)
+			p.Items[i] = it
+			if err != nil {
+				return err
+			}
 			rt.rewrapAction(&p.Items[i])
 			return gctx.Err()
 		})
@@ -93,7 +98,9 @@ func BuildItems(ctx context.Context, rt *Runtime, items []Listed, o BuildOptions
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	gp.finish(p.Items)
 	markDuplicateOutputs(p.Items)
+	p.builtBy = rt
 	return p, nil
 }
 

@@ -24,7 +24,10 @@ func (rt *Runtime) Redecide(ctx context.Context, it *Item) Item {
 	// The listing's IsSingle is not in the item; the input name tells.
 	single := sources.Item{Key: it.Key, IsSingle: true}
 	si.IsSingle = displayInput(loc, single) == it.Input && displayInput(loc, si) != it.Input
-	n := rt.decideLive(ctx, Listed{Source: it.SourceIndex, Item: si}, nil)
+	n, err := rt.decideLive(ctx, rt.newGuardPass(), Listed{Source: it.SourceIndex, Item: si}, nil)
+	if err != nil {
+		n.Action, n.Reason = Error, err.Error()
+	}
 	n.Rule = it.Rule
 	return n
 }

@@ -39,6 +39,18 @@ type Options struct {
 	// WrapDestination, when set, wraps every destination (fault injection
 	// in tests, accounting).
 	WrapDestination func(sources.Destination) sources.Destination
+
+	// SpecFiles, PlanFile and MetadataLog name encjob's own files besides
+	// the job's key files and spec.metadata.output (which Prepare finds
+	// itself): the spec or policy files the job came from, a saved plan
+	// being written or applied, the metadata log the caller writes.
+	// Relative paths are relative to the working directory. They are
+	// never items: a job that does not replace its sources plans them as
+	// Skip, an in-place job whose sources would list one is refused
+	// (SetupError). They need not exist yet.
+	SpecFiles   []string
+	PlanFile    string
+	MetadataLog string
 }
 
 // Runtime is a job made ready to run: key groups built, materials managers
@@ -64,6 +76,8 @@ type Runtime struct {
 	mu    sync.Mutex
 	s3c   *awss3.Client
 	dests map[string]sources.Destination
+
+	guard *guard // encjob's own files and directories (guard.go)
 }
 
 // Prepare builds the runtime of a validated job.
@@ -88,6 +102,18 @@ func Prepare(ctx context.Context, job *spec.Job, o Options) (*Runtime, error) {
 		kms.Endpoint = job.KMS.Endpoint
 	}
 	rt.kms = kms
+	// Overlaps and encjob's own files are checked before a key is
+	// generated or anything is opened.
+	locs := make([]sources.Location, len(job.Sources))
+	for i, s := range job.Sources {
+		if locs[i], err = sources.Parse(rt.resolve(s.Path)); err != nil {
+			return nil, fmt.Errorf("spec.sources[%d]: %w", i, err)
+		}
+	}
+	rt.buildGuard(locs)
+	if err := rt.checkOverlap(ctx, locs); err != nil {
+		return nil, err
+	}
 	need := map[string]bool{}
 	if job.Operation != spec.OpEncrypt {
 		need[job.Decrypt.KeyGroup] = true

@@ -248,6 +248,7 @@ func (j *Job) Validate(v *Validators) ErrorList {
 	if j.Metadata.Output == "-" && j.Output.Stdout {
 		errs = append(errs, Invalid(sp.Child("metadata").Child("output"), "-", "output already goes to stdout; write the metadata log to a file"))
 	}
+	errs = append(errs, validateOverlap(sp, j)...)
 	return errs
 }
 

@@ -179,13 +179,13 @@ func planCommand(ctx context.Context, e *env, c *console, j *jobFlags, fs *pflag
 	if err != nil {
 		return err
 	}
-	rt, err := prepare(ctx, e, c, job, base)
+	rt, err := prepare(ctx, e, c, job, base, planner.Options{SpecFiles: []string{j.file}, PlanFile: out})
 	if err != nil {
 		return err
 	}
 	p, err := planner.Build(ctx, rt, planner.BuildOptions{Name: name, Owns: sh.Owns})
 	if err != nil {
-		return interrupted(ctx, fmt.Errorf("planning: %w", err))
+		return refusal(interrupted(ctx, fmt.Errorf("planning: %w", err)))
 	}
 	if out != "" {
 		f, err := os.Create(out)
@@ -287,7 +287,7 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := runSettings{name: name, baseDir: base, shard: sh, noProgress: j.noProgress, plan: saved, items: *items,
+	s := runSettings{name: name, baseDir: base, shard: sh, noProgress: j.noProgress, plan: saved, items: *items, specFile: j.file, planFile: fs.Arg(0),
 		metadataOutput: resolveAgainst(base, job.Metadata.Output), metadataOverwrite: job.Metadata.Overwrite}
 	if fs.Changed("metadata-output") {
 		s.metadataOutput = j.metadataOutput

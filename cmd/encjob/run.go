@@ -40,11 +40,16 @@ type runSettings struct {
 	interactive       bool
 	plan              *planner.Plan // a saved plan to apply (nil: plan now)
 	items             string        // apply --items PREFIX: plan this shard's part of a partition
+	specFile          string        // the spec file (-f), never an item
+	planFile          string        // the saved plan file, never an item
 }
 
 // prepare builds the runtime of a job and prints its key-group notes.
-func prepare(ctx context.Context, e *env, c *console, job *spec.Job, baseDir string) (*planner.Runtime, error) {
-	rt, err := planner.Prepare(ctx, job, planner.Options{BaseDir: baseDir, Stdin: e.stdin, Stdout: e.stdout})
+// own names encjob's own files (spec, plan, metadata log) the runtime
+// keeps out of the items.
+func prepare(ctx context.Context, e *env, c *console, job *spec.Job, baseDir string, own planner.Options) (*planner.Runtime, error) {
+	rt, err := planner.Prepare(ctx, job, planner.Options{BaseDir: baseDir, Stdin: e.stdin, Stdout: e.stdout,
+		SpecFiles: own.SpecFiles, PlanFile: own.PlanFile, MetadataLog: own.MetadataLog})
 	if err != nil {
 		var list spec.ErrorList
 		var pe *fs.PathError
@@ -134,7 +139,7 @@ func ttyPrompt(stderr io.Writer) func(string) (bool, error) {
 // progress and the summary, and returns the error that sets the exit
 // code.
 func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettings) error {
-	rt, err := prepare(ctx, e, c, job, s.baseDir)
+	rt, err := prepare(ctx, e, c, job, s.baseDir, planner.Options{SpecFiles: []string{s.specFile}, PlanFile: s.planFile, MetadataLog: s.metadataOutput})
 	if err != nil {
 		return err
 	}
@@ -148,10 +153,10 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 		}
 		if s.items != "" {
 			if p, err = planFromItems(ctx, e, rt, &s, completed); err != nil {
-				return err
+				return refusal(err)
 			}
 		} else if p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns, Completed: completed}); err != nil {
-			return interrupted(ctx, fmt.Errorf("planning: %w", err))
+			return refusal(interrupted(ctx, fmt.Errorf("planning: %w", err)))
 		}
 	} else {
 		if err := checkStale(ctx, rt, p); err != nil {
@@ -208,7 +213,7 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 		printSummary(c, p, sum, ctx.Err() != nil)
 	}
 	if applyErr != nil {
-		return interrupted(ctx, applyErr)
+		return refusal(interrupted(ctx, applyErr))
 	}
 	return outcome(job, p, sum)
 }
@@ -241,6 +246,21 @@ func outcome(job *spec.Job, p *planner.Plan, sum *executor.Summary) error {
 		x.Hint = "check the required encryption context; in a spec, execution.expectSkips: true makes such skips expected"
 	}
 	return x
+}
+
+// refusal gives the planner's refusals their exit codes: a job that
+// would replace one of encjob's own files is a setup error (2), a plan
+// whose items the job would not produce is refused (3).
+func refusal(err error) error {
+	var se *planner.SetupError
+	var pe *planner.PlanError
+	switch {
+	case errors.As(err, &pe):
+		return &exitError{Code: exitStale, Err: err, Hint: "the plan file was edited or does not belong to this job; run encjob plan again"}
+	case errors.As(err, &se):
+		return &exitError{Code: exitUsage, Err: err}
+	}
+	return err
 }
 
 // interrupted maps a cancelled run to exit code 130.
@@ -280,6 +300,11 @@ func checkStale(ctx context.Context, rt *planner.Runtime, p *planner.Plan) error
 	if len(errored) > 0 {
 		return &exitError{Code: exitStale, Err: fmt.Errorf("plan %q has %d errored items; first: %s", p.Name, len(errored), errored[0]),
 			Hint: "fix the errors and run encjob plan again"}
+	}
+	// Every item must be one the job would plan now (executor.Apply checks
+	// again; this names the edited field before the staleness summary).
+	if err := planner.VerifyPlan(ctx, rt, p); err != nil {
+		return refusal(fmt.Errorf("plan %q: %w", p.Name, err))
 	}
 	if len(changed) > 0 {
 		return &exitError{Code: exitStale, Err: fmt.Errorf("plan %q is stale: %d sources changed since planning; first: %s", p.Name, len(changed), changed[0]),

@@ -1,0 +1,204 @@
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/encjob/encjob/sources"
+)
+
+// checkOverlap refuses, before anything is built or written, a job whose
+// output would replace a source, or whose in-place sources hold one of
+// encjob's own files (a key file, a spec, the metadata log, a saved plan,
+// existing or not yet). locs are the parsed sources of rt.Job. Every
+// problem is named with both paths; the error is a *SetupError.
+func (rt *Runtime) checkOverlap(ctx context.Context, locs []sources.Location) error {
+	job := rt.Job
+	var errs []string
+	out := job.Output
+	if !out.InPlace && !out.Stdout && out.Path != "" && out.Path != "-" {
+		dst := rt.resolve(out.Path)
+		if strings.HasPrefix(dst, "s3://") {
+			errs = append(errs, rt.overlapS3(ctx, dst, locs)...)
+		} else {
+			errs = append(errs, rt.overlapLocal(dst, locs)...)
+		}
+	}
+	if out.InPlace {
+		errs = append(errs, rt.ownInPlace(locs)...)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &SetupError{Err: errors.New(strings.Join(errs, "; "))}
+}
+
+func (rt *Runtime) overlapLocal(dst string, locs []sources.Location) []string {
+	dstID, dstFi, err := statID(dst)
+	if err != nil {
+		return nil // a new output can be no source
+	}
+	var errs []string
+	for i, l := range locs {
+		if l.Kind != sources.Local {
+			continue
+		}
+		srcID, srcFi, err := statID(l.Path)
+		if err != nil {
+			continue // the listing reports a missing source
+		}
+		tree := srcFi.IsDir()
+		what := "file"
+		if tree {
+			what = "directory"
+		}
+		if srcID == dstID {
+			errs = append(errs, fmt.Sprintf("spec.output.path %s and spec.sources[%d].path %s are the same %s: only output.inPlace: true may replace a source",
+				rt.Job.Output.Path, i, rt.Job.Sources[i].Path, what))
+			continue
+		}
+		if !dstFi.IsDir() || !tree {
+			// A single source file inside the output directory is fine:
+			// its output has another name, and an output that is the
+			// same file as a source is a conflict (guardPass.finish).
+			continue
+		}
+		real, err := filepath.EvalSymlinks(l.Path)
+		if err != nil {
+			continue
+		}
+		ids, _ := ancestorIDs(real)
+		for _, id := range ids {
+			if id == dstID {
+				errs = append(errs, fmt.Sprintf("spec.sources[%d].path %s is inside spec.output.path %s: outputs would be written among the sources and could replace them; choose an output directory outside the source tree",
+					i, rt.Job.Sources[i].Path, rt.Job.Output.Path))
+				break
+			}
+		}
+	}
+	return errs
+}
+
+// s3Span is an S3 location as a key range: an object name and/or a prefix.
+type s3Span struct {
+	bucket, object, prefix string // object "" when it can only be a prefix
+}
+
+func spanOf(l sources.Location) s3Span {
+	s := s3Span{bucket: l.Bucket}
+	k := l.Key
+	switch {
+	case l.Glob != "":
+		s.prefix = k
+	case k == "" || strings.HasSuffix(k, "/"):
+		s.prefix = k
+	default:
+		s.object, s.prefix = k, k+"/"
+	}
+	return s
+}
+
+func (rt *Runtime) overlapS3(ctx context.Context, dst string, locs []sources.Location) []string {
+	dl, err := sources.Parse(dst)
+	if err != nil {
+		return nil
+	}
+	d := spanOf(dl)
+	var errs []string
+	for i, l := range locs {
+		if l.Kind != sources.S3 || l.Bucket != dl.Bucket {
+			continue
+		}
+		s := spanOf(l)
+		name := fmt.Sprintf("spec.sources[%d].path %s", i, rt.Job.Sources[i].Path)
+		switch {
+		case s.prefix == d.prefix || s.object != "" && s.object == d.object:
+			errs = append(errs, fmt.Sprintf("spec.output.path %s and %s are the same S3 location: only output.inPlace: true may replace a source", rt.Job.Output.Path, name))
+		case strings.HasPrefix(s.prefix, d.prefix) && !(s.object != "" && rt.s3IsObject(ctx, l.Bucket, s.object)):
+			errs = append(errs, fmt.Sprintf("%s is inside spec.output.path %s: outputs would be written among the sources and could replace them; choose an output prefix outside the source prefix", name, rt.Job.Output.Path))
+		}
+	}
+	return errs
+}
+
+// s3IsObject reports whether key names an existing object (a single-object
+// source) rather than a prefix. When S3 cannot tell, it is taken for a
+// prefix, which refuses more, never less.
+func (rt *Runtime) s3IsObject(ctx context.Context, bucket, key string) bool {
+	cl, err := rt.s3Client(ctx)
+	if err != nil {
+		return false
+	}
+	_, err = cl.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	return err == nil
+}
+
+// ownInPlace refuses an in-place job whose trees would list one of
+// encjob's own files: it would be encrypted, decrypted or replaced.
+func (rt *Runtime) ownInPlace(locs []sources.Location) []string {
+	var errs []string
+	g := rt.guard
+	if g == nil {
+		return nil
+	}
+	for _, f := range g.files {
+		if !f.refuse {
+			continue
+		}
+		pl, real, err := placeOf(f.path)
+		if err != nil {
+			continue
+		}
+		ids, rels := ancestorIDs(real)
+		for i, l := range locs {
+			if l.Kind != sources.Local {
+				continue
+			}
+			srcID, srcFi, err := statID(l.Path)
+			if err != nil {
+				continue
+			}
+			if !srcFi.IsDir() {
+				if pl.rest == "" && pl.id == srcID {
+					errs = append(errs, fmt.Sprintf("spec.sources[%d].path %s is encjob's own %s: replacing it in place would lose data", i, rt.Job.Sources[i].Path, f.what))
+				}
+				continue
+			}
+			for k, id := range ids {
+				if id != srcID {
+					continue
+				}
+				if rt.wouldList(i, l, rels[k]) {
+					errs = append(errs, fmt.Sprintf("encjob's own %s %s is inside in-place source spec.sources[%d].path %s and would be replaced: move it out of the tree or add %q to spec.sources[%d].exclude",
+						f.what, f.path, i, rt.Job.Sources[i].Path, rels[k], i))
+				}
+				break
+			}
+		}
+	}
+	return errs
+}
+
+// wouldList reports whether the source would list key (its glob and
+// filters match).
+func (rt *Runtime) wouldList(i int, l sources.Location, key string) bool {
+	if l.Glob != "" {
+		// The glob is relative to l.Path, as sources.NewSource compiles it.
+		p, err := sources.CompilePattern("/" + l.Glob)
+		if err != nil || !p.Match(key) {
+			return false
+		}
+	}
+	s := rt.Job.Sources[i]
+	f, err := sources.NewFilter(s.Include, s.Exclude)
+	if err != nil {
+		return true
+	}
+	return f.Match(key)
+}

@@ -1,0 +1,212 @@
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/encjob/encjob/sources"
+)
+
+// PlanError is a plan refused by VerifyPlan: one item is not what the job
+// would produce. Nothing has been written when it is returned.
+type PlanError struct {
+	Index int    // the item's index in Plan.Items
+	Input string // the item's input, as the plan has it
+	Field string // the JSON field at fault ("out_root", "action", ...)
+	Cause string
+}
+
+func (e *PlanError) Error() string {
+	in := e.Input
+	if in == "" {
+		in = "?"
+	}
+	return fmt.Sprintf("plan item %d (%s): %s: %s", e.Index, in, e.Field, e.Cause)
+}
+
+// VerifyPlan checks, before anything is written, that every item of p is
+// one the job (p's, run by rt) would plan from its sources as they are
+// now: the source index exists; the key is a clean relative key; a
+// changing item's action is the job's operation; and, for a plan not
+// built by rt in this process (a saved plan, or one made by hand), that
+// the item is listed by its source right now (Stat: it exists, is a
+// regular file or object, is reached without an unfollowed symlink, and
+// matches the source's glob and filters) with the fingerprint the plan
+// recorded, that its input, output, out_root and out_key are exactly the
+// ones the job derives from the source and the key, that it is none of
+// encjob's own files, and that no two items are the same file. Mode,
+// size, content type and metadata of such items are refreshed from the
+// Stat, so a plan file cannot choose them either.
+//
+// The error is a *PlanError naming the item and the field. executor.Apply
+// calls VerifyPlan first; it never panics on any plan.
+func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
+	if p == nil {
+		return &PlanError{Index: -1, Field: "plan", Cause: "no plan"}
+	}
+	trusted := p.builtBy == rt
+	job := rt.Job
+	op := Action(job.Operation)
+	var gp *guardPass
+	if !trusted {
+		gp = rt.newGuardPass()
+	}
+	outputs := map[string]int{}
+	singles := map[int]bool{}
+	for i := range p.Items {
+		it := &p.Items[i]
+		bad := func(field, format string, a ...any) error {
+			return &PlanError{Index: i, Input: it.Input, Field: field, Cause: fmt.Sprintf(format, a...)}
+		}
+		if it.SourceIndex < 0 || it.SourceIndex >= len(rt.Sources) || it.SourceIndex >= len(job.Sources) {
+			return bad("source", "index %d out of range: the job has %d sources", it.SourceIndex, len(job.Sources))
+		}
+		switch it.Action {
+		case Encrypt, Decrypt, Reencrypt, Rewrap:
+			want := op
+			if op == Reencrypt && job.Rewrap() && !rt.KMSBlobs(it.SourceIndex) {
+				want = Rewrap // as rewrapAction plans it
+			}
+			if it.Action != want {
+				return bad("action", "%q, but the job (operation %s) would %s this item", it.Action, op, want)
+			}
+		case Unchanged, Skip, Conflict, Error:
+			continue // written nowhere: only recorded
+		default:
+			return bad("action", "unknown action %q", it.Action)
+		}
+		loc := rt.locs[it.SourceIndex]
+		stdin := loc.Kind == sources.Stdio
+		if stdin {
+			if it.Key != sources.StdinKey {
+				return bad("key", "%q: standard input has the one item %q", it.Key, sources.StdinKey)
+			}
+		} else if err := sources.CheckKey(it.Key); err != nil {
+			return bad("key", "%v", err)
+		}
+		if it.Fingerprint == "" && !stdin {
+			return bad("fingerprint", "missing: without it the source cannot be checked for changes (or replaced in place safely)")
+		}
+		if prev, dup := outputs[it.Output]; dup && it.Output != "<stdout>" {
+			return bad("output", "%s is also the output of item %d", it.Output, prev)
+		}
+		outputs[it.Output] = i
+		if trusted {
+			continue
+		}
+		si, err := rt.liveItem(ctx, it.SourceIndex, it.Key, singles)
+		if err != nil {
+			return bad("key", "%v", err)
+		}
+		if !stdin && si.Print != it.Fingerprint {
+			return bad("fingerprint", "stale: the source changed since planning (or the fingerprint was edited)")
+		}
+		if want := displayInput(loc, si); it.Input != want {
+			return bad("input", "%q, but the source names this item %q", it.Input, want)
+		}
+		wantOut, wantRoot, wantKey := rt.outputFor(it.SourceIndex, si)
+		switch {
+		case it.OutRoot != wantRoot:
+			return bad("out_root", "%q, but the job writes this item under %q", it.OutRoot, wantRoot)
+		case it.OutKey != wantKey:
+			return bad("out_key", "%q, but the job names this item's output %q", it.OutKey, wantKey)
+		case it.Output != wantOut:
+			return bad("output", "%q, but the job writes this item to %q", it.Output, wantOut)
+		}
+		if v := gp.classify(it.SourceIndex, si); v.reason != "" {
+			return bad("key", "%s is %s; it is never an item", it.Input, v.reason)
+		}
+		if !stdin {
+			it.Size, it.Mode = si.Size, uint32(si.Mode)
+			if loc.Kind == sources.S3 {
+				it.ContentType, it.Metadata = si.ContentType, si.Metadata
+			}
+		}
+	}
+	if trusted {
+		return nil
+	}
+	defer func() {
+		if err == nil {
+			p.builtBy = rt // verified: a second call (executor.Apply's) is cheap
+		}
+	}()
+	// What only the whole plan shows (the same checks the planner makes).
+	check := append([]Item(nil), p.Items...)
+	gp.finish(check)
+	for i := range check {
+		if check[i].Action != p.Items[i].Action {
+			return &PlanError{Index: i, Input: p.Items[i].Input, Field: "output", Cause: check[i].Reason}
+		}
+	}
+	return nil
+}
+
+// liveItem stats the item key of source src as a listing would report it
+// now; an error says why the source would not list it as an item.
+func (rt *Runtime) liveItem(ctx context.Context, src int, key string, singles map[int]bool) (sources.Item, error) {
+	loc := rt.locs[src]
+	var si sources.Item
+	err := retryTransient(ctx, func() (err error) {
+		si, err = rt.Sources[src].Stat(ctx, key)
+		return err
+	})
+	switch {
+	case errors.Is(err, sources.ErrNotFound):
+		return si, fmt.Errorf("%q: the source lists no such item", key)
+	case err != nil:
+		return si, err
+	case si.Err != nil:
+		return si, si.Err
+	case si.Skipped != "":
+		return si, fmt.Errorf("%q is not an item: %s", key, si.Skipped)
+	}
+	si.Key = key
+	switch loc.Kind {
+	case sources.Stdio:
+		si.IsSingle = true
+		return si, nil
+	case sources.S3:
+		one, seen := singles[src]
+		if !seen {
+			one = !loc.IsPrefix() && rt.s3IsObject(ctx, loc.Bucket, loc.Key)
+			singles[src] = one
+		}
+		si.IsSingle = one && key == baseName(loc.Key)
+	case sources.Local:
+		if si.IsSingle {
+			return si, nil
+		}
+		// The walk does not enter symlinked directories unless asked to.
+		if !rt.Job.Sources[src].FollowSymlinks {
+			segs := strings.Split(key, "/")
+			dir := loc.Path
+			for _, s := range segs[:len(segs)-1] {
+				dir = filepath.Join(dir, s)
+				fi, err := os.Lstat(dir)
+				if err != nil {
+					return si, err
+				}
+				if fi.Mode()&fs.ModeSymlink != 0 {
+					return si, fmt.Errorf("%q is reached through the symlink %s, which the source does not follow", key, dir)
+				}
+			}
+		}
+	}
+	if !si.IsSingle && !rt.wouldList(src, loc, key) {
+		return si, fmt.Errorf("%q is not listed by the source: its glob or include/exclude rules leave it out", key)
+	}
+	return si, nil
+}
+
+func baseName(k string) string {
+	if i := strings.LastIndexByte(k, '/'); i >= 0 {
+		return k[i+1:]
+	}
+	return k
+}
