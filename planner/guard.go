@@ -41,8 +41,8 @@ import (
 //     Conflict.
 
 // stateDirName is the directory encjob keeps in output roots and in-place
-// trees (lock, journals); the shared name is sources.StateDir.
-const stateDirName = ".encjob-state"
+// trees (lock, journals).
+const stateDirName = sources.StateDir
 
 // fileID is a file's identity.
 type fileID struct{ dev, ino uint64 }
