@@ -1,0 +1,143 @@
+package planner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/encjob/encjob/sources"
+	"github.com/encjob/encjob/spec"
+)
+
+// A plan that went through a file is checked item by item against the
+// job; every edit that would change what is read or written is refused
+// with a PlanError naming the field, and the unedited plan passes.
+func TestVerifyPlanRefusesEdits(t *testing.T) {
+	dir := guardFixture(t)
+	write(t, filepath.Join(dir, "in", "sub", "b.txt"), []byte("b"), 0o644)
+	write(t, filepath.Join(dir, "in", "skip.me"), []byte("s"), 0o644)
+	job := rawJob(spec.OpEncrypt, "k.key", spec.Output{Path: "out"}, spec.Source{Path: "in", Exclude: []string{"*.me"}})
+	rt, err := Prepare(context.Background(), job, Options{BaseDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Build(context.Background(), rt, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyPlan(context.Background(), rt, fresh); err != nil {
+		t.Fatalf("a fresh plan: %v", err)
+	}
+	var saved bytes.Buffer
+	if err := fresh.Write(&saved); err != nil {
+		t.Fatal(err)
+	}
+	reload := func() *Plan {
+		p, err := Read(bytes.NewReader(saved.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if err := VerifyPlan(context.Background(), rt, reload()); err != nil {
+		t.Fatalf("the saved plan, unedited: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(p *Plan)
+		field string
+	}{
+		{"source index", func(p *Plan) { p.Items[0].SourceIndex = 3 }, "source"},
+		{"negative source index", func(p *Plan) { p.Items[0].SourceIndex = -5 }, "source"},
+		{"action", func(p *Plan) { p.Items[0].Action = Decrypt }, "action"},
+		{"unknown action", func(p *Plan) { p.Items[0].Action = "wipe" }, "action"},
+		{"key ..", func(p *Plan) { p.Items[0].Key = "../k.key" }, "key"},
+		{"key absolute", func(p *Plan) { p.Items[0].Key = dir + "/k.key" }, "key"},
+		{"key empty segment", func(p *Plan) { p.Items[0].Key = "sub//b.txt" }, "key"},
+		{"key excluded", func(p *Plan) { p.Items[0].Key = "skip.me" }, "key"},
+		{"key missing", func(p *Plan) { p.Items[0].Key = "gone" }, "key"},
+		{"fingerprint missing", func(p *Plan) { p.Items[0].Fingerprint = "" }, "fingerprint"},
+		{"fingerprint other", func(p *Plan) { p.Items[0].Fingerprint = p.Items[1].Fingerprint }, "fingerprint"},
+		{"input", func(p *Plan) { p.Items[0].Input = "/etc/shadow" }, "input"},
+		{"out_root", func(p *Plan) { p.Items[0].OutRoot = dir }, "out_root"},
+		{"out_key", func(p *Plan) { p.Items[0].OutKey = "../../x" }, "out_key"},
+		{"output", func(p *Plan) { p.Items[0].Output = dir + "/k.key" }, "output"},
+		{"duplicate", func(p *Plan) { p.Items = append(p.Items, p.Items[0]) }, "output"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := reload()
+			tc.edit(p)
+			err := VerifyPlan(context.Background(), rt, p)
+			var pe *PlanError
+			if !errors.As(err, &pe) || pe.Field != tc.field {
+				t.Fatalf("want a PlanError on %q, got %v", tc.field, err)
+			}
+		})
+	}
+	// Mode and size come from the source, not from the plan file.
+	p := reload()
+	p.Items[0].Mode, p.Items[0].Size = 0o777, 1
+	if err := VerifyPlan(context.Background(), rt, p); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(filepath.Join(dir, "in", p.Items[0].Key))
+	if p.Items[0].Mode != uint32(fi.Mode().Perm()) || p.Items[0].Size != fi.Size() {
+		t.Errorf("mode %o size %d kept from the plan file", p.Items[0].Mode, p.Items[0].Size)
+	}
+	if err := VerifyPlan(context.Background(), rt, nil); err == nil {
+		t.Error("a nil plan passed")
+	}
+}
+
+// S3 overlap is decided by bucket and prefix; outputs under a prefix
+// inside a source prefix are the job's own.
+func TestOverlapS3(t *testing.T) {
+	for _, tc := range []struct {
+		src, out string
+		want     string // "" allowed
+	}{
+		{"s3://bkt/in/", "s3://bkt/in/", "same S3 location"},
+		{"s3://bkt/in", "s3://bkt/in/", "same S3 location"},
+		{"s3://bkt/in/**/*.csv", "s3://bkt/in/", "same S3 location"},
+		{"s3://bkt/out/in/", "s3://bkt/out/", "is inside"},
+		{"s3://bkt/in/", "s3://bkt/", "is inside"},
+		{"s3://bkt/in/", "s3://bkt/in/out/", ""},
+		{"s3://bkt/in/", "s3://other/in/", ""},
+		{"s3://bkt/in/", "s3://bkt/input/", ""},
+	} {
+		t.Run(tc.src+" -> "+tc.out, func(t *testing.T) {
+			job := &spec.Job{Operation: spec.OpEncrypt, Sources: []spec.Source{{Path: tc.src}}, Output: spec.Output{Path: tc.out}}
+			rt := &Runtime{Job: job}
+			loc, err := sources.Parse(tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = rt.checkOverlap(context.Background(), []sources.Location{loc})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	job := &spec.Job{Operation: spec.OpEncrypt, Sources: []spec.Source{{Path: "s3://bkt/in/"}}, Output: spec.Output{Path: "s3://bkt/in/enc"},
+		Metadata: spec.MetadataLog{Output: "s3://bkt/in/log.jsonl"}}
+	loc, _ := sources.Parse("s3://bkt/in/")
+	rt := &Runtime{Job: job, locs: []sources.Location{loc}}
+	rt.buildGuard(rt.locs)
+	gp := rt.newGuardPass()
+	for key, want := range map[string]string{"enc/a.encrypted": "encjob's own output (output.path)", "enc": "encjob's own output (output.path)",
+		"log.jsonl": "encjob's own metadata log", "a": "", "encore": ""} {
+		if v := gp.classify(0, sources.Item{Key: key}); v.reason != want {
+			t.Errorf("%s: %q, want %q", key, v.reason, want)
+		}
+	}
+}
