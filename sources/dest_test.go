@@ -263,3 +263,21 @@ func TestInPlaceExchangeRace(t *testing.T) {
 		sources.EndRun(d)
 	}
 }
+
+// A root removed and made again between two runs of one process is
+// written afresh, not through the old directory's descriptor.
+func TestRootReplacedBetweenRuns(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "out")
+	d := sources.NewLocalDestination(root, sources.LocalDestOptions{})
+	if err := commitFile(t, d, "a", "1", sources.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(root)
+	d = sources.NewLocalDestination(root, sources.LocalDestOptions{})
+	if err := commitFile(t, d, "a", "2", sources.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "a")); err != nil || string(b) != "2" {
+		t.Fatalf("second run's output: %q %v", b, err)
+	}
+}

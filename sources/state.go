@@ -214,12 +214,32 @@ func stateFor(root string, ops fileOps) *rootState {
 	}
 	statesMu.Lock()
 	defer statesMu.Unlock()
-	if st, ok := states[abs]; ok && st.ops == ops {
+	if st, ok := states[abs]; ok && st.ops == ops && st.stillAt(abs) {
 		return st
 	}
 	st := newRootState(abs, ops)
 	states[abs] = st
 	return st
+}
+
+// stillAt reports whether the state's root descriptor (if opened) is still
+// the directory at path: a root deleted or replaced between two runs of
+// one process gets a fresh state, not writes into the old directory.
+func (s *rootState) stillAt(path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rootFD < 0 {
+		return true
+	}
+	cur, err := s.ops.fstat(s.rootFD)
+	if err != nil {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return false
+	}
+	return uint64(st.Dev) == cur.dev && uint64(st.Ino) == cur.ino
 }
 
 func newRootState(root string, ops fileOps) *rootState {
