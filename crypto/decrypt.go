@@ -89,6 +89,7 @@ func NewDecryptor(ctx context.Context, src io.Reader, o DecryptOptions) (*Decryp
 	if err != nil {
 		return nil, err
 	}
+	h.DecryptedWith = m.DecryptedWith
 	keys, err := deriveKeys(s, m.DataKey, h.MessageID)
 	clear(m.DataKey)
 	if err != nil {

@@ -32,6 +32,11 @@ type Header struct {
 	AuthIV            []byte // v1 header IV; zero bytes on v2 (not on the wire)
 	AuthTag           []byte
 
+	// DecryptedWith is not part of the message: NewDecryptor sets it to
+	// the key that unwrapped the data key (DecryptionMaterials.DecryptedWith)
+	// on the header it authenticated. Empty on a parsed header.
+	DecryptedWith string
+
 	body []byte // the serialised header body, exactly the bytes authenticated by AuthTag
 }
 

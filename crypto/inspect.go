@@ -17,8 +17,11 @@ type CLIHeader struct {
 	EncryptionContext map[string]string `json:"encryption_context"`
 	EncryptedDataKeys []CLIDataKey      `json:"encrypted_data_keys"`
 	ContentType       int               `json:"content_type"`
-	HeaderIVLength    int               `json:"header_iv_length"`
+	HeaderIVLength    *int              `json:"header_iv_length"` // 12 on v1, null on v2 (no header IV field)
 	FrameLength       uint32            `json:"frame_length"`
+	// CommitmentKey is the v2 algorithm suite data (the commitment key of
+	// a committing suite), base64; null on v1, as the cli writes it.
+	CommitmentKey *string `json:"commitment_key"`
 }
 
 // CLIDataKey is one EDK in a CLIHeader.
@@ -41,12 +44,16 @@ func (h *Header) CLIMetadata() CLIHeader {
 	b64 := base64.StdEncoding.EncodeToString
 	out := CLIHeader{Version: "1.0", Algorithm: h.Suite.Name, MessageID: b64(h.MessageID),
 		EncryptionContext: map[string]string(h.Context.Clone()), ContentType: h.ContentType,
-		HeaderIVLength: ivLen, FrameLength: h.FrameLength}
+		FrameLength: h.FrameLength}
 	if h.Version == 1 {
-		t := int(h.Type)
-		out.Type = &t
+		t, n := int(h.Type), ivLen
+		out.Type, out.HeaderIVLength = &t, &n
 	} else {
 		out.Version = "2.0"
+		if len(h.CommitKey) > 0 {
+			ck := b64(h.CommitKey)
+			out.CommitmentKey = &ck
+		}
 	}
 	edks := append([]EncryptedDataKey(nil), h.EncryptedDataKeys...)
 	sort.SliceStable(edks, func(i, j int) bool {

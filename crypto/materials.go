@@ -35,6 +35,11 @@ type DecryptionMaterials struct {
 	Context         EncryptionContext
 	DataKey         []byte // set by the keyring that unwrapped an EDK
 	VerificationKey *ecdsa.PublicKey
+	// DecryptedWith names the key that unwrapped DataKey, set with it by the
+	// keyring: the KMS key ARN the Decrypt call used (which, for a
+	// multi-Region key or discovery, may differ from the EDK's provider
+	// info), or namespace/name for raw keys. Never key material.
+	DecryptedWith string
 }
 
 // Keyring wraps and unwraps data keys. Implementations must be safe for

@@ -119,6 +119,9 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 			if it.Action == planner.Error {
 				r.Err = errors.New(it.Reason)
 			}
+			if it.Action == planner.Skip && (it.MissingContextKeys != nil || it.MissingContextPairs != nil) {
+				r.Header = skippedHeader(ctx, rt, it)
+			}
 			finish(r)
 			continue
 		}
@@ -366,6 +369,25 @@ func openInput(ctx context.Context, src sources.Source, it *planner.Item) (io.Re
 	}
 	rc, err := src.Open(ctx, it.Key)
 	return rc, func() error { return nil }, err
+}
+
+// skippedHeader reads the header of a message skipped for its encryption
+// context, for its metadata line: aws-encryption-cli writes header and
+// header_auth on such lines. The header is parsed, not authenticated (the
+// skip needs no key, so no KMS call is made for it); nil when the source
+// cannot be read again, which leaves the line without them.
+func skippedHeader(ctx context.Context, rt *planner.Runtime, it *planner.Item) *crypto.Header {
+	rc, _, err := openInput(ctx, rt.Sources[it.SourceIndex], it)
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	h, err := crypto.ParseHeaderLimits(planner.InputReader(rc, rt.Job.Sources[it.SourceIndex].Encoding),
+		crypto.HeaderLimits{MaxEncryptedDataKeys: rt.Job.MaxEncryptedDataKeys})
+	if err != nil {
+		return nil
+	}
+	return h
 }
 
 // sourceUnchanged re-checks the source after an attempt read it: a source

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -210,7 +211,7 @@ func (v *verifier) check(want []byte) error {
 // record builds the metadata line of a result.
 func record(job *spec.Job, r *Result, shard string) *Record {
 	it := r.Item
-	rec := &Record{Mode: string(job.Operation), Input: it.Input, Output: it.Output, Action: it.Action,
+	rec := &Record{Mode: string(job.Operation), Input: absLocal(it.Input), Output: absLocal(it.Output), Item: it.Identity(), Action: it.Action,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, DurationMS: float64(r.Duration.Microseconds()) / 1000,
 		Attempts: r.Attempts, Fingerprint: string(it.Fingerprint), Shard: shard, Time: time.Now().UTC()}
 	if job.Decrypt.UnsignedOnly && job.Operation == spec.OpDecrypt {
@@ -227,13 +228,18 @@ func record(job *spec.Job, r *Result, shard string) *Record {
 	if it.Action == planner.Skip {
 		rec.Skipped, rec.Reason = true, it.Reason
 		rec.MissingKeys, rec.MissingPairs = it.MissingContextKeys, it.MissingContextPairs
+		if rec.MissingKeys != nil || rec.MissingPairs != nil {
+			// The cli writes both lists on such a line, [] when empty.
+			rec.MissingKeys = append([]string{}, rec.MissingKeys...)
+			rec.MissingPairs = append([][]string{}, rec.MissingPairs...)
+		}
 	} else if it.Reason != "" && r.Err == nil {
 		rec.Reason = it.Reason
 	}
 	if h := r.Header; h != nil {
 		ch := h.CLIMetadata()
 		rec.Header = &ch
-		if it.Action == planner.Decrypt {
+		if it.Action == planner.Decrypt || it.Action == planner.Skip {
 			a := h.CLIHeaderAuth()
 			rec.HeaderAuth = &a
 		}
@@ -246,6 +252,22 @@ func record(job *spec.Job, r *Result, shard string) *Record {
 	if h := r.InputHeader; h != nil {
 		ch := h.CLIMetadata()
 		rec.InputHeader = &ch
+		rec.DecryptedWith = h.DecryptedWith
+	} else if h := r.Header; h != nil && it.Action == planner.Decrypt {
+		rec.DecryptedWith = h.DecryptedWith
 	}
 	return rec
+}
+
+// absLocal makes a local path absolute, as aws-encryption-cli writes input
+// and output; s3:// URLs, "<stdin>"/"<stdout>" (and "-") and "" stay as
+// they are. A path that cannot be made absolute is kept as given.
+func absLocal(p string) string {
+	if p == "" || p == "-" || p == "<stdin>" || p == "<stdout>" || strings.HasPrefix(p, "s3://") || filepath.IsAbs(p) {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

@@ -402,7 +402,7 @@ func (k *Keyring) decrypt(ctx context.Context, m *crypto.DecryptionMaterials, ke
 		clear(out.Plaintext)
 		return &KeyError{Key: key.String(), Op: "Decrypt", Kind: KindInvalidResponse, Err: fmt.Errorf("data key is %d bytes, suite %s needs %d", n, m.Suite.Hex(), m.Suite.KeyLen)}
 	}
-	m.DataKey = out.Plaintext
+	m.DataKey, m.DecryptedWith = out.Plaintext, key.String()
 	return nil
 }
 

@@ -483,6 +483,7 @@ func cloneDecryption(m *crypto.DecryptionMaterials) *crypto.DecryptionMaterials 
 		Context:         m.Context.Clone(),
 		DataKey:         append([]byte(nil), m.DataKey...),
 		VerificationKey: m.VerificationKey,
+		DecryptedWith:   m.DecryptedWith,
 	}
 }
 

@@ -140,7 +140,7 @@ func (k *RawAES) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, e
 			failed++
 			continue
 		}
-		m.DataKey = dk
+		m.DataKey, m.DecryptedWith = dk, k.namespace+"/"+k.name
 		return nil
 	}
 	if matched == 0 {

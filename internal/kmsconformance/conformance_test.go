@@ -183,9 +183,12 @@ func testStrictGroup(t *testing.T, c *caseEnv) {
 		}
 	}
 	for _, key := range []Key{a, b} {
-		got, err := decryptMsg(c.ctx, crypto.NewDefaultCMM(c.strict(t, key.ARN)), msg)
+		got, dh, err := crypto.Decrypt(c.ctx, msg, crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(c.strict(t, key.ARN))})
 		if err != nil || !bytes.Equal(got, pt) {
 			t.Fatalf("decrypt with %s alone: %v", key.ARN, err)
+		}
+		if dh.DecryptedWith != key.ARN {
+			t.Errorf("decrypted with %q, want %s", dh.DecryptedWith, key.ARN)
 		}
 		c.wantCalls(t, "decrypt with "+key.ARN, map[string]int64{"Decrypt": 1})
 	}
@@ -617,9 +620,12 @@ func testCachingDecrypt(t *testing.T, c *caseEnv) {
 	}{{dec, 1}, {crypto.NewDefaultCMM(k), 50}} {
 		c.ResetCalls()
 		for i, m := range msgs {
-			got, err := decryptMsg(c.ctx, tc.cmm, m)
+			got, dh, err := crypto.Decrypt(c.ctx, m, crypto.DecryptOptions{CMM: tc.cmm})
 			if err != nil || string(got) != fmt.Sprint(i) {
 				t.Fatalf("message %d: %v", i, err)
+			}
+			if dh.DecryptedWith != a.ARN { // cached materials remember the key too
+				t.Fatalf("message %d: decrypted with %q, want %s", i, dh.DecryptedWith, a.ARN)
 			}
 		}
 		c.wantCalls(t, fmt.Sprintf("%T", tc.cmm), map[string]int64{"Decrypt": tc.want})
