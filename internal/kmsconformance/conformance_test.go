@@ -571,12 +571,11 @@ spec:
 	if err != nil {
 		t.Fatalf("%s: apply: %v", op, err)
 	}
-	done := 0
-	for _, v := range sum.Done {
-		done += v
-	}
-	if !sum.OK() || done != n {
-		t.Fatalf("%s: %d done (%v), failures %v; want %d", op, done, sum.Done, sum.Failed, n)
+	// Only the operation's own action counts: encjob's state directory
+	// in a tree it wrote is listed as a skip.
+	action := map[string]planner.Action{"encrypt": planner.Encrypt, "decrypt": planner.Decrypt, "reencrypt": planner.Reencrypt}[op]
+	if !sum.OK() || sum.Done[action] != n {
+		t.Fatalf("%s: %d done (%v), failures %v; want %d", op, sum.Done[action], sum.Done, sum.Failed, n)
 	}
 }
 
