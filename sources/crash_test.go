@@ -96,7 +96,7 @@ func newCrashTree(noTmpfile bool) *crashFS {
 // checkRecovered runs the next run's recovery on a crash image and checks
 // every item is fully old or fully new, new ones proven encjob's by
 // Provenance, old ones not, user files untouched and nothing stray.
-func checkRecovered(t *testing.T, where string, g *crashFS) map[string]bool {
+func checkRecovered(t *testing.T, where string, g *crashFS, external string) map[string]bool {
 	t.Helper()
 	ctx := context.Background()
 	st := newRootState("/root", g)
@@ -115,6 +115,12 @@ func checkRecovered(t *testing.T, where string, g *crashFS) map[string]bool {
 		switch {
 		case err != nil:
 			t.Fatalf("%s: Provenance(%s): %v", where, it.key, err)
+		case it.key == external:
+			// Another writer replaced it right before encjob's exchange:
+			// their content must win, whatever the crash point.
+			if got != "EXTERNAL" || proven {
+				t.Fatalf("%s: %s = %q (proven %v), want the external writer's content", where, it.key, got, proven)
+			}
 		case ok && got == it.data:
 			isNew[it.key] = true
 			if !proven || p != printFor(it.key) {
@@ -151,16 +157,38 @@ func checkRecovered(t *testing.T, where string, g *crashFS) map[string]bool {
 // item is fully old or fully new, nothing lost, nothing stray, and that
 // the rerun then completes every item.
 func TestCrashConsistency(t *testing.T) {
-	for _, noTmpfile := range []bool{false, true} {
-		full := newCrashTree(noTmpfile)
-		if err := runCrashScenario(full, func(crashItem) bool { return false }); err != nil {
-			t.Fatalf("O_TMPFILE %v: crash-free run: %v", !noTmpfile, err)
+	for _, c := range []struct {
+		noTmpfile bool
+		race      string
+	}{{false, ""}, {true, ""}, {false, "inplace.txt"}, {true, "inplace.txt"}} {
+		name := "O_TMPFILE " + map[bool]string{true: "off", false: "on"}[c.noTmpfile]
+		if c.race != "" {
+			name += ", external writer replaces sub/" + c.race + " before the exchange"
+		}
+		tree := func() *crashFS {
+			f := newCrashTree(c.noTmpfile)
+			f.raceName = c.race
+			return f
+		}
+		full := tree()
+		err := runCrashScenario(full, func(crashItem) bool { return false })
+		if c.race == "" && err != nil {
+			t.Fatalf("%s: crash-free run: %v", name, err)
+		}
+		if c.race != "" && !errors.Is(err, ErrConflict) {
+			t.Fatalf("%s: crash-free run: %v, want a conflict", name, err)
+		}
+		external := func(f *crashFS) string {
+			if f.raced {
+				return "sub/" + c.race
+			}
+			return ""
 		}
 		n := len(full.ops)
-		checkRecovered(t, "no crash", full.image(false))
+		checkRecovered(t, name+", no crash", full.image(false), external(full))
 		points := 0
 		for k := 0; k <= n; k++ {
-			f := newCrashTree(noTmpfile)
+			f := tree()
 			f.crashAt = k
 			runCrashScenario(f, func(crashItem) bool { return false })
 			last := "start"
@@ -168,16 +196,16 @@ func TestCrashConsistency(t *testing.T) {
 				last = f.ops[k-1]
 			}
 			for _, eager := range []bool{false, true} {
-				where := "O_TMPFILE " + map[bool]string{true: "off", false: "on"}[noTmpfile] +
-					", crash after op " + itoa(k) + " (" + last + "), entries " + map[bool]string{true: "eager", false: "as synced"}[eager]
+				where := name + ", crash after op " + itoa(k) + " (" + last + "), entries " + map[bool]string{true: "eager", false: "as synced"}[eager]
 				g := f.image(eager)
-				isNew := checkRecovered(t, where, g)
-				// The rerun writes what is not done and ends with every
-				// item new.
+				isNew := checkRecovered(t, where, g, external(f))
+				// The rerun writes what is not done (the externally
+				// written file included: it is a new version) and ends
+				// with every item new.
 				if err := runCrashScenario(g, func(it crashItem) bool { return isNew[it.key] }); err != nil {
 					t.Fatalf("%s: rerun: %v", where, err)
 				}
-				after := checkRecovered(t, where+", after the rerun", g.image(false))
+				after := checkRecovered(t, where+", after the rerun", g.image(false), "")
 				for _, it := range crashItems {
 					if !after[it.key] {
 						t.Fatalf("%s: after the rerun %s is not new", where, it.key)
@@ -186,7 +214,7 @@ func TestCrashConsistency(t *testing.T) {
 				points++
 			}
 		}
-		t.Logf("O_TMPFILE %v: %d recorded operations, %d crash images checked", !noTmpfile, n, points)
+		t.Logf("%s: %d recorded operations, %d crash images checked", name, n, points)
 	}
 }
 

@@ -29,7 +29,13 @@ type crashFS struct {
 
 	noTmpfile bool
 	crashAt   int // -1: never
-	ops       []string
+
+	// raceName, when set, is replaced by another writer (a new, synced
+	// inode holding "EXTERNAL") right before encjob's first exchange
+	// with it; raced tells that it happened.
+	raceName string
+	raced    bool
+	ops      []string
 }
 
 type cnode struct {
@@ -394,6 +400,14 @@ func (f *crashFS) rename(od int, on string, nd int, nn string, flags uint) error
 	src, ok := o.entries[on]
 	if !ok {
 		return unix.ENOENT
+	}
+	if flags == unix.RENAME_EXCHANGE && nn == f.raceName && !f.raced && !f.dead() {
+		f.raced = true
+		x := f.newNode(false, 0o644)
+		x.data = []byte("EXTERNAL")
+		f.syncNode(x)
+		n.entries[nn] = x.ino
+		f.syncNode(n)
 	}
 	dst, exists := n.entries[nn]
 	switch flags {

@@ -281,3 +281,19 @@ func TestRootReplacedBetweenRuns(t *testing.T) {
 		t.Fatalf("second run's output: %q %v", b, err)
 	}
 }
+
+// No key (an S3 key mapped to a local file, say) can write into the state
+// directory.
+func TestKeyIntoStateDirRefused(t *testing.T) {
+	root := t.TempDir()
+	d := sources.NewRunDestination(root, sources.LocalDestOptions{})
+	defer sources.EndRun(d)
+	if err := commitFile(t, d, "a", "1", sources.CreateOptions{SourcePrint: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{".encjob-state", ".encjob-state/provenance", ".encjob-state/runs/x.journal"} {
+		if err := commitFile(t, d, k, "forged", sources.CreateOptions{Overwrite: sources.OverwriteAlways}); !errors.Is(err, sources.ErrEscapes) {
+			t.Errorf("Create(%s) = %v, want ErrEscapes", k, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -120,6 +121,10 @@ func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptio
 	final, err := d.Path(key)
 	if err != nil {
 		return nil, err
+	}
+	if key == StateDir || strings.HasPrefix(key, StateDir+"/") {
+		// An S3 key ".encjob-state/provenance" must not become our journal.
+		return nil, &EscapeError{Key: key, Reason: "inside encjob's state directory " + StateDir}
 	}
 	if err := d.st.lock(); err != nil {
 		return nil, err

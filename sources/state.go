@@ -569,17 +569,23 @@ func (s *rootState) recoverLocked() error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
+		// First the temporaries a commit record names: what each holds
+		// decides (after an in-place exchange it may be another writer's
+		// content, to be given back). Then the sweep of the directories
+		// the run wrote named temporaries in, which skips those names.
+		handled := map[string]bool{}
+		for _, r := range journals[n] {
+			if r.kind == 'P' && r.tmp != "" {
+				handled[JoinKey(dirKey(r.key), r.tmp)] = true
+				if err := s.undoTmp(r); err != nil {
+					return err
+				}
+			}
+		}
 		prefix := TempPrefix + runOf(n) + "-"
 		for _, r := range journals[n] {
-			switch r.kind {
-			case 'P':
-				if r.tmp != "" {
-					if err := s.undoTmp(r); err != nil {
-						return err
-					}
-				}
-			case 'D':
-				if err := s.sweepDir(r.key, prefix); err != nil {
+			if r.kind == 'D' {
+				if err := s.sweepDir(r.key, prefix, handled); err != nil {
 					return err
 				}
 			}
@@ -683,8 +689,9 @@ func (s *rootState) undoTmp(r record) error {
 }
 
 // sweepDir removes the files named after a crashed run (prefix) in one
-// directory its journal lists: only named temporaries carry a run id.
-func (s *rootState) sweepDir(dk, prefix string) error {
+// directory its journal lists (only named temporaries carry a run id),
+// except those a commit record names (handled: undoTmp decided).
+func (s *rootState) sweepDir(dk, prefix string, handled map[string]bool) error {
 	dir, err := s.walkDir(dk, false, nil)
 	if err != nil {
 		return nil
@@ -695,7 +702,7 @@ func (s *rootState) sweepDir(dk, prefix string) error {
 		return nil
 	}
 	for _, n := range names {
-		if !strings.HasPrefix(n, prefix) {
+		if !strings.HasPrefix(n, prefix) || handled[JoinKey(dk, n)] {
 			continue
 		}
 		if st, err := s.ops.lstat(dir, n); err != nil || !st.isReg() {
