@@ -70,39 +70,14 @@ func NewDecryptor(ctx context.Context, src io.Reader, o DecryptOptions) (*Decryp
 	if !ok {
 		br = bufio.NewReaderSize(src, 64<<10)
 	}
-	h, err := parseHeader(br, HeaderLimits{MaxEncryptedDataKeys: o.MaxEncryptedDataKeys})
+	// openHeader authenticates the header the same way for decryption
+	// and rewrap (crypto/rewrap.go).
+	h, m, keys, err := openHeader(ctx, br, o)
 	if err != nil {
 		return nil, err
 	}
-	s := h.Suite
-	if o.UnsignedOnly && s.Signed() {
-		return nil, fmt.Errorf("%w: suite %s is signed, and only unsigned messages are allowed", ErrPolicy, s)
-	}
-	if err := o.CommitmentPolicy.checkDecrypt(s); err != nil {
-		return nil, err
-	}
-	if o.MaxBodyLength > 0 && int64(h.FrameLength) > o.MaxBodyLength {
-		return nil, fmt.Errorf("%w: frame length %d exceeds the maximum of %d", ErrPolicy, h.FrameLength, o.MaxBodyLength)
-	}
-	m, err := o.CMM.DecryptMaterials(ctx, DecryptionRequest{Suite: s, Context: h.Context,
-		EncryptedDataKeys: h.EncryptedDataKeys, CommitmentPolicy: o.CommitmentPolicy})
-	if err != nil {
-		return nil, err
-	}
-	h.DecryptedWith = m.DecryptedWith
-	keys, err := deriveKeys(s, m.DataKey, h.MessageID)
 	clear(m.DataKey)
-	if err != nil {
-		return nil, err
-	}
-	// Commitment first: no plaintext, not even the header's verdict,
-	// before the key is known to be the one the message was made with.
-	if err := keys.checkCommitment(h); err != nil {
-		return nil, err
-	}
-	if _, err := keys.aead.Open(nil, h.AuthIV, h.AuthTag, h.body); err != nil {
-		return nil, fmt.Errorf("%w: header authentication tag does not verify", ErrAuthentication)
-	}
+	s := h.Suite
 	d := &Decryptor{r: br, hdr: h, keys: keys, mid: h.MessageID, vk: m.VerificationKey, seq: 1,
 		maxBody: o.MaxBodyLength, workers: o.Concurrency}
 	if d.workers <= 0 {

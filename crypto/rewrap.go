@@ -207,8 +207,9 @@ func freshHeaderIV(iv, old []byte) error {
 	}
 }
 
-// openHeader reads and authenticates a message header as NewDecryptor
-// does, returning the materials (with the data key, which the caller
+// openHeader reads and authenticates a message header (for NewDecryptor
+// and Rewrap): limits and policies first, then the data key through the
+// CMM, the key commitment and the header tag. It returns the materials (with the data key, which the caller
 // must clear) and the derived keys.
 func openHeader(ctx context.Context, br *bufio.Reader, o DecryptOptions) (*Header, *DecryptionMaterials, *messageKeys, error) {
 	h, err := parseHeader(br, HeaderLimits{MaxEncryptedDataKeys: o.MaxEncryptedDataKeys})
@@ -230,7 +231,10 @@ func openHeader(ctx context.Context, br *bufio.Reader, o DecryptOptions) (*Heade
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	h.DecryptedWith = m.DecryptedWith
 	keys, err := deriveKeys(s, m.DataKey, h.MessageID)
+	// Commitment first: no plaintext, not even the header's verdict,
+	// before the key is known to be the one the message was made with.
 	if err == nil {
 		err = keys.checkCommitment(h)
 	}
