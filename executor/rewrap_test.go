@@ -3,16 +3,23 @@ package executor_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/executor"
 	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/sources/s3test"
 	"github.com/encjob/encjob/spec"
 )
 
@@ -197,5 +204,76 @@ func TestRewrapKeepsSuitePolicy(t *testing.T) {
 	job = kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n")
 	if r := runWith(t, job, k.options()); !r.sum.OK() || r.sum.Done[planner.Rewrap] != 1 {
 		t.Fatalf("rewrap under the legacy policy: %+v %v", r.sum.Done, r.sum.Failed)
+	}
+}
+
+// TestRewrapS3InPlace: objects on the test S3 server (one above the
+// multipart threshold) are rewrapped in place: same message id and body,
+// new key, verify on, and the second run is unchanged.
+func TestRewrapS3InPlace(t *testing.T) {
+	k := startKMS(t)
+	srv := s3test.Start(t)
+	srv.CreateBucket(t, "rewrap")
+	ctx := context.Background()
+	want := map[string][]byte{}
+	for i, n := range []int{0, 4096, 70000, 20 << 20} {
+		key := fmt.Sprintf("p/obj-%d", i)
+		want[key] = make([]byte, n)
+		rand.Read(want[key])
+		if _, err := srv.Client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("rewrap"), Key: aws.String(key), Body: bytes.NewReader(want[key])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := k.options()
+	o.S3Client = srv.Client
+	if r := runWith(t, kmsJob(t, "encrypt", "s3://rewrap/p/", "s3://rewrap/enc/", `"`+k.east+`"`, `"`+k.east+`"`, ""), o); !r.sum.OK() {
+		t.Fatal(r.sum.Failed)
+	}
+	get := func(key string) []byte {
+		t.Helper()
+		obj, err := srv.Client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("rewrap"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer obj.Body.Close()
+		b, err := io.ReadAll(obj.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	before := map[string][]byte{}
+	for key := range want {
+		before[key] = get("enc/" + strings.TrimPrefix(key, "p/") + ".encrypted")
+	}
+	job := kmsJob(t, "reencrypt", "s3://rewrap/enc/", "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n")
+	r := runWith(t, job, o)
+	if !r.sum.OK() || r.sum.Done[planner.Rewrap] != len(want) {
+		t.Fatalf("rewrap: %+v %v", r.sum.Done, r.sum.Failed)
+	}
+	if r := runWith(t, job, o); r.plan.HasChanges() {
+		t.Fatalf("second run: %+v", r.plan.Counts())
+	}
+	local := t.TempDir()
+	if r := runWith(t, kmsJob(t, "decrypt", "s3://rewrap/enc/", local, `"`+k.new+`"`, `"`+k.new+`"`, ""), o); !r.sum.OK() {
+		t.Fatal(r.sum.Failed)
+	}
+	for key, pt := range want {
+		name := strings.TrimPrefix(key, "p/") + ".encrypted"
+		msg := get("enc/" + name)
+		oh, _ := crypto.ParseHeader(bytes.NewReader(before[key]))
+		h, err := crypto.ParseHeader(bytes.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(h.MessageID, oh.MessageID) || !bytes.Equal(messageBody(t, msg), messageBody(t, before[key])) {
+			t.Fatalf("%s: message id or body changed", key)
+		}
+		if string(h.EncryptedDataKeys[0].ProviderInfo) != k.new {
+			t.Fatalf("%s: not under the new key", key)
+		}
+		if got, err := os.ReadFile(filepath.Join(local, strings.TrimSuffix(name, ".encrypted"))); err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("%s: content: %v", key, err)
+		}
 	}
 }
