@@ -94,7 +94,7 @@ func TestRewrapInPlaceMigration(t *testing.T) {
 	}
 	for _, rec := range r.records {
 		if rec.Action == planner.Skip && rec.Reason == "encjob state directory" {
-			continue // the encrypt run's .encjob-state
+			continue
 		}
 		if rec.Action != planner.Rewrap || rec.Status != "done" || rec.Mode != "reencrypt" {
 			t.Fatalf("metadata record %+v", rec)
@@ -197,8 +197,13 @@ func TestRewrapKeepsSuitePolicy(t *testing.T) {
 	legacy := "  commitmentPolicy: forbid-encrypt-allow-decrypt\n"
 	job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n"+legacy)
 	r := runWith(t, job, k.options())
-	last := r.plan.Items[len(r.plan.Items)-1] // after the skipped .encjob-state
-	if r.plan.Counts()[planner.Error] != 1 || !strings.Contains(last.Reason, "0x0578") || !strings.Contains(last.Reason, "mode full") {
+	var reason string
+	for _, it := range r.plan.Items {
+		if it.Key == "a.encrypted" {
+			reason = it.Reason
+		}
+	}
+	if r.plan.Counts()[planner.Error] != 1 || !strings.Contains(reason, "0x0578") || !strings.Contains(reason, "mode full") {
 		t.Fatalf("plan: %+v", r.plan.Items)
 	}
 	job = kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n")
