@@ -280,11 +280,12 @@ type guardPass struct {
 	dirMemo map[string]*ownDir // local directory path -> what owns it (nil: nobody)
 	outMemo map[string]place   // output directory path -> its place
 	sources map[fileID]string  // identity of every source item planned -> its input
+	ids     map[string]fileID  // input -> identity, for finish
 }
 
 func (rt *Runtime) newGuardPass() *guardPass {
 	gp := &guardPass{rt: rt, files: map[place]*ownFile{}, dirs: map[fileID]*ownDir{},
-		dirMemo: map[string]*ownDir{}, outMemo: map[string]place{}, sources: map[fileID]string{}}
+		dirMemo: map[string]*ownDir{}, outMemo: map[string]place{}, sources: map[fileID]string{}, ids: map[string]fileID{}}
 	g := rt.guard
 	if g == nil {
 		return gp
@@ -354,10 +355,12 @@ func (gp *guardPass) classify(srcIdx int, si sources.Item) verdict {
 			}
 		}
 	}
+	in := displayInput(loc, si)
 	gp.mu.Lock()
 	if _, seen := gp.sources[id]; !seen {
-		gp.sources[id] = displayInput(loc, si)
+		gp.sources[id] = in
 	}
+	gp.ids[in] = id
 	gp.mu.Unlock()
 	return verdict{}
 }
@@ -420,15 +423,39 @@ func (gp *guardPass) decide(ctx context.Context, srcIdx int, si sources.Item, co
 // own files. Such items become Conflicts.
 func (gp *guardPass) finish(items []Item) {
 	job := gp.rt.Job
+	// The output checks stat one path per item: in parallel, as planning
+	// reads headers.
+	clash := make([]string, len(items))
+	if !job.Output.InPlace {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for i := range items {
+			if !items[i].Action.Changes() {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				clash[i] = gp.outputClash(&items[i])
+			}()
+		}
+		wg.Wait()
+	}
 	seen := map[fileID]int{}
 	for i := range items {
 		it := &items[i]
 		if !it.Action.Changes() || it.SourceIndex < 0 || it.SourceIndex >= len(gp.rt.locs) {
 			continue
 		}
-		loc := gp.rt.locs[it.SourceIndex]
-		if loc.Kind == sources.Local {
-			if id, _, err := statID(itemPath(loc, sources.Item{Key: it.Key, IsSingle: it.Input == loc.Path})); err == nil {
+		if loc := gp.rt.locs[it.SourceIndex]; loc.Kind == sources.Local {
+			id, ok := gp.ids[it.Input]
+			if !ok {
+				var err error
+				id, _, err = statID(itemPath(loc, sources.Item{Key: it.Key, IsSingle: it.Input == loc.Path}))
+				ok = err == nil
+			}
+			if ok {
 				if j, dup := seen[id]; dup {
 					it.Action, it.Reason = Conflict, fmt.Sprintf("%s is the same file as %s (listed twice)", it.Input, items[j].Input)
 					continue
@@ -436,11 +463,8 @@ func (gp *guardPass) finish(items []Item) {
 				seen[id] = i
 			}
 		}
-		if job.Output.InPlace {
-			continue
-		}
-		if why := gp.outputClash(it); why != "" {
-			it.Action, it.Reason = Conflict, why
+		if clash[i] != "" {
+			it.Action, it.Reason = Conflict, clash[i]
 		}
 	}
 }

@@ -188,17 +188,41 @@ func (rt *Runtime) ownInPlace(locs []sources.Location) []string {
 // wouldList reports whether the source would list key (its glob and
 // filters match).
 func (rt *Runtime) wouldList(i int, l sources.Location, key string) bool {
+	m := rt.matcher(i, l)
+	if m.err != nil {
+		return true // the source itself fails to open; refuse more, never less
+	}
+	if m.glob != nil && !m.glob.Match(key) {
+		return false
+	}
+	return m.filter.Match(key)
+}
+
+// listMatcher is a source's glob and filters, compiled once.
+type listMatcher struct {
+	glob   *sources.Pattern
+	filter *sources.Filter
+	err    error
+}
+
+func (rt *Runtime) matcher(i int, l sources.Location) *listMatcher {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.matchers == nil {
+		rt.matchers = map[int]*listMatcher{}
+	}
+	if m, ok := rt.matchers[i]; ok {
+		return m
+	}
+	m := &listMatcher{}
 	if l.Glob != "" {
 		// The glob is relative to l.Path, as sources.NewSource compiles it.
-		p, err := sources.CompilePattern("/" + l.Glob)
-		if err != nil || !p.Match(key) {
-			return false
-		}
+		m.glob, m.err = sources.CompilePattern("/" + l.Glob)
 	}
-	s := rt.Job.Sources[i]
-	f, err := sources.NewFilter(s.Include, s.Exclude)
-	if err != nil {
-		return true
+	if m.err == nil {
+		s := rt.Job.Sources[i]
+		m.filter, m.err = sources.NewFilter(s.Include, s.Exclude)
 	}
-	return f.Match(key)
+	rt.matchers[i] = m
+	return m
 }

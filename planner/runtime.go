@@ -77,7 +77,8 @@ type Runtime struct {
 	s3c   *awss3.Client
 	dests map[string]sources.Destination
 
-	guard *guard // encjob's own files and directories (guard.go)
+	guard    *guard               // encjob's own files and directories (guard.go)
+	matchers map[int]*listMatcher // per source, under mu (overlap.go)
 }
 
 // Prepare builds the runtime of a validated job.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/encjob/encjob/sources"
 )
 
@@ -58,6 +60,7 @@ func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
 	}
 	outputs := map[string]int{}
 	singles := map[int]bool{}
+	var live []int // the items whose sources are checked
 	for i := range p.Items {
 		it := &p.Items[i]
 		bad := func(field, format string, a ...any) error {
@@ -96,40 +99,37 @@ func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
 			return bad("output", "%s is also the output of item %d", it.Output, prev)
 		}
 		outputs[it.Output] = i
-		if trusted {
-			continue
-		}
-		si, err := rt.liveItem(ctx, it.SourceIndex, it.Key, singles)
-		if err != nil {
-			return bad("key", "%v", err)
-		}
-		if !stdin && si.Print != it.Fingerprint {
-			return bad("fingerprint", "stale: the source changed since planning (or the fingerprint was edited)")
-		}
-		if want := displayInput(loc, si); it.Input != want {
-			return bad("input", "%q, but the source names this item %q", it.Input, want)
-		}
-		wantOut, wantRoot, wantKey := rt.outputFor(it.SourceIndex, si)
-		switch {
-		case it.OutRoot != wantRoot:
-			return bad("out_root", "%q, but the job writes this item under %q", it.OutRoot, wantRoot)
-		case it.OutKey != wantKey:
-			return bad("out_key", "%q, but the job names this item's output %q", it.OutKey, wantKey)
-		case it.Output != wantOut:
-			return bad("output", "%q, but the job writes this item to %q", it.Output, wantOut)
-		}
-		if v := gp.classify(it.SourceIndex, si); v.reason != "" {
-			return bad("key", "%s is %s; it is never an item", it.Input, v.reason)
-		}
-		if !stdin {
-			it.Size, it.Mode = si.Size, uint32(si.Mode)
-			if loc.Kind == sources.S3 {
-				it.ContentType, it.Metadata = si.ContentType, si.Metadata
-			}
+		if !trusted {
+			live = append(live, i)
 		}
 	}
 	if trusted {
 		return nil
+	}
+	// The live checks stat every item: in parallel, and the first refusal
+	// in plan order is the one reported.
+	for i, l := range rt.locs {
+		if l.Kind == sources.S3 {
+			singles[i] = !l.IsPrefix() && rt.s3IsObject(ctx, l.Bucket, l.Key)
+		}
+	}
+	errs := make([]error, len(p.Items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, i := range live {
+		g.Go(func() error {
+			errs[i] = rt.verifyLive(gctx, gp, i, &p.Items[i], singles)
+			return nil
+		})
+	}
+	g.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	defer func() {
 		if err == nil {
@@ -142,6 +142,45 @@ func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
 	for i := range check {
 		if check[i].Action != p.Items[i].Action {
 			return &PlanError{Index: i, Input: p.Items[i].Input, Field: "output", Cause: check[i].Reason}
+		}
+	}
+	return nil
+}
+
+// verifyLive checks item i against its source as it is now and as the job
+// derives it; it refreshes what the plan file must not choose.
+func (rt *Runtime) verifyLive(ctx context.Context, gp *guardPass, i int, it *Item, singles map[int]bool) error {
+	bad := func(field, format string, a ...any) error {
+		return &PlanError{Index: i, Input: it.Input, Field: field, Cause: fmt.Sprintf(format, a...)}
+	}
+	loc := rt.locs[it.SourceIndex]
+	stdin := loc.Kind == sources.Stdio
+	si, err := rt.liveItem(ctx, it.SourceIndex, it.Key, singles)
+	if err != nil {
+		return bad("key", "%v", err)
+	}
+	if !stdin && si.Print != it.Fingerprint {
+		return bad("fingerprint", "stale: the source changed since planning (or the fingerprint was edited)")
+	}
+	if want := displayInput(loc, si); it.Input != want {
+		return bad("input", "%q, but the source names this item %q", it.Input, want)
+	}
+	wantOut, wantRoot, wantKey := rt.outputFor(it.SourceIndex, si)
+	switch {
+	case it.OutRoot != wantRoot:
+		return bad("out_root", "%q, but the job writes this item under %q", it.OutRoot, wantRoot)
+	case it.OutKey != wantKey:
+		return bad("out_key", "%q, but the job names this item's output %q", it.OutKey, wantKey)
+	case it.Output != wantOut:
+		return bad("output", "%q, but the job writes this item to %q", it.Output, wantOut)
+	}
+	if v := gp.classify(it.SourceIndex, si); v.reason != "" {
+		return bad("key", "%s is %s; it is never an item", it.Input, v.reason)
+	}
+	if !stdin {
+		it.Size, it.Mode = si.Size, uint32(si.Mode)
+		if loc.Kind == sources.S3 {
+			it.ContentType, it.Metadata = si.ContentType, si.Metadata
 		}
 	}
 	return nil
@@ -172,12 +211,7 @@ func (rt *Runtime) liveItem(ctx context.Context, src int, key string, singles ma
 		si.IsSingle = true
 		return si, nil
 	case sources.S3:
-		one, seen := singles[src]
-		if !seen {
-			one = !loc.IsPrefix() && rt.s3IsObject(ctx, loc.Bucket, loc.Key)
-			singles[src] = one
-		}
-		si.IsSingle = one && key == baseName(loc.Key)
+		si.IsSingle = singles[src] && key == baseName(loc.Key)
 	case sources.Local:
 		if si.IsSingle {
 			return si, nil
