@@ -228,3 +228,22 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// Where a directory cannot be flocked (NFS), the lock falls back to the
+// state directory's lock file and still excludes a second run.
+func TestLockFallbackNFS(t *testing.T) {
+	f := newCrashTree(false)
+	f.nfsFlock = true
+	a, b := newRootState("/root", f), newRootState("/root", f)
+	if err := a.lock(); err != nil {
+		t.Fatal(err)
+	}
+	var le *LockError
+	if err := b.lock(); !errors.As(err, &le) {
+		t.Fatalf("second run: %v, want a LockError", err)
+	}
+	a.closeAll()
+	if err := newRootState("/root", f).lock(); err != nil {
+		t.Fatalf("after the first run ended: %v", err)
+	}
+}

@@ -35,6 +35,10 @@ type crashFS struct {
 	// with it; raced tells that it happened.
 	raceName string
 	raced    bool
+
+	// nfsFlock makes flock on a directory fail with EBADF, as NFS's
+	// emulation with write locks does.
+	nfsFlock bool
 	ops      []string
 }
 
@@ -479,6 +483,9 @@ func (f *crashFS) flock(fd int) error {
 	n, err := f.node(fd)
 	if err != nil {
 		return err
+	}
+	if n.dir && f.nfsFlock {
+		return unix.EBADF
 	}
 	if n.lockedBy != 0 && n.lockedBy != fd {
 		if _, open := f.fds[n.lockedBy]; open {

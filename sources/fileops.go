@@ -72,6 +72,22 @@ type fileStat struct {
 	sys      unix.Stat_t
 }
 
+// ident is the part of a fileStat the journal keeps: small, because the
+// provenance index holds one per output.
+type ident struct {
+	dev, ino         uint64
+	size             int64
+	mtimeNs, ctimeNs int64
+}
+
+func (s fileStat) ident() ident {
+	return ident{dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs}
+}
+
+func (i ident) fileStat() fileStat {
+	return fileStat{dev: i.dev, ino: i.ino, size: i.size, mtimeNs: i.mtimeNs, ctimeNs: i.ctimeNs}
+}
+
 func (s fileStat) isReg() bool { return s.mode&unix.S_IFMT == unix.S_IFREG }
 func (s fileStat) isDir() bool { return s.mode&unix.S_IFMT == unix.S_IFDIR }
 

@@ -352,9 +352,9 @@ func (d *LocalDestination) commitBatch(batch []*localWriter) []error {
 		} else {
 			w.rec.tmp = w.tmp
 		}
-		ns := w.newSt
+		ns := w.newSt.ident()
 		ns.ctimeNs = 0 // the commit changes it; recorded after
-		w.rec = record{kind: 'P', key: w.key, tmp: w.rec.tmp, newSt: ns, oldSt: w.oldSt,
+		w.rec = record{kind: 'P', key: w.key, tmp: w.rec.tmp, newSt: ns, oldSt: w.oldSt.ident(),
 			print: w.opt.SourcePrint, inPlac: w.opt.IfMatch != ""}
 		recs[i] = w.rec
 	}
@@ -405,7 +405,7 @@ func (d *LocalDestination) commitBatch(batch []*localWriter) []error {
 		if errs[i] == nil {
 			if now, err := ops.fstat(w.fd); err == nil && now.sameVersion(w.newSt) {
 				w.rec.newSt.ctimeNs = now.ctimeNs
-				w.rec.tmp, w.rec.oldSt, w.rec.inPlac = "", fileStat{}, false
+				w.rec.tmp, w.rec.oldSt, w.rec.inPlac = "", ident{}, false
 				done = append(done, w.rec)
 			}
 			st.remember(w.rec)

@@ -76,9 +76,9 @@ func (e *LockError) Error() string {
 type record struct {
 	kind   byte // 'P' or 'D'
 	key    string
-	tmp    string   // temporary name in key's directory, "" for none
-	newSt  fileStat // dev, ino, size, mtime of the new file
-	oldSt  fileStat // in-place: the replaced file; zero otherwise
+	tmp    string // temporary name in key's directory, "" for none
+	newSt  ident  // the new file (ctime once known, see below)
+	oldSt  ident  // in-place: the replaced file; zero otherwise
 	print  Fingerprint
 	inPlac bool
 }
@@ -165,8 +165,8 @@ func parseRecord(line string) (record, bool) {
 			return record{}, false
 		}
 	}
-	r.newSt = fileStat{dev: uint64(n[0]), ino: uint64(n[1]), size: n[2], mtimeNs: n[3], ctimeNs: n[4]}
-	r.oldSt = fileStat{dev: uint64(n[5]), ino: uint64(n[6]), size: n[7], mtimeNs: n[8]}
+	r.newSt = ident{dev: uint64(n[0]), ino: uint64(n[1]), size: n[2], mtimeNs: n[3], ctimeNs: n[4]}
+	r.oldSt = ident{dev: uint64(n[5]), ino: uint64(n[6]), size: n[7], mtimeNs: n[8]}
 	p, err := strconv.Unquote(f[9])
 	if err != nil {
 		return record{}, false
@@ -346,17 +346,33 @@ func (s *rootState) lockLocked() error {
 	if err := s.openRootLocked(true); err != nil {
 		return err
 	}
-	if err := s.ops.flock(s.rootFD); err != nil {
+	lockFD := s.rootFD
+	err := s.ops.flock(s.rootFD)
+	if errors.Is(err, unix.EBADF) || errors.Is(err, unix.ENOLCK) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+		// NFS emulates flock with write locks, which a directory opened
+		// read-only cannot take: lock the state directory's lock file
+		// (opened for writing) instead. Every client of such a file
+		// system takes the same path, so they still exclude each other.
+		if err = s.openStateLocked(true); err == nil {
+			lockFD, err = s.ops.openFile(s.stateFD, lockName, unix.O_RDWR|unix.O_CREAT, 0o644)
+			if err == nil {
+				if err = s.ops.flock(lockFD); err != nil {
+					s.ops.close(lockFD)
+				}
+			}
+		}
+	}
+	if err != nil {
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return &LockError{Root: s.root, Holder: s.holderLocked()}
 		}
 		return fmt.Errorf("destination %s: lock: %w", s.root, err)
 	}
-	s.lockFD = s.rootFD
+	s.lockFD = lockFD
 	var id [16]byte
 	rand.Read(id[:])
 	s.runID = hex.EncodeToString(id[:])
-	err := s.openStateLocked(false)
+	err = s.openStateLocked(false)
 	if errors.Is(err, ErrNotFound) {
 		return nil // no earlier run left anything here
 	}
@@ -605,7 +621,7 @@ func (s *rootState) recoverLocked() error {
 			delete(s.prov, k)
 			continue
 		}
-		r.tmp, r.oldSt, r.inPlac = "", fileStat{}, false
+		r.tmp, r.oldSt, r.inPlac = "", ident{}, false
 		s.prov[k] = r
 		buf = append(buf, r.encode()...)
 	}
@@ -662,7 +678,7 @@ func (s *rootState) undoTmp(r record) error {
 	}
 	// Each removal is synced before the journal that proves the file
 	// ours can be compacted away.
-	if st.sameVersion(r.newSt) {
+	if st.sameVersion(r.newSt.fileStat()) {
 		s.recovery = append(s.recovery, "removed unfinished output "+where)
 		return s.unlinkSynced(dir, r.tmp)
 	}
@@ -670,10 +686,10 @@ func (s *rootState) undoTmp(r record) error {
 		return nil // not the file this record made: not ours to touch
 	}
 	final, err := s.ops.lstat(dir, baseKey(r.key))
-	if err != nil || !final.sameVersion(r.newSt) {
+	if err != nil || !final.sameVersion(r.newSt.fileStat()) {
 		return nil
 	}
-	if st.sameVersion(r.oldSt) {
+	if st.sameVersion(r.oldSt.fileStat()) {
 		s.recovery = append(s.recovery, "removed replaced file "+where)
 		return s.unlinkSynced(dir, r.tmp)
 	}
@@ -682,7 +698,7 @@ func (s *rootState) undoTmp(r record) error {
 		return fmt.Errorf("restore %s: %w", where, err)
 	}
 	s.recovery = append(s.recovery, "restored externally changed "+where)
-	if back, err := s.ops.lstat(dir, r.tmp); err == nil && back.sameVersion(r.newSt) {
+	if back, err := s.ops.lstat(dir, r.tmp); err == nil && back.sameVersion(r.newSt.fileStat()) {
 		s.ops.unlink(dir, r.tmp)
 	}
 	return s.ops.fsync(dir)
@@ -798,7 +814,7 @@ func (s *rootState) provenance(key string) (Fingerprint, bool, error) {
 
 // matches reports whether st is the file r committed.
 func (r record) matches(st fileStat) bool {
-	return st.isReg() && st.sameVersion(r.newSt) && (r.newSt.ctimeNs == 0 || st.ctimeNs == r.newSt.ctimeNs)
+	return st.isReg() && st.sameVersion(r.newSt.fileStat()) && (r.newSt.ctimeNs == 0 || st.ctimeNs == r.newSt.ctimeNs)
 }
 
 // appendRecords writes records to this run's journal (one write); they
@@ -830,7 +846,7 @@ func (s *rootState) remember(r record) {
 		s.prov = map[string]record{}
 	}
 	s.loaded = true
-	r.tmp, r.oldSt, r.inPlac = "", fileStat{}, false
+	r.tmp, r.oldSt, r.inPlac = "", ident{}, false
 	s.prov[r.key] = r
 }
 
@@ -912,7 +928,10 @@ func processUmask() uint32 {
 func (s *rootState) closeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lockFD = -1 // the root descriptor: closing it drops the lock
+	if s.lockFD >= 0 && s.lockFD != s.rootFD {
+		s.ops.close(s.lockFD)
+	}
+	s.lockFD = -1 // else the root descriptor: closing it drops the lock
 	for _, fd := range []*int{&s.journal, &s.runsFD, &s.stateFD, &s.rootFD} {
 		if *fd >= 0 {
 			s.ops.close(*fd)
