@@ -86,6 +86,14 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	if err := planner.VerifyPlan(ctx, rt, p); err != nil {
 		return nil, err
 	}
+	if p.HasChanges() {
+		// Planning never writes; the key files a spec asks to generate
+		// are made by the apply that needs them (a no-op when the
+		// caller already did, as the CLI does to report them).
+		if _, err := rt.GenerateKeys(); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	cleanStale(ctx, p)
 	sum := &Summary{Done: map[planner.Action]int{}, Items: len(p.Items)}

@@ -8,9 +8,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/awskms"
@@ -36,6 +40,9 @@ type Options struct {
 	// BaseDir resolves relative key files (the directory of the spec file).
 	BaseDir string
 }
+
+// GeneratedKeyBits is the size of the AES keys generate: true creates.
+const GeneratedKeyBits = 256
 
 // Build makes the keyring of one group. KMS aliases and bare key ids are
 // resolved to key ARNs here, once per job. A group with members gets a
@@ -98,11 +105,13 @@ func buildSingle(ctx context.Context, name string, g *spec.KeyGroup, o Options) 
 	case spec.ProviderRawAES:
 		path := resolvePath(o.BaseDir, g.KeyFile)
 		if g.Generate {
-			if _, err := os.Stat(path); os.IsNotExist(err) {
-				if err := keyring.GenerateAESKeyFile(path, 256); err != nil {
-					return nil, fmt.Errorf("key group %q: generating %s: %w", name, path, err)
-				}
-				out.Notes = append(out.Notes, fmt.Sprintf("key group %q: generated a new 256-bit key in %s (mode 0600)", name, path))
+			if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+				// Build never writes (plan, check and validate build
+				// groups too): the key is made by GenerateKeys, which
+				// apply calls before its first item.
+				out.Keyring = &deferredKeyring{group: name, path: path, spec: g}
+				out.Notes = append(out.Notes, fmt.Sprintf("key group %q: will generate a %d-bit AES key at %s (mode 0600) on apply", name, GeneratedKeyBits, path))
+				return out, nil
 			}
 		}
 		key, warnings, err := keyring.LoadAESKeyFile(path, g.KeyEncoding)
@@ -172,6 +181,123 @@ func buildSingle(ctx context.Context, name string, g *spec.KeyGroup, o Options) 
 		return nil, fmt.Errorf("key group %q: unknown provider %q", name, g.Provider)
 	}
 	return out, nil
+}
+
+// Pending lists the key files GenerateKeys would create (generate: true,
+// file missing when the group was built), members' included.
+func (g *Group) Pending() []string {
+	var paths []string
+	for _, d := range g.deferred() {
+		if d.pending() {
+			paths = append(paths, d.path)
+		}
+	}
+	return paths
+}
+
+// GenerateKeys creates every pending key file of the group (see Pending):
+// missing parent directories with mode 0700, the file with mode 0600 and
+// a fresh 256-bit key; the group's keyring then uses it. It returns one
+// note per file created and is idempotent; a key file that appeared in
+// the meantime (another run) is used, not replaced.
+func (g *Group) GenerateKeys() (notes []string, err error) {
+	for _, d := range g.deferred() {
+		created, err := d.generate()
+		if err != nil {
+			return notes, err
+		}
+		if created {
+			notes = append(notes, fmt.Sprintf("key group %q: generated a new %d-bit AES key at %s (mode 0600)", d.group, GeneratedKeyBits, d.path))
+		}
+	}
+	return notes, nil
+}
+
+func (g *Group) deferred() []*deferredKeyring {
+	if len(g.members) > 0 {
+		var ds []*deferredKeyring
+		for _, m := range g.members {
+			ds = append(ds, m.deferred()...)
+		}
+		return ds
+	}
+	if d, ok := g.Keyring.(*deferredKeyring); ok {
+		return []*deferredKeyring{d}
+	}
+	return nil
+}
+
+// deferredKeyring is the keyring of a raw-aes group whose key file apply
+// will generate. Until GenerateKeys runs it refuses every operation with
+// an error naming the file (a plan needs the group to match headers, but
+// never its key); afterwards it is the raw AES keyring of the new key.
+// Keeping one keyring value lets materials managers built at Prepare time
+// use the key once it exists.
+type deferredKeyring struct {
+	group, path string
+	spec        *spec.KeyGroup
+
+	mu sync.RWMutex
+	kr crypto.Keyring
+}
+
+func (d *deferredKeyring) pending() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.kr == nil
+}
+
+func (d *deferredKeyring) generate() (created bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.kr != nil {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(d.path), 0o700); err != nil {
+		return false, fmt.Errorf("key group %q: generating %s: %w", d.group, d.path, err)
+	}
+	switch err := keyring.GenerateAESKeyFile(d.path, GeneratedKeyBits); {
+	case err == nil:
+		created = true
+	case !errors.Is(err, fs.ErrExist):
+		return false, fmt.Errorf("key group %q: generating %s: %w", d.group, d.path, err)
+	}
+	key, _, err := keyring.LoadAESKeyFile(d.path, d.spec.KeyEncoding)
+	if err != nil {
+		return created, fmt.Errorf("key group %q: %w", d.group, err)
+	}
+	kr, err := keyring.NewRawAES(d.spec.Namespace, d.spec.Name, key)
+	clear(key)
+	if err != nil {
+		return created, fmt.Errorf("key group %q: %w", d.group, err)
+	}
+	d.kr = kr
+	return created, nil
+}
+
+func (d *deferredKeyring) keyring() (crypto.Keyring, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.kr == nil {
+		return nil, fmt.Errorf("key group %q: key file %s does not exist yet (apply generates it)", d.group, d.path)
+	}
+	return d.kr, nil
+}
+
+func (d *deferredKeyring) OnEncrypt(ctx context.Context, m *crypto.EncryptionMaterials) error {
+	kr, err := d.keyring()
+	if err != nil {
+		return err
+	}
+	return kr.OnEncrypt(ctx, m)
+}
+
+func (d *deferredKeyring) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, edks []crypto.EncryptedDataKey) error {
+	kr, err := d.keyring()
+	if err != nil {
+		return err
+	}
+	return kr.OnDecrypt(ctx, m, edks)
 }
 
 func resolvePath(base, p string) string {

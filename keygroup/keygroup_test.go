@@ -59,8 +59,18 @@ func TestBuildMembers(t *testing.T) {
 	if len(g.Members()) != 2 || g.Members()[0].Name != "both.members[0]" {
 		t.Fatalf("members = %v", g.Members())
 	}
-	if len(g.Notes) != 1 || !strings.HasPrefix(g.Notes[0], `key group "both.members[0]": generated a new 256-bit key`) {
-		t.Errorf("notes = %q, want the member's key-generation note", g.Notes)
+	if len(g.Notes) != 1 || !strings.HasPrefix(g.Notes[0], `key group "both.members[0]": will generate a 256-bit AES key at `) {
+		t.Errorf("notes = %q, want the member's pending-key note", g.Notes)
+	}
+	if p := g.Pending(); !slices.Equal(p, []string{filepath.Join(dir, "aes.key")}) {
+		t.Errorf("Pending = %q", p)
+	}
+	notes, err := g.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], `key group "both.members[0]": generated a new 256-bit AES key`) || len(g.Pending()) != 0 {
+		t.Errorf("GenerateKeys notes = %q, pending %q, want the member's key-generation note", notes, g.Pending())
 	}
 	if ids := g.KeyIDs(); !slices.Equal(ids, []string{"ns/aes", "ns/rsa"}) {
 		t.Errorf("KeyIDs = %q", ids)
@@ -137,5 +147,100 @@ func TestCombine(t *testing.T) {
 	g, err := Combine("g", gs, []*Group{{Spec: &gs.Members[0]}, {Spec: &gs.Members[1]}})
 	if err != nil || g.Keyring != nil || len(g.Members()) != 2 {
 		t.Fatalf("Combine = %+v, %v", g, err)
+	}
+}
+
+// TestBuildNeverWritesGenerateKeysDoes: Build (what plan runs) writes
+// nothing and says what apply will create; GenerateKeys (what apply runs)
+// makes the key file with mode 0600 in parent directories made with mode
+// 0700, the same keyring then uses it, and later calls and builds reuse it.
+func TestBuildNeverWritesGenerateKeysDoes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	g := &spec.KeyGroup{Provider: spec.ProviderRawAES, KeyFile: "keys/new/q.key", Namespace: "ns", Name: "q", Generate: true}
+	path := filepath.Join(dir, "keys/new/q.key")
+
+	grp, err := Build(ctx, "q", g, Options{BaseDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("Build created %v", entries)
+	}
+	if !slices.Equal(grp.Pending(), []string{path}) {
+		t.Errorf("Pending = %q, want [%s]", grp.Pending(), path)
+	}
+	if want := `key group "q": will generate a 256-bit AES key at ` + path + ` (mode 0600) on apply`; !slices.Equal(grp.Notes, []string{want}) {
+		t.Errorf("notes = %q, want %q", grp.Notes, want)
+	}
+	cmm := crypto.NewDefaultCMM(grp.Keyring) // made before the key exists, as Prepare does
+	_, err = crypto.Encrypt(ctx, []byte("x"), crypto.EncryptOptions{CMM: cmm})
+	if err == nil || !strings.Contains(err.Error(), "does not exist yet") {
+		t.Errorf("encrypting with a pending key: %v, want a clear error", err)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		t.Fatal("using the pending keyring created the key")
+	}
+
+	notes, err := grp.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(grp.Pending()) != 0 || len(notes) != 1 || !strings.Contains(notes[0], "generated a new 256-bit AES key at "+path+" (mode 0600)") {
+		t.Errorf("GenerateKeys: pending %q, notes %q", grp.Pending(), notes)
+	}
+	for p, want := range map[string]os.FileMode{filepath.Join(dir, "keys"): 0o700 | os.ModeDir, filepath.Dir(path): 0o700 | os.ModeDir, path: 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+		} else if fi.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode(), want)
+		}
+	}
+	key, err := os.ReadFile(path)
+	if err != nil || len(key) != 32 {
+		t.Fatalf("key file: %d bytes, %v", len(key), err)
+	}
+	msg, err := crypto.Encrypt(ctx, []byte("x"), crypto.EncryptOptions{CMM: cmm})
+	if err != nil {
+		t.Fatalf("the CMM made before generation does not use the new key: %v", err)
+	}
+	if again, err := grp.GenerateKeys(); err != nil || len(again) != 0 {
+		t.Errorf("second GenerateKeys: %q, %v, want a no-op", again, err)
+	}
+
+	rebuilt, err := Build(ctx, "q", g, Options{BaseDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rebuilt.Notes) != 0 || len(rebuilt.Pending()) != 0 {
+		t.Errorf("rebuilt group: notes %q, pending %q, want none (the key exists)", rebuilt.Notes, rebuilt.Pending())
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, key) {
+		t.Error("the key was replaced")
+	}
+	if _, _, err := crypto.Decrypt(ctx, msg, crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(rebuilt.Keyring)}); err != nil {
+		t.Errorf("the generated key does not decrypt what it encrypted: %v", err)
+	}
+}
+
+// TestGenerateKeysUsesAKeyMadeMeanwhile: when another run created the key
+// file between Build and GenerateKeys, that key is used, not replaced.
+func TestGenerateKeysUsesAKeyMadeMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	g := &spec.KeyGroup{Provider: spec.ProviderRawAES, KeyFile: "q.key", Namespace: "ns", Name: "q", Generate: true}
+	grp, err := Build(context.Background(), "q", g, Options{BaseDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Repeat([]byte{7}, 32)
+	if err := os.WriteFile(filepath.Join(dir, "q.key"), other, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if notes, err := grp.GenerateKeys(); err != nil || len(notes) != 0 {
+		t.Fatalf("GenerateKeys: %q, %v", notes, err)
+	}
+	if now, _ := os.ReadFile(filepath.Join(dir, "q.key")); !bytes.Equal(now, other) {
+		t.Error("the other run's key was replaced")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -176,6 +177,27 @@ func Prepare(ctx context.Context, job *spec.Job, o Options) (*Runtime, error) {
 		rt.locs = append(rt.locs, loc)
 	}
 	return rt, nil
+}
+
+// GenerateKeys creates the key files of key groups with generate: true
+// that do not exist yet (see keygroup.Group.GenerateKeys) and returns a
+// note per key made. Prepare never writes, so a plan leaves the tree as
+// it found it; apply calls this before its first item. It is idempotent.
+func (rt *Runtime) GenerateKeys() ([]string, error) {
+	names := make([]string, 0, len(rt.Groups))
+	for name := range rt.Groups {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var notes []string
+	for _, name := range names {
+		n, err := rt.Groups[name].GenerateKeys()
+		if err != nil {
+			return notes, &SetupError{Err: err}
+		}
+		notes = append(notes, n...)
+	}
+	return notes, nil
 }
 
 func orDefault(v, d string) string {

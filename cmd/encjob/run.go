@@ -77,6 +77,12 @@ func openMetadata(e *env, path string, overwrite bool) (*executor.MetadataLog, f
 	if strings.HasPrefix(path, "s3://") {
 		return nil, nil, usageErrorf("--metadata-output", "%s: writing the metadata log to S3 is not supported yet", path)
 	}
+	// A log under a directory that does not exist yet (e.g. out/run.jsonl
+	// on a fresh clone) is not an error: the directory is made, as
+	// outputs' directories are.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, nil, &exitError{Code: exitUsage, Err: fmt.Errorf("metadata log: %w", err)}
+	}
 	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
 	if overwrite {
 		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
@@ -175,6 +181,17 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 	if s.interactive {
 		if err := interactiveConfirm(ctx, e, rt, p); err != nil {
 			return err
+		}
+	}
+	if p.HasChanges() {
+		// Key files the spec asks to generate are made here, by apply
+		// and before any item, never by plan (which only says it will).
+		notes, err := rt.GenerateKeys()
+		if err != nil {
+			return &exitError{Code: exitUsage, Err: err}
+		}
+		for _, n := range notes {
+			c.note("%s", n)
 		}
 	}
 	meta, closeMeta, err := openJobMetadata(ctx, e, rt, s.metadataOutput, s.metadataOverwrite)
