@@ -109,9 +109,9 @@ func runDoc(t *testing.T, doc string, runs []*Block) (problems []string) {
 	// (the shell's own message may be just an exit status).
 	fmt.Fprintf(&script, "set -euo pipefail\ntrap 'echo \"%s failed: exit status $? at: $BASH_COMMAND\"' ERR\n", mark)
 	for i, b := range runs {
-		fmt.Fprintf(&script, "echo '%s block %d'\n%s", mark, i, b.Body)
+		fmt.Fprintf(&script, "echo \"%s block %d ${EPOCHREALTIME:-}\"\n%s", mark, i, b.Body)
 	}
-	fmt.Fprintf(&script, "echo '%s end'\n", mark)
+	fmt.Fprintf(&script, "echo \"%s end ${EPOCHREALTIME:-}\"\n", mark)
 	scriptPath := filepath.Join(s.Top, "doc.sh")
 	if err := os.WriteFile(scriptPath, []byte(script.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -121,6 +121,7 @@ func runDoc(t *testing.T, doc string, runs []*Block) (problems []string) {
 	t.Logf("%s: %d blocks in %v", doc, len(runs), time.Since(start).Round(time.Millisecond))
 
 	outs, failed, ended := splitOutput(res.Output, mark)
+	logTimes(t, doc, runs, res.Output, mark)
 	for i, b := range runs {
 		out, ran := outs[i]
 		if !ran {
@@ -168,7 +169,7 @@ func splitOutput(out, mark string) (outs map[int]string, failed string, ended bo
 		case strings.HasPrefix(l, mark+" block "):
 			flush()
 			fmt.Sscanf(strings.TrimPrefix(l, mark+" block "), "%d", &cur)
-		case l == mark+" end":
+		case l == mark+" end" || strings.HasPrefix(l, mark+" end "):
 			flush()
 			cur, ended = -1, true
 		case strings.HasPrefix(l, mark+" failed: "):
@@ -222,4 +223,27 @@ func TestRunDocReportsProblems(t *testing.T) {
 			t.Fatalf("problems: %q", p)
 		}
 	})
+}
+
+// logTimes logs how long each block took (from the markers' bash
+// $EPOCHREALTIME), to find what makes a document slow.
+func logTimes(t *testing.T, doc string, runs []*Block, out, mark string) {
+	var at []float64
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(l, mark+" block ") && !strings.HasPrefix(l, mark+" end ") {
+			continue
+		}
+		f := strings.Fields(l)
+		var sec float64
+		if _, err := fmt.Sscanf(f[len(f)-1], "%f", &sec); err == nil {
+			at = append(at, sec)
+		}
+	}
+	var parts []string
+	for i := 0; i+1 < len(at) && i < len(runs); i++ {
+		parts = append(parts, fmt.Sprintf("%s:%d %.1fs", doc, runs[i].Line, at[i+1]-at[i]))
+	}
+	if len(parts) > 0 {
+		t.Logf("block times: %s", strings.Join(parts, ", "))
+	}
 }
