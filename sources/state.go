@@ -190,7 +190,6 @@ type rootState struct {
 	stateFD  int // -1 until opened
 	runsFD   int
 	lockFD   int // -1 until the lock is held
-	lockErr  error
 	runID    string
 	journal  int // -1 until created
 	seq      uint64
@@ -329,17 +328,18 @@ func (s *rootState) openStateLocked(create bool) error {
 // flock(2) on the root directory itself (so a run that has written
 // nothing yet needs no file of its own there), and when an earlier run
 // left a state directory, records itself as the holder and finishes or
-// undoes what a crashed run left half-done (recoverLocked). The result is
-// sticky. The state directory and this run's journal are made only by the
-// first commit (ensureJournal): a run that commits nothing leaves nothing.
+// undoes what a crashed run left half-done (recoverLocked). The state
+// directory and this run's journal are made only by the first commit
+// (ensureJournal): a run that commits nothing leaves nothing.
 func (s *rootState) lock() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.lockFD >= 0 || s.lockErr != nil {
-		return s.lockErr
+	if s.lockFD >= 0 {
+		return nil
 	}
-	s.lockErr = s.lockLocked()
-	return s.lockErr
+	// Failures are not remembered: the other run may end, and an item's
+	// retry (or the next run in this process) should then get the lock.
+	return s.lockLocked()
 }
 
 func (s *rootState) lockLocked() error {
@@ -938,5 +938,5 @@ func (s *rootState) closeAll() {
 			*fd = -1
 		}
 	}
-	s.lockErr, s.loaded, s.prov = nil, false, nil
+	s.loaded, s.prov = false, nil
 }
