@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 )
 
 // RewrapOptions configures Rewrap.
@@ -146,6 +147,12 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, o RewrapOptions) 
 		c.oldSig, c.newSig = s.signHash(), s.signHash()
 		c.oldSig.Write(h.body)
 		c.oldSig.Write(h.marshalAuth())
+		if o.Decrypt.Concurrency != 1 && runtime.GOMAXPROCS(0) > 1 {
+			// Two signature hashes over every body byte are most of a
+			// signed rewrap's work: the new one runs on another core.
+			c.side = newSideHasher(c.newSig)
+			defer c.side.stop()
+		}
 	}
 	if err := c.emit(body); err != nil {
 		return nil, nil, err
@@ -259,11 +266,34 @@ type bodyCopier struct {
 	keys           *messageKeys
 	h              *Header
 	oldSig, newSig hash.Hash
+	side           *sideHasher // hashes newSig's body bytes on another core, when set
 	pt             hash.Hash
 	maxBody        int64  // DecryptOptions.MaxBodyLength
 	frame          []byte // scratch for a frame being opened (pt only)
 	aad            []byte
 }
+
+// sideHasher writes chunks to a hash on its own goroutine; start hands
+// it a chunk, wait returns when the chunk is hashed.
+type sideHasher struct {
+	in   chan []byte
+	done chan struct{}
+}
+
+func newSideHasher(h hash.Hash) *sideHasher {
+	s := &sideHasher{in: make(chan []byte), done: make(chan struct{})}
+	go func() {
+		for b := range s.in {
+			h.Write(b)
+			s.done <- struct{}{}
+		}
+	}()
+	return s
+}
+
+func (s *sideHasher) start(b []byte) { s.in <- b }
+func (s *sideHasher) wait()          { <-s.done }
+func (s *sideHasher) stop()          { close(s.in) }
 
 // emit writes header bytes of the new message.
 func (c *bodyCopier) emit(b []byte) error {
@@ -289,15 +319,24 @@ func (c *bodyCopier) pass(n int64, what string, keep bool) error {
 			}
 			return fmt.Errorf("crypto: reading %s: %w", what, err)
 		}
-		if _, err := c.w.Write(b); err != nil {
-			return fmt.Errorf("crypto: writing ciphertext: %w", err)
+		if c.side != nil {
+			c.side.start(b) // the new signature's hash, meanwhile on another core
 		}
+		_, werr := c.w.Write(b)
 		if c.oldSig != nil {
 			c.oldSig.Write(b)
-			c.newSig.Write(b)
+			if c.side == nil {
+				c.newSig.Write(b)
+			}
 		}
 		if keep {
 			c.frame = append(c.frame, b...)
+		}
+		if c.side != nil {
+			c.side.wait() // b is the reader's buffer: hashed before it is reused
+		}
+		if werr != nil {
+			return fmt.Errorf("crypto: writing ciphertext: %w", werr)
 		}
 		c.r.Discard(len(b))
 		n -= int64(len(b))

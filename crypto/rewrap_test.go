@@ -255,3 +255,54 @@ func TestRewrapKeyGroups(t *testing.T) {
 		t.Fatal("a reserved context key was accepted")
 	}
 }
+
+// FuzzRewrap: arbitrary input never panics, and a rewrap preserves
+// decryptability exactly: when it succeeds, the new message decrypts under
+// the new key iff the source decrypts under the old one, to the same
+// plaintext, and never under the old key; a signed source it accepted
+// always decrypts (its old signature verified).
+func FuzzRewrap(f *testing.F) {
+	ctx := context.Background()
+	oldKR, newKR := aesKeyring(f, "old"), aesKeyring(f, "new")
+	oldCMM, newCMM := crypto.NewDefaultCMM(oldKR), crypto.NewDefaultCMM(newKR)
+	for _, id := range []uint16{0x0578, 0x0478, 0x0378, 0x0178, 0x0014} {
+		s := crypto.SuiteByID(id)
+		for _, fl := range []int{0, 5} {
+			ct, err := crypto.Encrypt(ctx, []byte("seed plaintext, a few frames long"), crypto.EncryptOptions{CMM: oldCMM, Suite: s,
+				FrameLength: fl, NonFramed: fl == 0, Context: crypto.EncryptionContext{"a": "b"}, CommitmentPolicy: policyFor(s)})
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(ct)
+		}
+	}
+	dec := func(cmm crypto.MaterialsManager, msg []byte) ([]byte, error) {
+		pt, _, err := crypto.Decrypt(ctx, msg, crypto.DecryptOptions{CMM: cmm, CommitmentPolicy: crypto.RequireEncryptAllowDecrypt, MaxBodyLength: 1 << 20})
+		return pt, err
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pol := crypto.RequireEncryptAllowDecrypt
+		h, err := crypto.ParseHeader(bytes.NewReader(b))
+		if err == nil && !h.Suite.Committing {
+			pol = crypto.ForbidEncryptAllowDecrypt
+		}
+		var out bytes.Buffer
+		_, _, err = crypto.Rewrap(ctx, &out, bytes.NewReader(b), crypto.RewrapOptions{
+			Decrypt: crypto.DecryptOptions{CMM: oldCMM, CommitmentPolicy: crypto.RequireEncryptAllowDecrypt, MaxBodyLength: 1 << 20},
+			Keyring: newKR, CommitmentPolicy: pol})
+		if err != nil {
+			return
+		}
+		oldPT, oldErr := dec(oldCMM, b)
+		newPT, newErr := dec(newCMM, out.Bytes())
+		if (oldErr == nil) != (newErr == nil) || !bytes.Equal(oldPT, newPT) {
+			t.Fatalf("rewrap changed decryptability: source %v, rewrapped %v", oldErr, newErr)
+		}
+		if h.Suite.Signed() && oldErr != nil {
+			t.Fatalf("rewrapped a signed source that does not verify: %v", oldErr)
+		}
+		if _, err := dec(oldCMM, out.Bytes()); err == nil {
+			t.Fatal("the old key decrypts the rewrapped message")
+		}
+	})
+}
