@@ -59,8 +59,8 @@ func (rt *Runtime) overlapLocal(dst string, locs []sources.Location) []string {
 			what = "directory"
 		}
 		if srcID == dstID {
-			errs = append(errs, fmt.Sprintf("spec.output.path %s and spec.sources[%d].path %s are the same %s: only output.inPlace: true may replace a source",
-				rt.Job.Output.Path, i, rt.Job.Sources[i].Path, what))
+			errs = append(errs, fmt.Sprintf("output %s and source %s are the same %s (spec.output.path, spec.sources[%d].path): only output.inPlace: true may replace a source",
+				rt.Job.Output.Path, rt.Job.Sources[i].Path, what, i))
 			continue
 		}
 		if !dstFi.IsDir() || !tree {
@@ -76,8 +76,8 @@ func (rt *Runtime) overlapLocal(dst string, locs []sources.Location) []string {
 		ids, _ := ancestorIDs(real)
 		for _, id := range ids {
 			if id == dstID {
-				errs = append(errs, fmt.Sprintf("spec.sources[%d].path %s is inside spec.output.path %s: outputs would be written among the sources and could replace them; choose an output directory outside the source tree",
-					i, rt.Job.Sources[i].Path, rt.Job.Output.Path))
+				errs = append(errs, fmt.Sprintf("source %s is inside output directory %s (spec.sources[%d].path, spec.output.path): outputs would be written among the sources and could replace them; choose an output directory outside the source tree",
+					rt.Job.Sources[i].Path, rt.Job.Output.Path, i))
 				break
 			}
 		}
@@ -116,12 +116,13 @@ func (rt *Runtime) overlapS3(ctx context.Context, dst string, locs []sources.Loc
 			continue
 		}
 		s := spanOf(l)
-		name := fmt.Sprintf("spec.sources[%d].path %s", i, rt.Job.Sources[i].Path)
 		switch {
 		case s.prefix == d.prefix || s.object != "" && s.object == d.object:
-			errs = append(errs, fmt.Sprintf("spec.output.path %s and %s are the same S3 location: only output.inPlace: true may replace a source", rt.Job.Output.Path, name))
+			errs = append(errs, fmt.Sprintf("output %s and source %s are the same S3 location (spec.output.path, spec.sources[%d].path): only output.inPlace: true may replace a source",
+				rt.Job.Output.Path, rt.Job.Sources[i].Path, i))
 		case strings.HasPrefix(s.prefix, d.prefix) && !(s.object != "" && rt.s3IsObject(ctx, l.Bucket, s.object)):
-			errs = append(errs, fmt.Sprintf("%s is inside spec.output.path %s: outputs would be written among the sources and could replace them; choose an output prefix outside the source prefix", name, rt.Job.Output.Path))
+			errs = append(errs, fmt.Sprintf("source %s is inside output prefix %s (spec.sources[%d].path, spec.output.path): outputs would be written among the sources and could replace them; choose an output prefix outside the source prefix",
+				rt.Job.Sources[i].Path, rt.Job.Output.Path, i))
 		}
 	}
 	return errs

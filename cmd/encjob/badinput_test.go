@@ -194,7 +194,7 @@ func badCases() []badCase {
 		rand.Read(k)
 		writeFile(t, filepath.Join(dir, "other.key"), k, 0o600)
 	}
-	return []badCase{
+	return append([]badCase{
 		// Truncated messages.
 		{name: "truncated: 1 byte", prepare: decryptBad("cut-1", func(m *goodMessage) []byte { return m.msg[:1] }), code: 1, want: []string{"bad/cut-1", "truncated header"}},
 		{name: "truncated: inside the encryption context", prepare: decryptBad("cut-40", func(m *goodMessage) []byte { return m.msg[:40] }), code: 1, want: []string{"bad/cut-40", "truncated header"}},
@@ -341,7 +341,7 @@ spec:
 		{name: "input does not exist", prepare: cliOnly("encrypt", "-i", "nope.bin", "-o", "enc", rawKey, "-S"), code: 2, want: []string{"-i/--input", "nope.bin"}},
 		{name: "directory given without -r", prepare: cliOnly("encrypt", "-i", "in", "-o", "enc", rawKey, "-S"), code: 2, want: []string{"-i/--input", "in is a directory"}},
 		{name: "--max-length smaller than a frame", prepare: decryptBad("maxlen", func(m *goodMessage) []byte { return m.msg }, "--max-length", "100"), code: 1, want: []string{"bad/maxlen", "100"}},
-	}
+	}, guardBadCases()...) // overlaps, encjob's own files, edited plans (guard_e2e_test.go)
 }
 
 // symlinkTree makes tree/ with a regular file and symlink loops.

@@ -330,3 +330,61 @@ func TestE2EOwnFilesNeverItems(t *testing.T) {
 		})
 	}
 }
+
+// guardBadCases are the rows of docs/bad-inputs.md for overlapping paths,
+// encjob's own files and edited saved plans.
+func guardBadCases() []badCase {
+	link := func(target, name string) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) {
+			if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	with := func(setup func(t *testing.T, dir string), a ...any) func(*testing.T, string, *goodMessage) []string {
+		return func(t *testing.T, dir string, m *goodMessage) []string {
+			writeFile(t, filepath.Join(dir, "bad", "x.encrypted"), m.msg, 0o644)
+			setup(t, dir)
+			return args(a...)
+		}
+	}
+	inPlace := strings.Replace(badSpecHead, "  keyGroups:", "  output: {inPlace: true}\n  encrypt: {keyGroup: dev}\n  keyGroups:", 1)
+	editedPlan := func(edit func(item map[string]any)) func(*testing.T, string, *goodMessage) []string {
+		return func(t *testing.T, dir string, _ *goodMessage) []string {
+			writeFile(t, filepath.Join(dir, "job.yaml"), []byte(jobYAML), 0o644)
+			wantCode(t, encjob(t, dir, nil, "plan", "-f", "job.yaml", "--out", "p.json"), 0)
+			editPlan(t, filepath.Join(dir, "p.json"), func(_ map[string]any, items []any, _ func(string) map[string]any) {
+				edit(items[0].(map[string]any))
+			})
+			return []string{"apply", "p.json"}
+		}
+	}
+	return []badCase{
+		{name: "decrypt onto its own ciphertext through a symlinked directory", prepare: with(link("bad", "alias"), "decrypt", "-i", "bad/x.encrypted", "-o", "alias/x.encrypted", rawKey, "-S"),
+			code: 2, want: []string{"alias/x.encrypted", "bad/x.encrypted", "same file"}},
+		{name: "a tree encrypted onto itself through a symlink", prepare: with(link("in", "in2"), "encrypt", "-i", "in", "-r", "-o", "in2", rawKey, "-S"),
+			code: 2, want: []string{"in2", "same directory"}},
+		{name: "a source tree inside the output directory", prepare: with(func(*testing.T, string) {}, "encrypt", "-i", "in/b", "-r", "-o", "in", rawKey, "-S"),
+			code: 2, want: []string{"source in/b is inside output directory in"}},
+		{name: "in-place spec: key file inside the tree", prepare: func(t *testing.T, dir string, _ *goodMessage) []string {
+			writeFile(t, filepath.Join(dir, "in", ".encjob", "k.key"), make([]byte, 32), 0o600)
+			return specCase("keyin.yaml", strings.Replace(inPlace, "keyFile: ./key", "keyFile: ./in/.encjob/k.key", 1))(t, dir, nil)
+		}, code: 2, want: []string{"spec.keyGroups.dev.keyFile", "in-place source"}},
+		{name: "in-place spec: a hard link to the key inside the tree", prepare: func(t *testing.T, dir string, _ *goodMessage) []string {
+			if err := os.Link(filepath.Join(dir, "key"), filepath.Join(dir, "in", "key.bak")); err != nil {
+				t.Fatal(err)
+			}
+			return specCase("hardlink.yaml", inPlace)(t, dir, nil)
+		}, code: 2, want: []string{"in/key.bak", "encjob's own key file"}},
+		{name: "in-place spec: metadata log inside the tree", prepare: specCase("login.yaml", inPlace+"  metadata: {output: ./in/run.jsonl}\n"),
+			code: 2, want: []string{"spec.metadata.output", "in-place source"}},
+		{name: "saved plan edited: out_root points elsewhere", prepare: editedPlan(func(it map[string]any) { it["out_root"] = "/tmp" }),
+			code: 3, want: []string{"plan item 0", "out_root"}},
+		{name: "saved plan edited: source index out of range", prepare: editedPlan(func(it map[string]any) { it["source"] = 9 }),
+			code: 3, want: []string{"plan item 0", "source: index 9 out of range"}},
+		{name: "saved plan edited: key escaping the tree", prepare: editedPlan(func(it map[string]any) { it["key"] = "../key" }),
+			code: 3, want: []string{"plan item 0", "key:"}},
+		{name: "saved plan edited: fingerprint removed", prepare: editedPlan(func(it map[string]any) { delete(it, "fingerprint") }),
+			code: 3, want: []string{"plan item 0", "fingerprint: missing"}},
+	}
+}
