@@ -267,12 +267,18 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 		}
 		job, name, base = saved.Job, saved.Name, saved.BaseDir
 		if j.file != "" {
-			fileJob, _, _, err := loadJob(j.file, j.name)
+			fileJob, _, fileBase, err := loadJob(j.file, j.name)
 			if err != nil {
 				return err
 			}
 			if fileJob.Digest() != saved.SpecDigest {
 				return &exitError{Code: exitStale, Err: fmt.Errorf("plan %s was made from another version of %s (spec digest differs)", fs.Arg(0), j.file),
+					Hint: "run encjob plan again"}
+			}
+			if fileBase != saved.BaseDir {
+				// Relative paths of the job resolve against base_dir: a plan
+				// pointing it elsewhere would write where the spec does not.
+				return &exitError{Code: exitStale, Err: fmt.Errorf("plan %s: base_dir %s is not the directory of %s (%s)", fs.Arg(0), saved.BaseDir, j.file, fileBase),
 					Hint: "run encjob plan again"}
 			}
 		}

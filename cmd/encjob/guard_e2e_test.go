@@ -171,11 +171,21 @@ func TestE2ESavedPlanEditsRefused(t *testing.T) {
 			}
 		})
 	}
-	// The unedited plan applies (the checks refuse edits, not plans).
+	// A plan whose base_dir was moved is refused when the spec is given.
 	dir := guardDir(t)
 	writeJob(t, dir, "job.yaml", "path: ./out")
 	wantCode(t, encjob(t, dir, nil, "plan", "-f", "job.yaml", "--out", "p.json"), 0)
-	wantCode(t, encjob(t, dir, nil, "apply", "p.json"), 0)
+	editPlan(t, filepath.Join(dir, "p.json"), func(p map[string]any, _ []any, _ func(string) map[string]any) {
+		p["base_dir"] = filepath.Join(dir, "elsewhere")
+	})
+	r := encjob(t, dir, nil, "apply", "p.json", "-f", "job.yaml")
+	wantCode(t, r, 3)
+	if !strings.Contains(r.stderr, "base_dir") {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+	// The unedited plan applies (the checks refuse edits, not plans).
+	wantCode(t, encjob(t, dir, nil, "plan", "-f", "job.yaml", "--out", "p.json"), 0)
+	wantCode(t, encjob(t, dir, nil, "apply", "p.json", "-f", "job.yaml"), 0)
 	for _, f := range []string{"a.txt", "b/c.txt", "b/d.txt"} {
 		if _, err := os.Stat(filepath.Join(dir, "out", f+".encrypted")); err != nil {
 			t.Errorf("unedited plan: %v", err)
