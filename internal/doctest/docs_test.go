@@ -99,7 +99,7 @@ func checkRequired(t *testing.T, runs []*Block) {
 func runDoc(t *testing.T, doc string, runs []*Block) (problems []string) {
 	t.Helper()
 	errorf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	s := newSandbox(t)
+	s := newStableSandbox(t, doc)
 	s.gitCommitAll(t)
 	nonce := make([]byte, 6)
 	rand.Read(nonce)

@@ -129,8 +129,51 @@ type sandbox struct {
 // says.
 func newSandbox(t testing.TB) *sandbox {
 	t.Helper()
+	return newSandboxAt(t, t.TempDir())
+}
+
+// newStableSandbox is newSandbox at a path that is the same on every run
+// for this repository and name (emptied first and removed afterwards,
+// held under a lock so two runs cannot share it). The Go build cache keys
+// a main-module package on its directory, so the `go install ./cmd/encjob`
+// a document runs compiles once per source change, not on every run.
+func newStableSandbox(t testing.TB, name string) *sandbox {
+	t.Helper()
+	sum := sha256.Sum256([]byte(repoRoot(t) + "\x00" + name))
+	top := filepath.Join(os.TempDir(), "encjob-doctest-"+hex.EncodeToString(sum[:6]))
+	lock, err := os.OpenFile(top+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
+		t.Fatal(err)
+	}
+	clean := func() {
+		// Module-cache style read-only directories (none expected) would
+		// stop RemoveAll; make everything writable first.
+		filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Chmod(p, 0o755)
+			}
+			return nil
+		})
+		os.RemoveAll(top)
+	}
+	clean()
+	t.Cleanup(func() {
+		clean()
+		lock.Close() // releases the flock
+	})
+	if err := os.Mkdir(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return newSandboxAt(t, top)
+}
+
+func newSandboxAt(t testing.TB, top string) *sandbox {
+	t.Helper()
 	bin := encjobBin(t)
-	top := t.TempDir()
 	s := &sandbox{Top: top, Repo: filepath.Join(top, "repo"), Home: filepath.Join(top, "home"), Tmp: filepath.Join(top, "tmp"),
 		Bin: filepath.Join(bin, "encjob")}
 	for _, d := range []string{s.Repo, s.Home, s.Tmp} {
