@@ -40,6 +40,9 @@ func ParseCommitmentPolicy(s string) (CommitmentPolicy, error) {
 	return 0, fmt.Errorf("crypto: unknown commitment policy %q (want one of %s)", s, strings.Join(policyNames, ", "))
 }
 
+// AllowsEncrypt reports whether the policy allows encrypting with s.
+func (p CommitmentPolicy) AllowsEncrypt(s *Suite) bool { return s != nil && p.checkEncrypt(s) == nil }
+
 // checkEncrypt reports whether the policy allows encrypting with s.
 func (p CommitmentPolicy) checkEncrypt(s *Suite) error {
 	switch {

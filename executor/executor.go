@@ -258,8 +258,20 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 	defer rc.Close()
 	in := &counter{r: rc}
 	var plainIn io.Reader = in
-	if it.Action != planner.Encrypt {
-		plainIn = planner.InputReader(in, job.Sources[it.SourceIndex].Encoding)
+	// plain counts (and, with verify, hashes) the plaintext an encryption
+	// reads: the input itself, or what its base64 text decodes to. A
+	// source's encoding applies to every action: on encrypt it is
+	// aws-encryption-cli's --decode, and encrypting the base64 text
+	// instead would hand the user back data they did not mean.
+	plain, size, bound := in, it.Size, int64(-1)
+	if enc := job.Sources[it.SourceIndex].Encoding; it.Action != planner.Encrypt {
+		plainIn = planner.InputReader(in, enc)
+	} else if enc == "base64" {
+		plain = &counter{r: planner.InputReader(in, enc)}
+		plainIn = plain
+		// The decoded length is unknown until the end; the text's length
+		// bounds it (for a caching CMM's byte limit).
+		size, bound = -1, it.Size
 	}
 	dst, err := rt.Destination(ctx, it)
 	if err != nil {
@@ -321,15 +333,15 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 	if job.Output.Verify && it.Action != planner.Decrypt {
 		verify = newVerifier(ctx, rt)
 		sink = io.MultiWriter(sink, verify)
-		in.h = sha256.New()
+		plain.h = sha256.New()
 		if it.Action == planner.Reencrypt || it.Action == planner.Rewrap {
-			in.h = nil // the plaintext digest is taken after decryption
+			plain.h = nil // the plaintext digest is taken after decryption
 		}
 	}
 	var hdr, inHdr *crypto.Header
 	switch it.Action {
 	case planner.Encrypt:
-		hdr, err = encrypt(ctx, rt, sink, plainIn, it.Size, -1, rt.Job.Encrypt.Context)
+		hdr, err = encrypt(ctx, rt, sink, plainIn, size, bound, rt.Job.Encrypt.Context, nil)
 	case planner.Decrypt:
 		hdr, err = decrypt(ctx, rt, sink, plainIn, it.Size)
 	case planner.Reencrypt:
@@ -347,8 +359,8 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 	}
 	if err == nil && verify != nil {
 		var want []byte
-		if in.h != nil {
-			want = in.h.Sum(nil)
+		if plain.h != nil {
+			want = plain.h.Sum(nil)
 		} else {
 			want = verify.plainDigest
 		}

@@ -38,7 +38,8 @@ func processBlob(ctx context.Context, rt *planner.Runtime, it *planner.Item, in 
 		if err != nil {
 			return err
 		}
-		pt, err := io.ReadAll(io.LimitReader(in, kmsblob.MaxPlaintext+1))
+		// The source's encoding applies on encrypt too (--decode).
+		pt, err := io.ReadAll(io.LimitReader(planner.InputReader(in, job.Sources[it.SourceIndex].Encoding), kmsblob.MaxPlaintext+1))
 		if err != nil {
 			return err
 		}

@@ -49,11 +49,15 @@ func copyPooled(dst io.Writer, src io.Reader) (int64, error) {
 	return io.CopyBuffer(dst, src, *b)
 }
 
-func encryptOptions(rt *planner.Runtime, ctxPairs map[string]string, size int64) crypto.EncryptOptions {
+// encryptOptions: src is the message a re-encryption replaces (nil for an
+// encryption); its suite and frame length are kept unless the job says
+// otherwise (planner.Runtime.TargetFor).
+func encryptOptions(rt *planner.Runtime, ctxPairs map[string]string, size int64, src *crypto.Header) crypto.EncryptOptions {
 	job := rt.Job
-	o := crypto.EncryptOptions{CMM: rt.EncryptCMM, Suite: rt.Suite, Context: crypto.EncryptionContext(ctxPairs),
-		CommitmentPolicy: rt.Policy, MaxEncryptedDataKeys: job.MaxEncryptedDataKeys, Concurrency: encryptCores(rt.Suite, size)}
-	if fl := job.Encrypt.FrameLength; fl != nil {
+	tgt := rt.TargetFor(src)
+	o := crypto.EncryptOptions{CMM: rt.EncryptCMM, Suite: tgt.Suite, Context: crypto.EncryptionContext(ctxPairs),
+		CommitmentPolicy: rt.Policy, MaxEncryptedDataKeys: job.MaxEncryptedDataKeys, Concurrency: encryptCores(tgt.Suite, size)}
+	if fl := tgt.FrameLength; fl != nil {
 		if *fl == 0 {
 			o.NonFramed = true
 		} else {
@@ -73,8 +77,8 @@ func decryptOptions(rt *planner.Runtime, size int64) crypto.DecryptOptions {
 // encrypt streams plaintext from in to out as one message. size is the
 // listed size (-1 unknown); a source that changes length while being read
 // fails the item instead of producing a message of the wrong content.
-func encrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, size, bound int64, ec map[string]string) (*crypto.Header, error) {
-	o := encryptOptions(rt, ec, max(size, bound))
+func encrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, size, bound int64, ec map[string]string, src *crypto.Header) (*crypto.Header, error) {
+	o := encryptOptions(rt, ec, max(size, bound), src)
 	if size >= 0 {
 		o.PlaintextLength, o.KnownLength = size, true
 	}
@@ -145,7 +149,7 @@ func reencrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Re
 	// The plaintext length is unknown until the decryptor is done; the
 	// source's ciphertext size bounds it, which is what a caching
 	// materials manager counts.
-	oh, err := encrypt(ctx, rt, out, src, -1, bound, ec)
+	oh, err := encrypt(ctx, rt, out, src, -1, bound, ec, ih)
 	if err != nil {
 		return nil, nil, err
 	}

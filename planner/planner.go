@@ -160,7 +160,13 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 			}
 		}
 	}
-	if op == Reencrypt && job.Output.InPlace && rt.satisfies(srcHdr, rt.reencryptContext(srcHdr)) {
+	// What a re-encryption writes follows the source (TargetFor); a
+	// changed suite is noted in the plan.
+	tgt := rt.TargetFor(srcHdr)
+	if op == Reencrypt && tgt.Note != "" {
+		it.Reason = tgt.Note
+	}
+	if op == Reencrypt && job.Output.InPlace && rt.satisfies(srcHdr, rt.reencryptContext(srcHdr), tgt) {
 		// Already migrated: the source key group no longer matters.
 		it.Action, it.Reason = Unchanged, fmt.Sprintf("already under key group %q with the desired context and suite", job.Encrypt.KeyGroup)
 		return it
@@ -185,11 +191,11 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 	}
 	if job.Output.InPlace {
 		switch {
-		case op == Encrypt && srcHdr != nil && rt.satisfies(srcHdr, job.Encrypt.Context):
+		case op == Encrypt && srcHdr != nil && rt.satisfies(srcHdr, job.Encrypt.Context, tgt):
 			it.Action, it.Reason = Unchanged, "already encrypted as desired"
 		case op == Encrypt && srcHdr != nil:
 			it.Action, it.Reason = Skip, "already an ESDK message (use operation reencrypt)"
-		case op == Reencrypt && rt.satisfies(srcHdr, rt.reencryptContext(srcHdr)):
+		case op == Reencrypt && rt.satisfies(srcHdr, rt.reencryptContext(srcHdr), tgt):
 			it.Action, it.Reason = Unchanged, fmt.Sprintf("already under key group %q with the desired context and suite", job.Encrypt.KeyGroup)
 		default:
 			it.Action = op
@@ -230,7 +236,7 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 			if op == Reencrypt {
 				want = rt.reencryptContext(srcHdr)
 			}
-			if rt.satisfies(dh, want) {
+			if rt.satisfies(dh, want, tgt) {
 				it.Action, it.Reason = Unchanged, "destination already encrypted as desired"
 				return it
 			}
@@ -317,17 +323,17 @@ func (rt *Runtime) reencryptContext(h *crypto.Header) crypto.EncryptionContext {
 
 // satisfies: the header is under the target key group, with exactly the
 // wanted user context, the desired suite and frame length.
-func (rt *Runtime) satisfies(h *crypto.Header, want map[string]string) bool {
+func (rt *Runtime) satisfies(h *crypto.Header, want map[string]string, tgt Target) bool {
 	if h == nil {
 		return false
 	}
 	job := rt.Job
 	g := rt.Groups[job.Encrypt.KeyGroup]
 	// A rewrap keeps each message's suite (and frame length, then unset).
-	if g == nil || !g.HoldsAny(h.EncryptedDataKeys) || (h.Suite != rt.Suite && !job.Rewrap()) {
+	if g == nil || !g.HoldsAny(h.EncryptedDataKeys) || (h.Suite != tgt.Suite && !job.Rewrap()) {
 		return false
 	}
-	if fl := job.Encrypt.FrameLength; fl != nil && int(h.FrameLength) != *fl {
+	if fl := tgt.FrameLength; fl != nil && int(h.FrameLength) != *fl && !job.Rewrap() {
 		return false
 	}
 	n := 0

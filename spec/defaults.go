@@ -45,8 +45,13 @@ func (j *Job) Defaults() {
 		j.Reencrypt.Mode = ""
 	}
 	// A rewrap keeps each message's suite and frame length: no default
-	// for either (setting them is an error).
-	if (j.Operation == OpEncrypt || j.Operation == OpReencrypt) && !j.Rewrap() {
+	// for either (setting them is an error). A full re-encryption keeps
+	// them too unless the job sets them (planner.Runtime.TargetFor): no
+	// default either, so that "not set" stays visible.
+	if j.Operation == OpReencrypt && !j.Rewrap() && j.Encrypt.Algorithm != "" {
+		j.Encrypt.Algorithm = canonicalSuite(j.Encrypt.Algorithm)
+	}
+	if j.Operation == OpEncrypt {
 		j.Encrypt.Algorithm = canonicalSuite(j.Encrypt.Algorithm)
 		if j.Encrypt.FrameLength == nil {
 			f := defaultFrameLen

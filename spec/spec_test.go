@@ -144,8 +144,10 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("decrypt defaults: suffix %q strip %q frameLength %v", d.Output.Suffix, d.Output.StripSuffix, d.Encrypt.FrameLength)
 	}
 	r := mustParse(t, minimalJob("reencrypt"), nil)[0].Job
-	if r.Output.Suffix != "" || r.Output.StripSuffix != "" || *r.Encrypt.FrameLength != 4096 {
-		t.Errorf("reencrypt defaults: suffix %q strip %q", r.Output.Suffix, r.Output.StripSuffix)
+	// A re-encryption keeps each message's suite and frame length unless
+	// the job sets them: neither is defaulted.
+	if r.Output.Suffix != "" || r.Output.StripSuffix != "" || r.Encrypt.FrameLength != nil || r.Encrypt.Algorithm != "" {
+		t.Errorf("reencrypt defaults: suffix %q strip %q frameLength %v algorithm %q", r.Output.Suffix, r.Output.StripSuffix, r.Encrypt.FrameLength, r.Encrypt.Algorithm)
 	}
 
 	c := mustParse(t, minimalJob("encrypt")+"  caching: {maxAge: 5m}\n", nil)[0].Job.Caching

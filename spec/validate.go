@@ -271,8 +271,10 @@ func (j *Job) validateEncrypt(ep *Path, v *Validators) ErrorList {
 			errs = append(errs, e)
 		}
 	}
-	if j.Rewrap() {
-		// The suite is each message's own; the policy is checked per item.
+	if j.Rewrap() || (j.Operation == OpReencrypt && j.Encrypt.Algorithm == "") {
+		// The suite is each message's own (a re-encryption that does not
+		// name one keeps it, or takes the policy's default when the policy
+		// forbids it); the policy is checked per item.
 	} else if e := checkSuitePolicy(ep.Child("algorithm"), j.Encrypt.Algorithm, j.CommitmentPolicy); e != nil {
 		errs = append(errs, e)
 	}
