@@ -38,9 +38,9 @@ func printFor(key string) Fingerprint { return Fingerprint("src:" + key) }
 // runCrashScenario is one run: the planner's Provenance look-ups, then two
 // group-commit batches. Only items not yet done (per done) are written.
 // Errors are returned, not fatal: after the crash point every call fails.
-func runCrashScenario(fsys *crashFS, done func(crashItem) bool) error {
+func runCrashScenario(fsys *crashFS, mode SyncMode, done func(crashItem) bool) error {
 	ctx := context.Background()
-	d := newLocalDest(newRootState("/root", fsys), LocalDestOptions{Sync: SyncGroup})
+	d := newLocalDest(newRootState("/root", fsys), LocalDestOptions{Sync: mode})
 	for _, it := range crashItems {
 		if _, _, err := d.Provenance(ctx, it.key); err != nil {
 			return err
@@ -75,6 +75,14 @@ func runCrashScenario(fsys *crashFS, done func(crashItem) bool) error {
 			ws = append(ws, lw)
 		}
 		if len(ws) == 0 {
+			continue
+		}
+		if mode == SyncEach { // one file at a time, as Commit does
+			for _, w := range ws {
+				if err := d.commitBatch([]*localWriter{w})[0]; err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if err := errors.Join(d.commitBatch(ws)...); err != nil {
@@ -160,8 +168,11 @@ func TestCrashConsistency(t *testing.T) {
 	for _, c := range []struct {
 		noTmpfile bool
 		race      string
-	}{{false, ""}, {true, ""}, {false, "inplace.txt"}, {true, "inplace.txt"}} {
-		name := "O_TMPFILE " + map[bool]string{true: "off", false: "on"}[c.noTmpfile]
+		mode      SyncMode
+	}{{false, "", SyncGroup}, {true, "", SyncGroup}, {false, "inplace.txt", SyncGroup}, {true, "inplace.txt", SyncGroup},
+		{false, "", SyncEach}, {true, "", SyncEach}, {false, "inplace.txt", SyncEach}} {
+		name := "O_TMPFILE " + map[bool]string{true: "off", false: "on"}[c.noTmpfile] +
+			map[SyncMode]string{SyncGroup: ", group commit", SyncEach: ", fsync each"}[c.mode]
 		if c.race != "" {
 			name += ", external writer replaces sub/" + c.race + " before the exchange"
 		}
@@ -171,7 +182,7 @@ func TestCrashConsistency(t *testing.T) {
 			return f
 		}
 		full := tree()
-		err := runCrashScenario(full, func(crashItem) bool { return false })
+		err := runCrashScenario(full, c.mode, func(crashItem) bool { return false })
 		if c.race == "" && err != nil {
 			t.Fatalf("%s: crash-free run: %v", name, err)
 		}
@@ -190,7 +201,7 @@ func TestCrashConsistency(t *testing.T) {
 		for k := 0; k <= n; k++ {
 			f := tree()
 			f.crashAt = k
-			runCrashScenario(f, func(crashItem) bool { return false })
+			runCrashScenario(f, c.mode, func(crashItem) bool { return false })
 			last := "start"
 			if k > 0 {
 				last = f.ops[k-1]
@@ -202,7 +213,7 @@ func TestCrashConsistency(t *testing.T) {
 				// The rerun writes what is not done (the externally
 				// written file included: it is a new version) and ends
 				// with every item new.
-				if err := runCrashScenario(g, func(it crashItem) bool { return isNew[it.key] }); err != nil {
+				if err := runCrashScenario(g, c.mode, func(it crashItem) bool { return isNew[it.key] }); err != nil {
 					t.Fatalf("%s: rerun: %v", where, err)
 				}
 				after := checkRecovered(t, where+", after the rerun", g.image(false), "")
