@@ -34,7 +34,7 @@ trap 'rm -rf "$data"' EXIT
 # lives in this namespace), wait until it accepts connections, then the tests.
 # GOPROXY=off: the namespace has no network; everything was downloaded by
 # the earlier steps.
-exec unshare --net "${userns[@]}" env DATA="$data" bash -c '
+unshare --net "${userns[@]}" env DATA="$data" bash -c '
   set -euo pipefail
   ip link set lo up
   port=4599
