@@ -278,7 +278,8 @@ func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Resu
 		return nil, err
 	}
 	// Mode 0 is 0666 &^ umask: plaintext never inherits a ciphertext's mode.
-	co := sources.CreateOptions{Mode: fs.FileMode(it.Mode).Perm(), ContentType: it.ContentType, Metadata: it.Metadata, Size: -1}
+	co := sources.CreateOptions{Mode: fs.FileMode(it.Mode).Perm(), ContentType: it.ContentType, Metadata: it.Metadata, Size: -1,
+		SourcePrint: planner.SourcePrint(job, it)}
 	if it.Action == planner.Decrypt && !job.Output.InPlace {
 		co.Mode = 0
 	}

@@ -122,5 +122,7 @@ func (rt *Runtime) decideLive(ctx context.Context, gp *guardPass, l Listed, comp
 	if cur.Mode == 0 {
 		cur.Mode = si.Mode
 	}
-	return gp.decide(ctx, l.Source, cur, completed)
+	it, err := gp.decide(ctx, l.Source, cur, completed)
+	rt.rewrapAction(&it) // as BuildItems does
+	return it, err
 }

@@ -30,8 +30,12 @@ type BuildOptions struct {
 	// Concurrency of header reads (default 16).
 	Concurrency int
 	// Completed maps inputs to the fingerprint they had when an earlier
-	// run completed them (from its metadata log): such an item whose
-	// output exists is unchanged. This is what lets a decrypt job resume.
+	// run completed them (from its metadata log). It is consulted only
+	// for a destination that keeps no provenance records (not a
+	// sources.ProvenanceReader): local and S3 destinations record, with
+	// every commit, which source version an output was made from, and
+	// that record - not the log, which a crash can leave behind the
+	// outputs - is what makes an item unchanged and a killed run resume.
 	Completed map[string]sources.Fingerprint
 }
 
@@ -140,8 +144,15 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 	op := Action(job.Operation)
 	stdin := rt.locs[srcIdx].Kind == sources.Stdio
 
-	var srcHdr *crypto.Header
 	blobs := rt.KMSBlobs(srcIdx)
+	if job.Output.InPlace && (op == Decrypt || blobs) && rt.replacedBy(ctx, &it, op) {
+		// The file is this operation's own output (plaintext, or a blob):
+		// nothing in it can show that, and processing it again would do
+		// the work twice.
+		it.Action, it.Reason = Unchanged, fmt.Sprintf("completed by an earlier run (%s in place)", op)
+		return it
+	}
+	var srcHdr *crypto.Header
 	if !stdin && !blobs && (op != Encrypt || job.Output.InPlace) {
 		var h *crypto.Header
 		err := retryTransient(ctx, func() (err error) {
@@ -183,38 +194,104 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 			return it
 		}
 	}
-	if job.Output.InPlace && blobs {
-		// A KMS blob's key is inside the blob, readable only by KMS: every
-		// blob is processed.
-		it.Action = op
-		return it
-	}
 	if job.Output.InPlace {
-		switch {
-		case op == Encrypt && srcHdr != nil && rt.satisfies(srcHdr, job.Encrypt.Context, tgt):
-			it.Action, it.Reason = Unchanged, "already encrypted as desired"
-		case op == Encrypt && srcHdr != nil:
-			it.Action, it.Reason = Skip, "already an ESDK message (use operation reencrypt)"
-		case op == Reencrypt && rt.satisfies(srcHdr, rt.reencryptContext(srcHdr), tgt):
-			it.Action, it.Reason = Unchanged, fmt.Sprintf("already under key group %q with the desired context and suite", job.Encrypt.KeyGroup)
-		default:
-			it.Action = op
-		}
-		return it
+		return rt.decideInPlace(ctx, it, srcHdr, blobs, tgt)
 	}
 	if it.OutRoot == "-" {
 		it.Action = op
 		return it
 	}
-	// A separate destination: what is there already?
+	return rt.decideSeparate(ctx, it, srcHdr, tgt, completed)
+}
+
+// decideInPlace decides an item that replaces its own source. The header
+// proves the desired state of encrypted files; what it cannot prove (that
+// a file is the plaintext an earlier decrypt left, or a KMS blob an
+// earlier run wrote) the tree's provenance record does, before the header
+// is read (decideItem).
+func (rt *Runtime) decideInPlace(ctx context.Context, it Item, srcHdr *crypto.Header, blobs bool, tgt Target) Item {
+	job := rt.Job
+	op := Action(job.Operation)
+	if blobs {
+		// A KMS blob's key is inside the blob, readable only by KMS: every
+		// blob not written by this operation (decideItem asked the
+		// provenance record) is processed.
+		it.Action = op
+		return it
+	}
+	switch {
+	case op == Encrypt && srcHdr != nil && rt.satisfies(srcHdr, job.Encrypt.Context, tgt):
+		it.Action, it.Reason = Unchanged, "already encrypted as desired"
+	case op == Encrypt && srcHdr != nil:
+		it.Action, it.Reason = Skip, "already an ESDK message (use operation reencrypt)"
+	case op == Reencrypt && rt.satisfies(srcHdr, rt.reencryptContext(srcHdr), tgt):
+		it.Action, it.Reason = Unchanged, fmt.Sprintf("already under key group %q with the desired context and suite", job.Encrypt.KeyGroup)
+	default:
+		it.Action = op
+	}
+	return it
+}
+
+// replacedBy reports whether the file now at the item's key is one that
+// an in-place op of encjob wrote there (and nothing replaced since).
+func (rt *Runtime) replacedBy(ctx context.Context, it *Item, op Action) bool {
+	dst, err := rt.Destination(ctx, it)
+	if err != nil {
+		return false
+	}
+	prov, ok, err := provenance(ctx, dst, it.OutKey)
+	return err == nil && ok && strings.HasPrefix(string(prov), inPlacePrefix(op))
+}
+
+// SourcePrint is the provenance an output is created with
+// (sources.CreateOptions.SourcePrint), and what the planner later
+// compares with to call an item unchanged:
+//   - a separate destination records the fingerprint of the source
+//     version it was made from; the output is current exactly when that
+//     equals the source's fingerprint now;
+//   - an in-place replacement destroys that version, so it records the
+//     operation too, "inplace:<op>:<replaced print>": a later run learns
+//     from it that the file is, say, plaintext an earlier decrypt wrote,
+//     which no header can show.
+func SourcePrint(job *spec.Job, it *Item) sources.Fingerprint {
+	if job.Output.InPlace {
+		return sources.Fingerprint(inPlacePrefix(it.Action) + string(it.Fingerprint))
+	}
+	return it.Fingerprint
+}
+
+func inPlacePrefix(op Action) string { return "inplace:" + string(op) + ":" }
+
+// provenance asks a destination which source version the output at key
+// was written from; ok only while the output is still the very file (or
+// object) encjob wrote. A destination that cannot tell proves nothing.
+func provenance(ctx context.Context, dst sources.Destination, key string) (fp sources.Fingerprint, ok bool, err error) {
+	pr, can := dst.(sources.ProvenanceReader)
+	if !can {
+		return "", false, nil
+	}
+	err = retryTransient(ctx, func() (err error) {
+		fp, ok, err = pr.Provenance(ctx, key)
+		return err
+	})
+	return fp, ok, err
+}
+
+// decideSeparate decides an item written to a separate destination. An
+// existing output counts as current (unchanged) only when its provenance
+// proves it was written from the source's current version - timestamps
+// prove nothing: cp -p, rsync -t, tar x and touch -r all make an old
+// file look new or a new one look old.
+func (rt *Runtime) decideSeparate(ctx context.Context, it Item, srcHdr *crypto.Header, tgt Target, completed map[string]sources.Fingerprint) Item {
+	job := rt.Job
+	op := Action(job.Operation)
 	dst, err := rt.Destination(ctx, &it)
 	if err != nil {
 		it.Action, it.Reason = Error, err.Error()
 		return it
 	}
-	var di sources.Item
 	err = retryTransient(ctx, func() (err error) {
-		di, err = dst.Stat(ctx, it.OutKey)
+		_, err = dst.Stat(ctx, it.OutKey)
 		return err
 	})
 	switch {
@@ -224,37 +301,73 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 	case err != nil:
 		it.Action, it.Reason = Error, "destination: "+err.Error()
 		return it
-	}
-	newer := !di.ModTime.Before(si.ModTime)
-	if fp, ok := completed[it.Input]; ok && fp == si.Print && si.Print != "" {
-		it.Action, it.Reason = Unchanged, "completed by an earlier run (metadata log)"
+	case job.Output.Overwrite == spec.OverwriteAlways:
+		it.Action = op
+		addReason(&it, "replaces the existing destination (overwrite: always)")
 		return it
 	}
-	if op != Decrypt && newer {
-		if dh, err := rt.readBackHeader(ctx, &it); err == nil {
-			want := job.Encrypt.Context
-			if op == Reencrypt {
-				want = rt.reencryptContext(srcHdr)
-			}
-			if rt.satisfies(dh, want, tgt) {
-				it.Action, it.Reason = Unchanged, "destination already encrypted as desired"
-				return it
-			}
-		}
-	}
-	switch job.Output.Overwrite {
-	case spec.OverwriteAlways:
+	current, why := rt.outputCurrent(ctx, dst, &it, srcHdr, tgt, completed)
+	switch {
+	case current:
+		it.Action, it.Reason = Unchanged, why
+	case job.Output.Overwrite == spec.OverwriteIfNewer:
 		it.Action = op
-	case spec.OverwriteIfNewer:
-		if newer {
-			it.Action, it.Reason = Unchanged, "destination is newer than the source (overwrite: if-newer)"
-		} else {
-			it.Action = op
-		}
+		addReason(&it, "replaces the existing destination: "+why+" (overwrite: if-newer)")
 	default:
-		it.Action, it.Reason = Conflict, "destination exists (overwrite: never)"
+		it.Action, it.Reason = Conflict, "destination exists and "+why+" (overwrite: never)"
 	}
 	return it
+}
+
+// addReason adds why to an item's reason (which may already hold a note,
+// such as the suite a re-encryption changes to).
+func addReason(it *Item, why string) {
+	if it.Reason == "" {
+		it.Reason = why
+	} else {
+		it.Reason += "; " + why
+	}
+}
+
+// outputCurrent reports whether the existing output of it was written by
+// encjob from the source's current version, as the job now asks; if not,
+// why, in words that follow "destination exists and".
+func (rt *Runtime) outputCurrent(ctx context.Context, dst sources.Destination, it *Item, srcHdr *crypto.Header, tgt Target, completed map[string]sources.Fingerprint) (bool, string) {
+	job := rt.Job
+	op := Action(job.Operation)
+	if it.Fingerprint == "" {
+		return false, "the source has no fingerprint to compare with"
+	}
+	prov, ok, err := provenance(ctx, dst, it.OutKey)
+	switch {
+	case err != nil:
+		return false, "its provenance cannot be read: " + err.Error()
+	case !ok:
+		if _, can := dst.(sources.ProvenanceReader); !can && completed[it.Input] == it.Fingerprint {
+			// A destination without provenance records: the metadata
+			// log's word is the best there is.
+			return true, "completed by an earlier run (metadata log)"
+		}
+		return false, "encjob has no record of writing it (it was written or replaced by something else)"
+	case prov != it.Fingerprint:
+		return false, "it was written from another version of the source"
+	case op == Decrypt:
+		return true, "completed by an earlier run"
+	}
+	// Written from this very source version; but the job may ask for
+	// another key group, context, suite or frame length since.
+	dh, err := rt.readBackHeader(ctx, it)
+	if err != nil {
+		return false, "its header cannot be read: " + err.Error()
+	}
+	want := job.Encrypt.Context
+	if op == Reencrypt {
+		want = rt.reencryptContext(srcHdr)
+	}
+	if !rt.satisfies(dh, want, tgt) {
+		return false, "it was written from the current source, but not with the key group, context, suite or frame length the job now asks for"
+	}
+	return true, "completed by an earlier run"
 }
 
 type headerOpener interface {

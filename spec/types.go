@@ -89,8 +89,8 @@ func (s *Source) IsS3() bool { return strings.HasPrefix(s.Path, "s3://") }
 
 // Overwrite policies for existing destinations.
 const (
-	OverwriteNever   = "never"    // an existing destination is a conflict (default)
-	OverwriteIfNewer = "if-newer" // replaced only when the source is newer
+	OverwriteNever   = "never"    // an existing destination is a conflict unless provably current (default)
+	OverwriteIfNewer = "if-newer" // replaced unless provably made from the source's current version (no timestamp is compared)
 	OverwriteAlways  = "always"   // always replaced
 )
 
