@@ -262,6 +262,33 @@ func SourcePrint(job *spec.Job, it *Item) sources.Fingerprint {
 
 func inPlacePrefix(op Action) string { return "inplace:" + string(op) + ":" }
 
+// samePrint reports whether a recorded source fingerprint names the same
+// version as the current one. S3 objects are compared by ETag, and by
+// version ID only when both prints carry one: a listing (ListObjectsV2)
+// reports no version ID while a HEAD does, and the same object must not
+// look changed because one run planned from a listing and another from
+// HEADs (encjob partition).
+func samePrint(recorded, current sources.Fingerprint) bool {
+	if recorded == current {
+		return true
+	}
+	re, rv, ok1 := splitS3Print(recorded)
+	ce, cv, ok2 := splitS3Print(current)
+	return ok1 && ok2 && re == ce && re != "" && (rv == "" || cv == "" || rv == cv)
+}
+
+// splitS3Print splits "s3:<etag>[:v=<version>]".
+func splitS3Print(p sources.Fingerprint) (etag, version string, ok bool) {
+	s, ok := strings.CutPrefix(string(p), "s3:")
+	if !ok {
+		return "", "", false
+	}
+	if i := strings.LastIndex(s, ":v="); i >= 0 {
+		return s[:i], s[i+3:], true
+	}
+	return s, "", true
+}
+
 // provenance asks a destination which source version the output at key
 // was written from; ok only while the output is still the very file (or
 // object) encjob wrote. A destination that cannot tell proves nothing.
@@ -349,7 +376,7 @@ func (rt *Runtime) outputCurrent(ctx context.Context, dst sources.Destination, i
 			return true, "completed by an earlier run (metadata log)"
 		}
 		return false, "encjob has no record of writing it (it was written or replaced by something else)"
-	case prov != it.Fingerprint:
+	case !samePrint(prov, it.Fingerprint):
 		return false, "it was written from another version of the source"
 	case op == Decrypt:
 		return true, "completed by an earlier run"
