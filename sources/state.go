@@ -794,14 +794,17 @@ func (s *rootState) statKeyLocked(key string) (fileStat, error) {
 // committed there.
 func (s *rootState) provenance(key string) (Fingerprint, bool, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.loadLocked(); err != nil {
+		s.mu.Unlock()
 		return "", false, err
 	}
 	r, ok := s.prov[key]
-	if !ok || s.rootFD < 0 {
+	ok = ok && s.rootFD >= 0
+	s.mu.Unlock()
+	if !ok {
 		return "", false, nil
 	}
+	// The root descriptor never changes once open: stat without the lock.
 	st, err := s.statKeyLocked(key)
 	if err != nil {
 		return "", false, nil
