@@ -8,8 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,14 +46,81 @@ func claimingMessage(t *testing.T, dir string, frameLen int) []byte {
 	return append(msg, make([]byte, 12+20)...)  // IV and 20 bytes of the 2 GiB
 }
 
+// rssWrapSrc is a tiny program that runs its arguments and writes the
+// child's ru_maxrss (KiB) to $RSSWRAP_OUT. It exists because os/exec starts
+// children with CLONE_VM: Linux then counts the parent's peak RSS (this test
+// process, ~100 MiB late in a full run) into the child's ru_maxrss at exec.
+// Started from this small process instead, the figure is the binary's own.
+const rssWrapSrc = `package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+func main() {
+	c := exec.Command(os.Args[1], os.Args[2:]...)
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := c.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "rsswrap:", err)
+		os.Exit(125)
+	}
+	ru := c.ProcessState.SysUsage().(*syscall.Rusage)
+	if err := os.WriteFile(os.Getenv("RSSWRAP_OUT"), []byte(fmt.Sprint(ru.Maxrss)), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "rsswrap:", err)
+		os.Exit(125)
+	}
+	os.Exit(code)
+}
+`
+
+var (
+	rssWrapOnce sync.Once
+	rssWrapPath string
+	rssWrapErr  error
+)
+
+func rssWrap(t *testing.T) string {
+	t.Helper()
+	rssWrapOnce.Do(func() {
+		dir := filepath.Join(filepath.Dir(binPath), "rsswrap")
+		if rssWrapErr = os.MkdirAll(dir, 0o755); rssWrapErr != nil {
+			return
+		}
+		src := filepath.Join(dir, "main.go")
+		if rssWrapErr = os.WriteFile(src, []byte(rssWrapSrc), 0o644); rssWrapErr != nil {
+			return
+		}
+		rssWrapPath = filepath.Join(dir, "rsswrap")
+		cmd := exec.Command("go", "build", "-o", rssWrapPath, src)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GO111MODULE=off")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			rssWrapErr = fmt.Errorf("building rsswrap: %v\n%s", err, out)
+		}
+	})
+	if rssWrapErr != nil {
+		t.Fatal(rssWrapErr)
+	}
+	return rssWrapPath
+}
+
 // runRusage runs the binary and returns its result and peak RSS in KiB
-// (getrusage's ru_maxrss of the child).
+// (getrusage's ru_maxrss of the binary, measured by rsswrap).
 func runRusage(t *testing.T, dir string, a ...string) (result, int64) {
 	t.Helper()
+	wrap := rssWrap(t)
+	out := filepath.Join(t.TempDir(), "maxrss")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, a...)
-	cmd.Dir, cmd.Env = dir, cleanEnv()
+	cmd := exec.CommandContext(ctx, wrap, append([]string{binPath}, a...)...)
+	cmd.Dir, cmd.Env = dir, append(cleanEnv(), "RSSWRAP_OUT="+out)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
@@ -62,11 +130,18 @@ func runRusage(t *testing.T, dir string, a ...string) (result, int64) {
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatalf("running encjob: %v", err)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		t.Fatal("no rusage for the child")
+	if cmd.ProcessState.ExitCode() == 125 {
+		t.Fatalf("rsswrap failed: %s", se.String())
 	}
-	return result{so.String(), se.String(), cmd.ProcessState.ExitCode()}, ru.Maxrss
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("no peak RSS recorded: %v; stderr: %s", err, se.String())
+	}
+	rss, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		t.Fatalf("peak RSS %q: %v", b, err)
+	}
+	return result{so.String(), se.String(), cmd.ProcessState.ExitCode()}, rss
 }
 
 // TestClaimedFrameLengthRSS is issue 12.12 through the real binary: 16
