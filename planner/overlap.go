@@ -30,7 +30,7 @@ func (rt *Runtime) checkOverlap(ctx context.Context, locs []sources.Location) er
 			errs = append(errs, rt.overlapLocal(dst, locs)...)
 		}
 	}
-	if out.InPlace {
+	if out.InPlace && !rt.opts.OwnFilesListedOnly {
 		errs = append(errs, rt.ownInPlace(locs)...)
 	}
 	if len(errs) == 0 {

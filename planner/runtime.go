@@ -52,6 +52,12 @@ type Options struct {
 	SpecFiles   []string
 	PlanFile    string
 	MetadataLog string
+	// OwnFilesListedOnly: an in-place job is refused only when one of
+	// encjob's own files is actually planned as an item, not already by
+	// Prepare when it merely lies in a tree and passes the filters. For
+	// policies, whose rules (exempt ones included) decide which listed
+	// files become items of which job.
+	OwnFilesListedOnly bool
 }
 
 // Runtime is a job made ready to run: key groups built, materials managers

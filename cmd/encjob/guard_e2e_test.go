@@ -398,3 +398,46 @@ func guardBadCases() []badCase {
 			code: 3, want: []string{"plan item 0", "fingerprint: missing"}},
 	}
 }
+
+// A policy kept at the root of the tree it governs: exempted by a rule it
+// is never an item and apply works; matched by a rule it would be
+// encrypted in place, so apply refuses (exit 2) and changes nothing.
+func TestE2EPolicyFileInsideItsTree(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		exempt string
+		code   int
+	}{
+		{"exempt", "    - match: [\"*.yaml\"]\n      exempt: true\n", 0},
+		{"matched", "", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := guardDir(t)
+			os.RemoveAll(filepath.Join(dir, "in", "linkdir"))
+			os.Remove(filepath.Join(dir, "in", "link.txt"))
+			pol := "apiVersion: encjob.dev/v1\nkind: EncryptionPolicy\nmetadata: {name: p}\nspec:\n  sources: [{path: .}]\n" +
+				"  keyGroups:\n    dev: {provider: raw-aes, keyFile: ../key, namespace: encjob, name: dev}\n  rules:\n" + tc.exempt +
+				"    - match: [\"**\"]\n      keyGroup: dev\n"
+			writeFile(t, filepath.Join(dir, "in", "policy.yaml"), []byte(pol), 0o644)
+			before := snapshot(t, filepath.Join(dir, "in"))
+			r := encjob(t, dir, nil, "apply", "-f", "in/policy.yaml")
+			wantCode(t, r, tc.code)
+			after := snapshot(t, filepath.Join(dir, "in"))
+			if after["policy.yaml"] != before["policy.yaml"] {
+				t.Errorf("the policy file changed")
+			}
+			if tc.code == 0 {
+				if after["a.txt"] == before["a.txt"] {
+					t.Errorf("a.txt was not encrypted: %s", r.stderr)
+				}
+				return
+			}
+			if !strings.Contains(r.stderr, "encjob's own spec file") {
+				t.Errorf("stderr: %s", r.stderr)
+			}
+			if !maps.Equal(before, after) {
+				t.Errorf("a refused policy changed the tree")
+			}
+		})
+	}
+}

@@ -118,7 +118,7 @@ func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly 
 		return err
 	}
 	rec, err := policy.Plan(ctx, pol, policy.PlanOptions{Options: policy.Options{BaseDir: base},
-		Planner: planner.Options{BaseDir: base, Stdin: e.stdin, Stdout: e.stdout, SpecFiles: []string{file}, MetadataLog: resolveAgainst(base, metadataOutput)}, Name: filepath.Base(file)})
+		Planner: planner.Options{BaseDir: base, Stdin: e.stdin, Stdout: e.stdout, SpecFiles: []string{file}, MetadataLog: resolveAgainst(base, metadataOutput), OwnFilesListedOnly: true}, Name: filepath.Base(file)})
 	if err != nil {
 		return refusal(interrupted(ctx, err))
 	}
