@@ -60,6 +60,11 @@ type Summary struct {
 	BytesOut int64
 	Elapsed  time.Duration
 	Items    int
+	// MetadataUnwritten counts items whose metadata record could not be
+	// written (MetadataErr is the first such error). Their outcome above
+	// stands: an output committed stays done.
+	MetadataUnwritten int
+	MetadataErr       error
 }
 
 // OK reports whether every item succeeded.
@@ -101,12 +106,19 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	var bytesIn, bytesOut atomic.Int64
 	finish := func(r Result) {
 		rec := record(job, &r, o.Shard)
-		if err := o.Metadata.Write(rec); err != nil && r.Err == nil {
-			r.Err = fmt.Errorf("writing metadata log: %w", err)
-		}
+		// A log write that fails does not undo the item: its output is
+		// committed (or it failed for its own reason). Both facts are
+		// reported: the item's outcome, and the unwritten record.
+		logErr := o.Metadata.Write(rec)
 		bytesIn.Add(r.BytesIn)
 		bytesOut.Add(r.BytesOut)
 		mu.Lock()
+		if logErr != nil {
+			if sum.MetadataUnwritten == 0 {
+				sum.MetadataErr = fmt.Errorf("writing the record of %s: %w", r.Item.Input, logErr)
+			}
+			sum.MetadataUnwritten++
+		}
 		if r.Err != nil {
 			sum.Failed = append(sum.Failed, r)
 		} else {

@@ -34,8 +34,8 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +44,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Actions, as the metadata log writes them.
@@ -84,11 +85,12 @@ type Summary struct {
 
 // Failure is an item whose final line is an error.
 type Failure struct {
-	Input  string `json:"input"`
-	Output string `json:"output,omitempty"`
-	Action string `json:"action"` // what was attempted; "error" when the log does not say
-	Shard  string `json:"shard"`
-	Error  string `json:"error"`
+	Input    string `json:"input"`
+	InputB64 string `json:"input_b64,omitempty"` // the input's bytes when they are not UTF-8 (JSON would replace them)
+	Output   string `json:"output,omitempty"`
+	Action   string `json:"action"` // what was attempted; "error" when the log does not say
+	Shard    string `json:"shard"`
+	Error    string `json:"error"`
 }
 
 // Duplicate is an item logged under more than one shard.
@@ -108,6 +110,7 @@ func (s *Summary) OK() bool { return len(s.Failures) == 0 && len(s.Duplicates) =
 // line is the part of a metadata log line the report reads.
 type line struct {
 	Input    string          `json:"input"`
+	InputB64 string          `json:"input_b64"` // the input's bytes when they are not UTF-8
 	Output   string          `json:"output"`
 	Action   string          `json:"action"`
 	Error    string          `json:"error"`
@@ -149,49 +152,61 @@ func Merge(readers ...io.Reader) (*Summary, error) {
 		if n, ok := r.(interface{ Name() string }); ok && n.Name() != "" {
 			name = n.Name()
 		}
-		br := bufio.NewReaderSize(r, 64<<10)
-		for n := 1; ; n++ {
-			raw, rerr := br.ReadBytes('\n')
-			if rerr != nil && !errors.Is(rerr, io.EOF) {
-				return nil, &LineError{Log: name, Line: n, Err: rerr}
+		err := ScanLines(r, func(ln Line) error {
+			t := bytes.TrimSpace(ln.Bytes)
+			if len(t) == 0 {
+				return nil
 			}
-			complete := rerr == nil
-			if t := bytes.TrimSpace(raw); len(t) > 0 {
-				l, err := parseLine(t)
-				if err != nil {
-					if !complete {
-						s.Warnings = append(s.Warnings, fmt.Sprintf("%s:%d: ignored a final line without a newline (the log was cut off): %v", name, n, err))
-						break
+			l, err := parseLine(t)
+			if err != nil {
+				var jerr *json.SyntaxError
+				switch {
+				case !ln.Complete:
+					s.Warnings = append(s.Warnings, fmt.Sprintf("%s:%d: ignored a final line without a newline (the log was cut off): %v", name, ln.N, err))
+					return nil
+				case Torn(t, err):
+					s.Warnings = append(s.Warnings, fmt.Sprintf("%s:%d: ignored a record cut short (a crash or a full disk while it was written)", name, ln.N))
+					return nil
+				case errors.As(err, &jerr) && Salvage(t) != nil:
+					if l, err = parseLine(Salvage(t)); err != nil {
+						return &LineError{Log: name, Line: ln.N, Err: err}
 					}
-					return nil, &LineError{Log: name, Line: n, Err: err}
+					s.Warnings = append(s.Warnings, fmt.Sprintf("%s:%d: a record cut short was glued to the next one; read the next one", name, ln.N))
+				default:
+					return &LineError{Log: name, Line: ln.N, Err: err}
 				}
-				shard := name
-				if l.shard != "" {
-					shard = l.shard
-				}
-				shards[shard] = true
-				s.Lines++
-				e := items[l.Input]
-				if e == nil {
-					e = &entry{}
-					items[l.Input] = e
-				} else {
-					s.Superseded++
-					if e.shard != shard {
-						if e.shards == nil {
-							e.shards = map[string]string{e.shard: e.action}
-						}
+			}
+			shard := name
+			if l.shard != "" {
+				shard = l.shard
+			}
+			shards[shard] = true
+			s.Lines++
+			e := items[l.Input]
+			if e == nil {
+				e = &entry{}
+				items[l.Input] = e
+			} else {
+				s.Superseded++
+				if e.shard != shard {
+					if e.shards == nil {
+						e.shards = map[string]string{e.shard: e.action}
 					}
 				}
-				*e = entry{output: l.Output, action: l.Action, err: l.Error, shard: shard,
-					bytesIn: l.BytesIn, bytesOut: l.BytesOut, shards: e.shards}
-				if e.shards != nil {
-					e.shards[shard] = l.Action
-				}
 			}
-			if !complete {
-				break
+			*e = entry{output: l.Output, action: l.Action, err: l.Error, shard: shard,
+				bytesIn: l.BytesIn, bytesOut: l.BytesOut, shards: e.shards}
+			if e.shards != nil {
+				e.shards[shard] = l.Action
 			}
+			return nil
+		})
+		if err != nil {
+			var le *LineError
+			if errors.As(err, &le) {
+				return nil, err
+			}
+			return nil, &LineError{Log: name, Err: err}
 		}
 	}
 
@@ -209,7 +224,11 @@ func Merge(readers ...io.Reader) (*Summary, error) {
 			if msg == "" {
 				msg = "failed (the log gives no cause)"
 			}
-			s.Failures = append(s.Failures, Failure{Input: in, Output: e.output, Action: e.action, Shard: e.shard, Error: msg})
+			f := Failure{Input: in, Output: e.output, Action: e.action, Shard: e.shard, Error: msg}
+			if !utf8.ValidString(in) {
+				f.InputB64 = base64.StdEncoding.EncodeToString([]byte(in))
+			}
+			s.Failures = append(s.Failures, f)
 		} else {
 			s.Actions[e.action]++
 		}
@@ -234,6 +253,15 @@ func parseLine(b []byte) (parsed, error) {
 	var l line
 	if err := json.Unmarshal(b, &l); err != nil {
 		return parsed{}, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if l.InputB64 != "" {
+		// A name that is not UTF-8: "input" holds it with U+FFFD
+		// replacements, input_b64 its bytes.
+		raw, err := base64.StdEncoding.DecodeString(l.InputB64)
+		if err != nil {
+			return parsed{}, fmt.Errorf(`%q: "input_b64" is not base64: %v`, l.Input, err)
+		}
+		l.Input = string(raw)
 	}
 	if l.Input == "" {
 		return parsed{}, errors.New(`"input" is missing or empty`)

@@ -191,12 +191,17 @@ func TestBadLines(t *testing.T) {
 		})
 	}
 
-	// A malformed last line is an error when it ends with a newline (it
-	// was written whole), a warning when it does not (cut off).
-	if _, err := Merge(strings.NewReader("{\"input\":\"a\",\"act\n")); err == nil {
+	// A record cut short and then followed by a newline (the writer
+	// repairs a torn tail before appending) is a warning, wherever it is;
+	// a line that is not the start of a record is an error.
+	s, err := Merge(strings.NewReader("{\"input\":\"a\",\"act\n{\"input\":\"b\",\"action\":\"encrypt\"}\n"))
+	if err != nil || s.Items != 1 || len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "cut short") {
+		t.Errorf("torn record mid-log: %+v, %v", s, err)
+	}
+	if _, err := Merge(strings.NewReader("garbage\n")); err == nil {
 		t.Error("a complete malformed line was accepted")
 	}
-	s, err := Merge(strings.NewReader("{\"input\":\"a\",\"action\":\"encrypt\"}\n{\"input\":\"b\",\"act"))
+	s, err = Merge(strings.NewReader("{\"input\":\"a\",\"action\":\"encrypt\"}\n{\"input\":\"b\",\"act"))
 	if err != nil || s.Items != 1 || len(s.Warnings) != 1 {
 		t.Errorf("cut-off log: %+v, %v", s, err)
 	}
@@ -256,4 +261,42 @@ func TestFormat(t *testing.T) {
 			t.Errorf("size(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// TestLinesAnyLength is issue 12.6: report reads every line the writer
+// can produce (a header line of megabytes, beyond bufio.Scanner's 64 KiB),
+// skips a line over MaxLineBytes with a warning instead of stopping, reads
+// a record an older writer glued to a torn one, and keys an input that is
+// not UTF-8 by its bytes (input_b64).
+func TestLinesAnyLength(t *testing.T) {
+	big := strings.Repeat("x", 5<<20)
+	log := `{"mode":"encrypt","input":"a","action":"encrypt","header":"` + big + `"}` + "\n" +
+		`{"mode":"encrypt","input":"b","action":"encr{"mode":"encrypt","input":"c","action":"encrypt"}` + "\n" +
+		`{"mode":"encrypt","input":"\ufffd","input_b64":"/w==","action":"encrypt","error":"boom"}` + "\n"
+	s, err := Merge(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Items != 3 || s.Actions["encrypt"] != 2 || len(s.Failures) != 1 || s.Failures[0].Input != "\xff" {
+		t.Fatalf("summary %+v", s)
+	}
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "glued") {
+		t.Errorf("warnings %q", s.Warnings)
+	}
+
+	// A line over the limit (no writer makes one: the input is not a
+	// log, e.g. /dev/zero) stops the read at once with an error.
+	_, err = Merge(io.MultiReader(strings.NewReader(`{"input":"h","action":"encrypt","x":"`), repeatReader('y')))
+	if !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("endless line: %v", err)
+	}
+}
+
+type repeatReader byte
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
 }

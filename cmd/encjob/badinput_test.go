@@ -271,6 +271,9 @@ func badCases() []badCase {
 			writeFile(t, filepath.Join(dir, "bad", "badsig"), bigMessage(t, dir, 1<<20, true), 0o644)
 			return args("decrypt", "-i", "bad/badsig", "-o", "-", rawKey, "-S")
 		}, code: 1, want: []string{"bad/badsig", "signature does not verify"}, stdoutEmpty: true},
+		// The metadata log.
+		{name: "metadata log cannot be written (/dev/full): the output is committed and the item done", prepare: cliOnly("encrypt", "-i", "in/b/c.bin", "-o", "enc", rawKey, "--metadata-output", "/dev/full"), code: 1, want: []string{"metadata log", "records not written", "no space left on device"}, allowNew: []string{"enc/"}},
+		{name: "report of /dev/zero (an endless line)", prepare: cliOnly("report", "/dev/zero"), code: 2, want: []string{"/dev/zero", "not a metadata log"}},
 		// Invalid UTF-8 in contexts.
 		{name: "invalid UTF-8 in -c (encrypt)", prepare: cliOnly("encrypt", "-i", "in/b/c.bin", "-o", "enc", rawKey, "-S", "-c", "k=\xff\xfe"), code: 1, want: []string{"in/b/c.bin", "UTF-8"}},
 		{name: "invalid UTF-8 in -c (decrypt)", prepare: func(t *testing.T, dir string, m *goodMessage) []string {

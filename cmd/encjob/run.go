@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/encjob/encjob/executor"
 	"github.com/encjob/encjob/planner"
@@ -153,7 +154,7 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 	if p == nil {
 		// Resume: items an earlier run of this job recorded as done (and
 		// that have not changed since) are not redone.
-		completed, err := completedFrom(s.metadataOutput, s.metadataOverwrite)
+		completed, err := completedFrom(s.metadataOutput, s.metadataOverwrite, func(w string) { c.note("metadata log %s: %s", s.metadataOutput, w) })
 		if err != nil {
 			return err
 		}
@@ -243,6 +244,9 @@ func outcome(job *spec.Job, p *planner.Plan, sum *executor.Summary) error {
 	}
 	if n := sum.Done[planner.Conflict]; n > 0 {
 		why = append(why, fmt.Sprintf("%d conflicts", n))
+	}
+	if n := sum.MetadataUnwritten; n > 0 {
+		why = append(why, fmt.Sprintf("metadata log: %d records not written (those items' outcomes stand; done outputs are committed): %v", n, sum.MetadataErr))
 	}
 	if !job.Execution.ExpectSkips {
 		n := 0
@@ -371,11 +375,12 @@ func resolveAgainst(base, p string) string {
 
 // completedFrom reads the items an earlier run recorded as done in the
 // metadata log this run appends to.
-func completedFrom(path string, overwrite bool) (map[string]sources.Fingerprint, error) {
+func completedFrom(path string, overwrite bool, warn func(string)) (map[string]sources.Fingerprint, error) {
 	if path == "" || path == "-" || overwrite || strings.HasPrefix(path, "s3://") {
 		return nil, nil
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -383,5 +388,10 @@ func completedFrom(path string, overwrite bool) (map[string]sources.Fingerprint,
 		return nil, &exitError{Code: exitUsage, Err: fmt.Errorf("metadata log: %w", err)}
 	}
 	defer f.Close()
-	return executor.CompletedFromLog(f)
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		// A device or FIFO (/dev/full, a pipe to a collector) holds no
+		// earlier records; reading it would block or never end.
+		return nil, nil
+	}
+	return executor.ReadCompleted(f, warn)
 }
