@@ -36,7 +36,7 @@ func (rt *Runtime) KMSKey(ctx context.Context, group string) (kmsblob.API, strin
 	prov := rt.kms.Clients
 	if prov == nil {
 		dp := &awskms.DefaultProvider{Profile: rt.kms.Profile, Endpoint: rt.kms.Endpoint, RetryMode: rt.kms.RetryMode,
-			MaxAttempts: rt.kms.MaxAttempts, Credentials: rt.kms.Credentials}
+			MaxAttempts: rt.kms.MaxAttempts, Timeout: rt.kms.Timeout, Credentials: rt.kms.Credentials}
 		if g.Spec.Profile != "" {
 			dp.Profile = g.Spec.Profile
 		}

@@ -109,6 +109,9 @@ func Prepare(ctx context.Context, job *spec.Job, o Options) (*Runtime, error) {
 	if kms.Endpoint == "" {
 		kms.Endpoint = job.KMS.Endpoint
 	}
+	if kms.Timeout == 0 {
+		kms.Timeout = job.KMS.Timeout.Duration
+	}
 	rt.kms = kms
 	// Overlaps and encjob's own files are checked before a key is
 	// generated or anything is opened.
@@ -228,7 +231,7 @@ func (rt *Runtime) s3Client(ctx context.Context) (*awss3.Client, error) {
 		return rt.s3c, nil
 	}
 	c := rt.Job.S3
-	cl, err := sources.NewS3Client(ctx, sources.S3Config{Region: c.Region, Profile: c.Profile, Endpoint: c.Endpoint, UsePathStyle: c.PathStyle})
+	cl, err := sources.NewS3Client(ctx, sources.S3Config{Region: c.Region, Profile: c.Profile, Endpoint: c.Endpoint, UsePathStyle: c.PathStyle, Timeout: c.Timeout.Duration})
 	if err != nil {
 		return nil, err
 	}

@@ -323,6 +323,9 @@ func kmsConfig(pol *spec.Policy, o Options) awskms.Config {
 	if k.Endpoint == "" {
 		k.Endpoint = pol.KMS.Endpoint
 	}
+	if k.Timeout == 0 {
+		k.Timeout = pol.KMS.Timeout.Duration
+	}
 	return k
 }
 
@@ -355,7 +358,7 @@ func openSource(ctx context.Context, pol *spec.Policy, o Options, s spec.Source)
 		if cl == nil {
 			c := pol.S3
 			var err error
-			if cl, err = sources.NewS3Client(ctx, sources.S3Config{Region: c.Region, Profile: c.Profile, Endpoint: c.Endpoint, UsePathStyle: c.PathStyle}); err != nil {
+			if cl, err = sources.NewS3Client(ctx, sources.S3Config{Region: c.Region, Profile: c.Profile, Endpoint: c.Endpoint, UsePathStyle: c.PathStyle, Timeout: c.Timeout.Duration}); err != nil {
 				return sources.S3Options{}, err
 			}
 		}

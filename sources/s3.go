@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/encjob/encjob/internal/nettimeout"
 )
 
 // S3Config is how to reach S3. Credentials come from the standard chain
@@ -25,7 +28,18 @@ type S3Config struct {
 	Profile      string // empty: AWS_PROFILE or "default"
 	Endpoint     string // explicit endpoint URL (e.g. http://127.0.0.1:7070)
 	UsePathStyle bool   // bucket in the path, not the host name
+	// Timeout is the idle bound of every S3 call: connecting, waiting for
+	// response headers, and each read or write must make progress within
+	// it (a long transfer that keeps moving is not cut); 0 =
+	// DefaultS3Timeout.
+	Timeout time.Duration
 }
+
+// DefaultS3Timeout is the S3 idle timeout when none is set: S3 answers
+// requests in well under a second and sends response headers of a
+// CompleteMultipartUpload at once, so a minute without progress means a
+// dead connection, not a slow one.
+const DefaultS3Timeout = 60 * time.Second
 
 // NewS3Client builds an S3 client from cfg and the standard chain.
 func NewS3Client(ctx context.Context, cfg S3Config) (*awss3.Client, error) {
@@ -36,6 +50,13 @@ func NewS3Client(ctx context.Context, cfg S3Config) (*awss3.Client, error) {
 	if cfg.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
 	}
+	t := cfg.Timeout
+	if t <= 0 {
+		t = DefaultS3Timeout
+	}
+	// An idle bound, not a total deadline: bodies stream for as long as
+	// they keep moving.
+	opts = append(opts, config.WithHTTPClient(nettimeout.Client(t, 0)))
 	ac, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3: load aws config: %w", err)

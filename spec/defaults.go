@@ -3,6 +3,7 @@ package spec
 import (
 	"runtime"
 	"strings"
+	"time"
 )
 
 // Defaults fills every unset field with its documented default (see
@@ -21,7 +22,8 @@ import (
 //	caching.capacity       100; maxMessagesEncrypted 2^32; maxBytesEncrypted 2^63-1
 //	execution              concurrency 2×GOMAXPROCS, onError continue, retries 3, shards 1
 //	s3.partSize            8MiB
-//	kms                    retryMode standard, maxAttempts 3
+//	kms                    retryMode standard, maxAttempts 3, timeout 30s (per attempt)
+//	s3.timeout             60s (idle: no progress for that long fails the call)
 //	keyGroups.*            raw-aes keyEncoding raw
 func (j *Job) Defaults() {
 	o := &j.Output
@@ -127,6 +129,13 @@ func DefaultConcurrency() int { return 2 * runtime.GOMAXPROCS(0) }
 // always decrypt what its own key groups encrypt.
 const DefaultMaxEncryptedDataKeys = 10
 
+// Default timeouts (see awskms.DefaultTimeout and sources.DefaultS3Timeout,
+// which apply the same values to clients built without a spec).
+const (
+	DefaultKMSTimeout = 30 * time.Second // per KMS request attempt
+	DefaultS3Timeout  = 60 * time.Second // S3: idle, not total (bodies stream)
+)
+
 // defaultMaxEDKs is the effective limit: set stays, 0 becomes the larger
 // of DefaultMaxEncryptedDataKeys and the key count of the largest group.
 func defaultMaxEDKs(set int, groups map[string]*KeyGroup) int {
@@ -180,5 +189,11 @@ func defaultCommon(c *Caching, x *Execution, s3 *S3Config, k *KMSConfig) {
 	}
 	if k.MaxAttempts == 0 {
 		k.MaxAttempts = defaultMaxAttmpt
+	}
+	if k.Timeout.Duration == 0 {
+		k.Timeout.Duration = DefaultKMSTimeout
+	}
+	if s3.Timeout.Duration == 0 {
+		s3.Timeout.Duration = DefaultS3Timeout
 	}
 }

@@ -260,6 +260,9 @@ type S3Config struct {
 	Endpoint  string   `json:"endpoint,omitempty" yaml:"endpoint,omitempty"`
 	PathStyle bool     `json:"pathStyle,omitempty" yaml:"pathStyle,omitempty"`
 	PartSize  ByteSize `json:"partSize,omitempty" yaml:"partSize,omitempty"` // default 8MiB, >= 5MiB
+	// Timeout: every S3 call must make progress (connect, response
+	// headers, each read/write) within it; default 60s.
+	Timeout Duration `json:"timeout,omitzero" yaml:"timeout,omitempty"`
 }
 
 // KMS retry modes.
@@ -274,6 +277,8 @@ type KMSConfig struct {
 	RetryMode   string  `json:"retryMode,omitempty" yaml:"retryMode,omitempty"`     // standard | adaptive
 	MaxAttempts int     `json:"maxAttempts,omitempty" yaml:"maxAttempts,omitempty"` // default 3
 	Endpoint    string  `json:"endpoint,omitempty" yaml:"endpoint,omitempty"`
+	// Timeout bounds each KMS request attempt; default 30s.
+	Timeout Duration `json:"timeout,omitzero" yaml:"timeout,omitempty"`
 }
 
 // Policy is the spec of an EncryptionPolicy: items under Sources must

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/encjob/encjob/pathglob"
 )
@@ -717,6 +718,9 @@ func validateCommon(sp *Path, maxEDK int, c *Caching, x *Execution, s3 *S3Config
 	if e := validateEndpoint(s3p.Child("endpoint"), s3.Endpoint); e != nil {
 		errs = append(errs, e)
 	}
+	if d := s3.Timeout.Duration; d < 0 || (d > 0 && d < 100*time.Millisecond) || d > 24*time.Hour {
+		errs = append(errs, Invalid(s3p.Child("timeout"), d.String(), "must be 100ms to 24h (0 or unset = default 60s without progress)"))
+	}
 	kp := sp.Child("kms")
 	if k.RateLimit < 0 {
 		errs = append(errs, Invalid(kp.Child("rateLimit"), k.RateLimit, "requests per second; 0 = unlimited"))
@@ -731,6 +735,9 @@ func validateCommon(sp *Path, maxEDK int, c *Caching, x *Execution, s3 *S3Config
 	}
 	if e := validateEndpoint(kp.Child("endpoint"), k.Endpoint); e != nil {
 		errs = append(errs, e)
+	}
+	if d := k.Timeout.Duration; d < 0 || (d > 0 && d < 100*time.Millisecond) || d > time.Hour {
+		errs = append(errs, Invalid(kp.Child("timeout"), d.String(), "must be 100ms to 1h (0 or unset = default 30s per attempt)"))
 	}
 	return errs
 }

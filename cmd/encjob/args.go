@@ -126,6 +126,7 @@ type cryptoFlags struct {
 	verbosity                                 int
 	concurrency                               int
 	suffixSet                                 bool
+	kmsTimeout, s3Timeout                     time.Duration
 }
 
 func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet {
@@ -168,6 +169,8 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", -1, "maximum number of encrypted data keys to wrap or unwrap (default 10, or the number of wrapping keys if more)")
 	fs.BoolVarP(&f.buffer, "buffer", "b", false, "accepted for compatibility: outputs are always committed atomically")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "items processed at once (default 2×CPUs)")
+	fs.DurationVar(&f.kmsTimeout, "kms-timeout", 0, "bound on each KMS request attempt (spec kms.timeout; default 30s)")
+	fs.DurationVar(&f.s3Timeout, "s3-timeout", 0, "S3 calls fail after this long without progress (spec s3.timeout; default 60s)")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "no live progress line")
 	fs.CountVarP(&f.verbosity, "verbose", "v", "more output (-v, -vv)")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "only errors and the summary")
@@ -333,6 +336,8 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 	for _, g := range f.remove {
 		job.Reencrypt.Remove = append(job.Reencrypt.Remove, splitGroup(g)...)
 	}
+
+	job.KMS.Timeout.Duration, job.S3.Timeout.Duration = f.kmsTimeout, f.s3Timeout
 
 	// Crypto parameters.
 	job.CommitmentPolicy = f.commitmentPolicy
@@ -644,6 +649,8 @@ var flagNames = []struct{ prefix, flag string }{
 	{"spec.output", "-o/--output"},
 	{"spec.maxEncryptedDataKeys", "--max-encrypted-data-keys"},
 	{"spec.execution", "--concurrency"},
+	{"spec.kms.timeout", "--kms-timeout"},
+	{"spec.s3.timeout", "--s3-timeout"},
 }
 
 func flagErrors(errs spec.ErrorList) error {

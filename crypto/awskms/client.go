@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"golang.org/x/time/rate"
+
+	"github.com/encjob/encjob/internal/nettimeout"
 )
 
 // API is the part of *kms.Client the keyring uses.
@@ -32,6 +34,11 @@ type ClientProvider interface {
 	Client(ctx context.Context, region string) (API, error)
 }
 
+// DefaultTimeout bounds one KMS request attempt when no timeout is set:
+// KMS answers in milliseconds, and 30 s leaves room for a throttled or
+// distant region while a dead endpoint costs at most MaxAttempts × 30 s.
+const DefaultTimeout = 30 * time.Second
+
 // DefaultProvider builds *kms.Client values from aws-sdk-go-v2/config's
 // LoadDefaultConfig: the standard credential chain, shared config files, and
 // the AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_KMS variables (the SDK's own
@@ -42,6 +49,7 @@ type DefaultProvider struct {
 	RetryMode   string                  // "standard" or "adaptive"; "" = the SDK's (standard unless AWS_RETRY_MODE / profile say otherwise)
 	MaxAttempts int                     // attempts per call including the first; 0 = the SDK's (3)
 	MaxBackoff  time.Duration           // cap on the delay between attempts; 0 = the SDK's (20s)
+	Timeout     time.Duration           // per attempt (and per read/write of its connection); 0 = DefaultTimeout
 	Credentials aws.CredentialsProvider // nil = the default chain
 
 	mu     sync.Mutex
@@ -98,6 +106,14 @@ func (p *DefaultProvider) base(ctx context.Context) (aws.Config, error) {
 	if p.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(p.Credentials))
 	}
+	// Every call has a deadline: a KMS endpoint that accepts and never
+	// answers fails the attempt (retried by the SDK, then by the item)
+	// instead of hanging the run.
+	t := p.Timeout
+	if t <= 0 {
+		t = DefaultTimeout
+	}
+	opts = append(opts, config.WithHTTPClient(nettimeout.Client(t, t)))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		if p.Profile != "" {

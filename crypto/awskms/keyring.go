@@ -70,6 +70,9 @@ type Config struct {
 	RetryMode   string // "standard" (default) or "adaptive"
 	MaxAttempts int
 	MaxBackoff  time.Duration
+	// Timeout bounds each KMS request attempt (and every read or write of
+	// its connection); 0 = DefaultTimeout.
+	Timeout     time.Duration
 	Credentials aws.CredentialsProvider
 
 	// RateLimit caps KMS calls per second per region on this side (0 = no
@@ -130,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 	if provider == nil {
 		provider = &DefaultProvider{
 			Profile: cfg.Profile, Endpoint: cfg.Endpoint, RetryMode: cfg.RetryMode,
-			MaxAttempts: cfg.MaxAttempts, MaxBackoff: cfg.MaxBackoff, Credentials: cfg.Credentials,
+			MaxAttempts: cfg.MaxAttempts, MaxBackoff: cfg.MaxBackoff, Timeout: cfg.Timeout, Credentials: cfg.Credentials,
 		}
 	}
 	k := &Keyring{

@@ -1,0 +1,146 @@
+// Package nettimeout builds the HTTP clients of encjob's AWS SDK clients
+// (KMS, S3) so that no call can wait forever on a server that accepts a
+// connection and never answers.
+//
+// Two bounds, both enforced below the SDK so that every operation of every
+// client built with them is covered:
+//
+//   - idle: dialling, the TLS handshake, waiting for response headers and
+//     every single read or write on the connection must make progress
+//     within idle. A connection that goes silent fails after idle, but a
+//     transfer that keeps moving may take as long as it needs (an S3 body
+//     of 100 GB streams for hours).
+//   - attempt (optional): one request as a whole, headers and body, i.e.
+//     one SDK attempt, which the SDK's retryer then retries. For small
+//     request/response APIs such as KMS.
+//
+// A timeout is a net.Error with Timeout() and Temporary() true that does
+// not wrap context.DeadlineExceeded, so the SDK retries it, encjob
+// classifies it as retryable (the item is retried and then fails for
+// good), and it is never confused with the caller's own cancellation.
+package nettimeout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+)
+
+// Client returns an HTTP client for an AWS SDK client (aws.HTTPClient),
+// with the SDK's default transport settings plus the idle bound and, when
+// attempt > 0, the per-request bound. idle must be positive.
+func Client(idle, attempt time.Duration) *http.Client {
+	tr := awshttp.NewBuildableClient().GetTransport().Clone()
+	dialer := &net.Dialer{Timeout: idle, KeepAlive: 30 * time.Second}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &idleConn{Conn: c, idle: idle}, nil
+	}
+	tr.TLSHandshakeTimeout = idle
+	tr.ResponseHeaderTimeout = idle
+	tr.ExpectContinueTimeout = min(time.Second, idle)
+	// A pooled connection is closed by the transport before its idle read
+	// deadline would fire under it.
+	tr.IdleConnTimeout = min(tr.IdleConnTimeout, idle/2)
+	var rt http.RoundTripper = tr
+	if attempt > 0 {
+		rt = &attemptLimit{rt: tr, d: attempt}
+	}
+	return &http.Client{Transport: rt}
+}
+
+// Error is a timeout of this package.
+type Error struct {
+	What string        // "no progress on the connection", "no complete answer"
+	D    time.Duration // the bound
+}
+
+func (e *Error) Error() string   { return fmt.Sprintf("%s within %s (timeout)", e.What, e.D) }
+func (e *Error) Timeout() bool   { return true }
+func (e *Error) Temporary() bool { return true }
+func (e *Error) Retryable() bool { return true }
+
+// idleConn gives every Read and Write its own deadline, idle from now.
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	n, err := c.Conn.Read(p)
+	return n, c.wrap(err)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+	n, err := c.Conn.Write(p)
+	return n, c.wrap(err)
+}
+
+func (c *idleConn) wrap(err error) error {
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		return &Error{What: "no progress on the connection to " + c.RemoteAddr().String(), D: c.idle}
+	}
+	return err
+}
+
+// attemptLimit bounds each request, body included.
+type attemptLimit struct {
+	rt http.RoundTripper
+	d  time.Duration
+}
+
+var errAttempt = errors.New("nettimeout: attempt deadline")
+
+func (a *attemptLimit) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeoutCause(req.Context(), a.d, errAttempt)
+	resp, err := a.rt.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		err = a.mapErr(ctx, req.Context(), err)
+		cancel()
+		return nil, err
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, a: a, ctx: ctx, parent: req.Context(), cancel: cancel}
+	return resp, nil
+}
+
+// mapErr turns the failure of a request whose own deadline fired (not the
+// caller's context) into an *Error.
+func (a *attemptLimit) mapErr(ctx, parent context.Context, err error) error {
+	if err != nil && parent.Err() == nil && context.Cause(ctx) == errAttempt {
+		return &Error{What: "no complete answer", D: a.d}
+	}
+	return err
+}
+
+type limitedBody struct {
+	io.ReadCloser
+	a           *attemptLimit
+	ctx, parent context.Context
+	cancel      context.CancelFunc
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = b.a.mapErr(b.ctx, b.parent, err)
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
