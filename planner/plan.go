@@ -1,10 +1,12 @@
 package planner
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
@@ -148,4 +150,57 @@ func Read(r io.Reader) (*Plan, error) {
 		return nil, fmt.Errorf("planner: plan has no job")
 	}
 	return &p, nil
+}
+
+// itemFields is Item without its JSON methods.
+type itemFields Item
+
+// itemWire is an Item as saved: JSON strings cannot hold bytes that are
+// not UTF-8 (encoding/json replaces them with U+FFFD), so a name field
+// that is not valid UTF-8 is also saved, byte for byte, under raw_names
+// (base64), which wins on reading. Without it a file named "bad\xff" was
+// planned but its saved plan was refused: "the source lists no such item".
+type itemWire struct {
+	itemFields
+	RawNames map[string][]byte `json:"raw_names,omitempty"`
+}
+
+// names are the Item fields that hold file names, by JSON name.
+func (it *Item) names() map[string]*string {
+	return map[string]*string{"key": &it.Key, "input": &it.Input, "output": &it.Output, "out_key": &it.OutKey, "out_root": &it.OutRoot}
+}
+
+// MarshalJSON saves the item losslessly (see itemWire).
+func (it Item) MarshalJSON() ([]byte, error) {
+	w := itemWire{itemFields: itemFields(it)}
+	for name, p := range it.names() {
+		if !utf8.ValidString(*p) {
+			if w.RawNames == nil {
+				w.RawNames = map[string][]byte{}
+			}
+			w.RawNames[name] = []byte(*p)
+		}
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote, as strictly as Read reads
+// the plan (unknown fields are refused).
+func (it *Item) UnmarshalJSON(b []byte) error {
+	var w itemWire
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return err
+	}
+	*it = Item(w.itemFields)
+	fields := it.names()
+	for name, raw := range w.RawNames {
+		p, ok := fields[name]
+		if !ok {
+			return fmt.Errorf("raw_names: %q is not a name field", name)
+		}
+		*p = string(raw)
+	}
+	return nil
 }
