@@ -306,6 +306,30 @@ func (rt *Runtime) newGuardPass() *guardPass {
 			}
 		}
 	}
+	// Named temporaries that a run journal below a source tree proves to
+	// be encjob's (a crashed run's, removed by the next apply's recovery,
+	// or a live run's): never items. Taken now, not in Prepare, because a
+	// plan may be built long after the runtime.
+	seenRoot := map[string]bool{}
+	for _, l := range rt.locs {
+		if l.Kind != sources.Local {
+			continue
+		}
+		root := treeRoot(l)
+		if seenRoot[root] {
+			continue
+		}
+		seenRoot[root] = true
+		tmps, _ := sources.ProvenTemporaries(root)
+		for _, p := range tmps {
+			f := &ownFile{what: "temporary file of an encjob run (an interrupted run's is removed by the next apply)", path: p}
+			if pl, _, err := placeOf(p); err == nil {
+				if _, dup := gp.files[pl]; !dup {
+					gp.files[pl] = f
+				}
+			}
+		}
+	}
 	return gp
 }
 
