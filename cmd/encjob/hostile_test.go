@@ -362,8 +362,11 @@ func TestHostileTree(t *testing.T) {
 				t.Errorf("%q decrypted %d times", in, c)
 			}
 		}
-		if len(counts) != len(plain) {
-			t.Errorf("%d items decrypted, want %d", len(counts), len(plain))
+		// An output committed just before a kill but not yet logged is
+		// recognised as unchanged by the rerun (provenance), so it has no
+		// "done" record: at most one per item, and every output is there.
+		if len(counts) == 0 || len(counts) > len(plain) {
+			t.Errorf("%d items logged as decrypted, want 1..%d", len(counts), len(plain))
 		}
 		for name, body := range plain {
 			if got, err := os.ReadFile(filepath.Join(tree, "out", name+".decrypted")); err != nil || !bytes.Equal(got, body) {
