@@ -33,6 +33,12 @@ const maxNodes = 1 << 18
 // maxFileSize bounds the size of one spec file.
 const maxFileSize = 16 << 20
 
+// maxExpandedBytes bounds the scalar bytes one file decodes to, aliases
+// expanded: a node budget alone lets a few aliases of a large scalar
+// (billion laughs with long strings) become gigabytes once the job is
+// copied, hashed or printed.
+const maxExpandedBytes = 64 << 20
+
 // LoadFile reads, interpolates, decodes, validates and defaults every
 // document of the file at path. On any problem it returns no documents
 // and an ErrorList with every error found; env may be nil (os.LookupEnv).
@@ -71,7 +77,7 @@ func (l *Loader) Parse(name string, data []byte) ([]Document, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
-	d := &decoder{file: name, env: env, budget: maxNodes}
+	d := &decoder{file: name, env: env, budget: maxNodes, bytes: maxExpandedBytes}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []Document
 	names := map[string]Position{}
@@ -129,6 +135,7 @@ type decoder struct {
 	file      string
 	env       Env
 	budget    int
+	bytes     int // scalar bytes left (maxExpandedBytes), aliases expanded
 	errs      ErrorList
 	pos       func(*yaml.Node) Position // set per document
 	positions *Positions
@@ -142,6 +149,19 @@ func (d *decoder) spend() bool {
 		d.errs = append(d.errs, &Error{Type: ErrorTypeInvalid, Detail: fmt.Sprintf("document too large or too many aliases (more than %d nodes)", maxNodes), Pos: Position{File: d.file}})
 	}
 	return d.budget > 0
+}
+
+// spendBytes charges n decoded scalar bytes against the file's budget.
+func (d *decoder) spendBytes(n int) bool {
+	if d.bytes < 0 {
+		return false
+	}
+	d.bytes -= n
+	if d.bytes < 0 {
+		d.errs = append(d.errs, &Error{Type: ErrorTypeInvalid, Detail: fmt.Sprintf("document expands to more than %d bytes of values (aliases expanded)", maxExpandedBytes), Pos: Position{File: d.file}})
+		return false
+	}
+	return true
 }
 
 func (d *decoder) errAt(ps *Positions, e *Error) *Error {
@@ -272,6 +292,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *Path) {
 		d.positions.m[path.String()] = d.pos(n)
 	}
 	if d.interpErr[path.String()] {
+		return
+	}
+	if n.Kind == yaml.ScalarNode && !d.spendBytes(len(n.Value)) {
 		return
 	}
 	isNull := n.Kind == yaml.ScalarNode && n.Tag == "!!null"

@@ -410,3 +410,26 @@ func TestLoadFileMissing(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestExpandedBytesBounded is issue 12.14: a spec is bounded by the bytes
+// it decodes to with aliases expanded, not only by its node count: a 1 MiB
+// scalar aliased 100 times (a 1 MiB file) is refused with a clear error
+// instead of becoming 100 MiB of values.
+func TestExpandedBytesBounded(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	aliases := strings.TrimSuffix(strings.Repeat("*a, ", 100), ", ")
+	doc := `apiVersion: encjob.dev/v1
+kind: EncryptionJob
+metadata: {name: m}
+spec:
+  operation: encrypt
+  output: {path: ./out}
+  keyGroups: {k: {provider: raw-aes, keyFile: k.key, namespace: ns, name: k}}
+  encrypt: {keyGroup: k, context: {big: &a ` + big + `}}
+  sources: [{path: ./in, include: [` + aliases + `]}]
+`
+	_, err := Parse("laughs.yaml", []byte(doc), nil)
+	if err == nil || !strings.Contains(err.Error(), "expands to more than") {
+		t.Fatalf("err = %.300v", err)
+	}
+}

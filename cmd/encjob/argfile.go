@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -9,6 +10,31 @@ import (
 
 // maxArgfileDepth bounds @file expansion inside argument files.
 const maxArgfileDepth = 8
+
+// maxArgfileSize bounds one argument file; maxArgBytes bounds all the
+// arguments an expansion yields (a file naming itself twice at every
+// level would otherwise double them eight times).
+const (
+	maxArgfileSize = 1 << 20
+	maxArgBytes    = 4 << 20
+)
+
+// readArgfile reads an argument file of at most maxArgfileSize bytes.
+func readArgfile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxArgfileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxArgfileSize {
+		return nil, fmt.Errorf("larger than %d bytes; not an argument file", maxArgfileSize)
+	}
+	return data, nil
+}
 
 // expandArgfiles replaces every "@FILE" argument with the arguments read
 // from FILE, as aws-encryption-cli does: each line is split like a POSIX
@@ -18,7 +44,22 @@ const maxArgfileDepth = 8
 // as written). Argument files may name further argument files. Arguments
 // after "--" are left alone.
 func expandArgfiles(args []string, readFile func(string) ([]byte, error), lookup func(string) (string, bool)) ([]string, error) {
-	return expandArgfilesDepth(args, readFile, lookup, 0)
+	out, err := expandArgfilesDepth(args, readFile, lookup, 0)
+	if err != nil {
+		return nil, err
+	}
+	if n := argBytes(out); n > maxArgBytes {
+		return nil, usageErrorf("@file", "argument files expand to %d bytes of arguments, more than %d", n, maxArgBytes)
+	}
+	return out, nil
+}
+
+func argBytes(args []string) int {
+	n := 0
+	for _, a := range args {
+		n += len(a) + 1
+	}
+	return n
 }
 
 func expandArgfilesDepth(args []string, readFile func(string) ([]byte, error), lookup func(string) (string, bool), depth int) ([]string, error) {
@@ -54,6 +95,9 @@ func expandArgfilesDepth(args []string, readFile func(string) ([]byte, error), l
 			return nil, err
 		}
 		out = append(out, sub...)
+		if n := argBytes(out); n > maxArgBytes { // stop growing at once
+			return nil, usageErrorf(a, "argument files expand to more than %d bytes of arguments", maxArgBytes)
+		}
 	}
 	return out, nil
 }

@@ -271,6 +271,26 @@ func badCases() []badCase {
 			writeFile(t, filepath.Join(dir, "bad", "badsig"), bigMessage(t, dir, 1<<20, true), 0o644)
 			return args("decrypt", "-i", "bad/badsig", "-o", "-", rawKey, "-S")
 		}, code: 1, want: []string{"bad/badsig", "signature does not verify"}, stdoutEmpty: true},
+		// Bounded reads of keys, argument files and specs.
+		{name: "key file is a fifo (refused without waiting for a writer)", prepare: func(t *testing.T, dir string, _ *goodMessage) []string {
+			if err := syscall.Mkfifo(filepath.Join(dir, "key.fifo"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return args("encrypt", "-i", "in/b/c.bin", "-o", "enc", "-w", "provider=raw-aes", "key-file=key.fifo", "namespace=encjob", "name=test", "-S")
+		}, code: 2, want: []string{"key.fifo", "fifo, not a regular file"}},
+		{name: "key file is /dev/zero", prepare: cliOnly("encrypt", "-i", "in/b/c.bin", "-o", "enc", "-w", "provider=raw-aes", "key-file=/dev/zero", "namespace=encjob", "name=test", "-S"), code: 2, want: []string{"/dev/zero", "character device"}},
+		{name: "argument file larger than 1 MiB", prepare: func(t *testing.T, dir string, _ *goodMessage) []string {
+			writeFile(t, filepath.Join(dir, "big.args"), bytes.Repeat([]byte("-v\n"), 400000), 0o644)
+			return []string{"encrypt", "@big.args"}
+		}, code: 2, want: []string{"big.args", "larger than 1048576 bytes"}},
+		{name: "argument files that expand to more than 4 MiB (each one names the next twice)", prepare: func(t *testing.T, dir string, _ *goodMessage) []string {
+			many := bytes.Repeat([]byte("-v "), 240000)
+			writeFile(t, filepath.Join(dir, "a.args"), append(bytes.Clone(many), "@b.args @b.args\n"...), 0o644)
+			writeFile(t, filepath.Join(dir, "b.args"), append(bytes.Clone(many), "@c.args @c.args\n"...), 0o644)
+			writeFile(t, filepath.Join(dir, "c.args"), many, 0o644)
+			return []string{"encrypt", "@a.args"}
+		}, code: 2, want: []string{"@b.args", "more than 4194304 bytes"}},
+		{name: "spec: a 1 MiB value aliased 100 times", prepare: specCase("laughs.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev, context: {big: &a "+strings.Repeat("x", 1<<20)+"}}\n  execution: {concurrency: 1}\n  metadata: {output: ./m.jsonl}\n  reencrypt: {remove: ["+strings.TrimSuffix(strings.Repeat("*a, ", 100), ", ")+"]}\n"), code: 2, want: []string{"laughs.yaml", "expands to more than"}},
 		// The metadata log.
 		{name: "metadata log cannot be written (/dev/full): the output is committed and the item done", prepare: cliOnly("encrypt", "-i", "in/b/c.bin", "-o", "enc", rawKey, "--metadata-output", "/dev/full"), code: 1, want: []string{"metadata log", "records not written", "no space left on device"}, allowNew: []string{"enc/"}},
 		{name: "report of /dev/zero (an endless line)", prepare: cliOnly("report", "/dev/zero"), code: 2, want: []string{"/dev/zero", "not a metadata log"}},

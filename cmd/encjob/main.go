@@ -132,7 +132,7 @@ func dispatch(ctx context.Context, e *env, c *console, args []string) error {
 
 // cmdCrypto runs encrypt / decrypt / reencrypt (mode "" = from -e/-d).
 func cmdCrypto(ctx context.Context, e *env, c *console, mode string, args []string) error {
-	args, err := expandArgfiles(args, os.ReadFile, os.LookupEnv)
+	args, err := expandArgfiles(args, readArgfile, os.LookupEnv)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 )
 
 // maxKeyFileSize bounds what the loaders read: a key file is small, and a
@@ -235,10 +236,26 @@ func keyKind(k any) string {
 	return fmt.Sprintf("%T", k)
 }
 
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "fifo"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeDevice != 0:
+		return "block device"
+	}
+	return "special file"
+}
+
 // readKeyFile reads a small key file and reports whether it is accessible
 // by group or others.
 func readKeyFile(path string) ([]byte, []string, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer (and a
+	// device must not be read): the descriptor is checked first.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("keyring: key file: %w", err)
 	}
@@ -249,6 +266,9 @@ func readKeyFile(path string) ([]byte, []string, error) {
 	}
 	if st.IsDir() {
 		return nil, nil, fmt.Errorf("keyring: key file %s is a directory", path)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("keyring: key file %s is a %s, not a regular file", path, fileKind(st.Mode()))
 	}
 	var warnings []string
 	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o077 != 0 {
