@@ -34,9 +34,9 @@ echo "== encrypt examples/data under key A"
 echo "== plan the migration (headers only, no KMS call per item)"
 "$ENCJOB" plan -f examples/key-migration.yaml
 echo "== apply"
-"$ENCJOB" apply -f examples/key-migration.yaml --no-progress --metadata-output "$work/migration.jsonl"
+"$ENCJOB" apply --auto-approve -f examples/key-migration.yaml --no-progress --metadata-output "$work/migration.jsonl"
 echo "== second apply: nothing left to do"
-"$ENCJOB" apply -f examples/key-migration.yaml --no-progress --metadata-output "$work/migration.jsonl"
+"$ENCJOB" apply --auto-approve -f examples/key-migration.yaml --no-progress --metadata-output "$work/migration.jsonl"
 echo "== decrypt with the eu-west-1 replica of key B alone"
 "$ENCJOB" decrypt -r -i "$MIGRATE_DIR" -o "$work/plain" -w "key=$KEY_B_EU_ARN" -c migrated-from=key-a -S -q --strip-suffix
 diff -r -x .encjob-state examples/data "$work/plain"

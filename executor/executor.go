@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,14 @@ type Options struct {
 	// Progress is called once per finished item (from several goroutines).
 	Progress func(Result)
 	Shard    string // recorded in metadata records
+	// Fatal, when set, says whether an item's error will fail every other
+	// item too (no credentials, a key that is denied or gone): the run
+	// then stops as with fail-fast, whatever execution.onError says, and
+	// Apply returns that error.
+	Fatal func(error) bool
+	// BytesRead, when set, is told every read of an input as it happens
+	// (live progress of items still running; from several goroutines).
+	BytesRead func(n int)
 }
 
 // Result is the outcome of one item.
@@ -47,6 +56,10 @@ type Result struct {
 	BytesOut int64
 	Duration time.Duration
 	Attempts int
+	// NotStarted: the run stopped (interrupted, fail-fast, a fatal error)
+	// before this item began; Err is nil and NotStartedWhy says why.
+	NotStarted    bool
+	NotStartedWhy string
 	// Header is the header of the message written (encrypt, reencrypt) or
 	// read (decrypt); InputHeader the header a reencrypt replaced.
 	Header, InputHeader *crypto.Header
@@ -65,6 +78,9 @@ type Summary struct {
 	// stands: an output committed stays done.
 	MetadataUnwritten int
 	MetadataErr       error
+	// NotStarted counts changing items never begun because the run
+	// stopped early; they are neither done nor failed.
+	NotStarted int
 }
 
 // OK reports whether every item succeeded.
@@ -119,7 +135,9 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 			}
 			sum.MetadataUnwritten++
 		}
-		if r.Err != nil {
+		if r.NotStarted {
+			sum.NotStarted++
+		} else if r.Err != nil {
 			sum.Failed = append(sum.Failed, r)
 		} else {
 			sum.Done[r.Item.Action]++
@@ -146,15 +164,20 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 			continue
 		}
 		if gctx.Err() != nil {
-			finish(Result{Item: it, Err: fmt.Errorf("not started: %w", context.Cause(gctx))})
+			finish(Result{Item: it, NotStarted: true, NotStartedWhy: notStartedWhy(ctx)})
 			continue
 		}
 		g.Go(func() error {
 			started := time.Now()
-			r, pending := runItem(gctx, rt, it, o.Retries)
+			if gctx.Err() != nil {
+				// Stopped while this item waited for a slot.
+				finish(Result{Item: it, NotStarted: true, NotStartedWhy: notStartedWhy(ctx)})
+				return nil
+			}
+			r, pending := runItemRecovered(gctx, rt, it, o.Retries, o.BytesRead)
 			if pending == nil {
 				finish(r)
-				if r.Err != nil && o.FailFast {
+				if r.Err != nil && (o.FailFast || o.Fatal != nil && o.Fatal(r.Err)) {
 					return r.Err
 				}
 				return nil
@@ -177,10 +200,28 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	commits.Wait()
 	sum.BytesIn, sum.BytesOut = bytesIn.Load(), bytesOut.Load()
 	sum.Elapsed = time.Since(start)
+	if err != nil && ctx.Err() == nil && o.Fatal != nil && o.Fatal(err) {
+		return sum, &FatalError{Err: err}
+	}
 	if err != nil && ctx.Err() == nil && o.FailFast {
 		return sum, fmt.Errorf("stopped at the first failure (onError: fail-fast): %w", err)
 	}
 	return sum, ctx.Err()
+}
+
+// FatalError is the error that stopped a run because it would have failed
+// every other item too (Options.Fatal).
+type FatalError struct{ Err error }
+
+func (e *FatalError) Error() string { return e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// notStartedWhy says why the run stopped before an item began.
+func notStartedWhy(parent context.Context) string {
+	if parent.Err() != nil {
+		return "not started: interrupted"
+	}
+	return "not started: the run stopped at an earlier failure"
 }
 
 var (
@@ -198,14 +239,35 @@ func retryable(err error) bool {
 	return errors.As(err, &r) && r.Retryable()
 }
 
+// PanicError is an item whose processing panicked: a bug, reported as
+// the item's error (with the stack for the debug log) so that one item
+// cannot take down the run. The panicking attempt's output was aborted by
+// process's deferred cleanup.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("internal error: panic: %v", e.Value) }
+
+// runItemRecovered is runItem with a panic turned into a *PanicError.
+func runItemRecovered(ctx context.Context, rt *planner.Runtime, it *planner.Item, retries int, onRead func(int)) (r Result, pending <-chan error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r, pending = Result{Item: it, Attempts: 1, Err: &PanicError{Value: v, Stack: debug.Stack()}}, nil
+		}
+	}()
+	return runItem(ctx, rt, it, retries, onRead)
+}
+
 // runItem processes one item with retries. When the output is staged for
 // a group commit it returns the channel that reports the commit.
-func runItem(ctx context.Context, rt *planner.Runtime, it *planner.Item, retries int) (Result, <-chan error) {
+func runItem(ctx context.Context, rt *planner.Runtime, it *planner.Item, retries int, onRead func(int)) (Result, <-chan error) {
 	start := time.Now()
 	var r Result
 	for attempt := 0; ; attempt++ {
 		r = Result{Item: it, Attempts: attempt + 1}
-		pending, err := process(ctx, rt, it, &r)
+		pending, err := process(ctx, rt, it, &r, onRead)
 		r.Err = err
 		r.Duration = time.Since(start)
 		if err == nil {
@@ -238,15 +300,19 @@ func runItem(ctx context.Context, rt *planner.Runtime, it *planner.Item, retries
 
 // counter counts bytes through a reader or writer.
 type counter struct {
-	r io.Reader
-	w io.Writer
-	n int64
-	h hash.Hash
+	r      io.Reader
+	w      io.Writer
+	n      int64
+	h      hash.Hash
+	onRead func(int) // Options.BytesRead
 }
 
 func (c *counter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if c.onRead != nil && n > 0 {
+		c.onRead(n)
+	}
 	if c.h != nil {
 		c.h.Write(p[:n])
 	}
@@ -261,14 +327,14 @@ func (c *counter) Write(p []byte) (int, error) {
 
 // process runs one attempt. Any error aborts the output writer, so no
 // partial output is ever visible.
-func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Result) (pending <-chan error, err error) {
+func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Result, onRead func(int)) (pending <-chan error, err error) {
 	job := rt.Job
 	rc, recheck, err := openInput(ctx, rt.Sources[it.SourceIndex], it)
 	if err != nil {
 		return nil, fmt.Errorf("opening input: %w", err)
 	}
 	defer rc.Close()
-	in := &counter{r: rc}
+	in := &counter{r: rc, onRead: onRead}
 	var plainIn io.Reader = in
 	// plain counts (and, with verify, hashes) the plaintext an encryption
 	// reads: the input itself, or what its base64 text decodes to. A

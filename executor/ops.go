@@ -222,6 +222,10 @@ func record(job *spec.Job, r *Result, shard string) *Record {
 		rec.Mode = "decrypt-unsigned"
 	}
 	switch {
+	case r.NotStarted:
+		// Not done: the error field keeps resume and report from taking
+		// it for done; the status says it was never attempted.
+		rec.Status, rec.Error = "not started", r.NotStartedWhy
 	case r.Err != nil:
 		rec.Status, rec.Error = "failed", r.Err.Error()
 	case it.Action.Changes():

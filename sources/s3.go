@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/encjob/encjob/internal/awslog"
 	"github.com/encjob/encjob/internal/nettimeout"
 )
 
@@ -57,6 +58,7 @@ func NewS3Client(ctx context.Context, cfg S3Config) (*awss3.Client, error) {
 	// An idle bound, not a total deadline: bodies stream for as long as
 	// they keep moving.
 	opts = append(opts, config.WithHTTPClient(nettimeout.Client(t, 0)))
+	opts = append(opts, config.WithLogger(awslog.Logger())) // never the SDK's own stderr lines
 	ac, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3: load aws config: %w", err)

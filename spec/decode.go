@@ -68,6 +68,26 @@ func (l *Loader) LoadFile(path string) ([]Document, error) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// yamlParserErrors are the messages of yaml.v3's parser (as opposed to
+// its scanner). yaml.v3 adds one to the 0-based line of scanner errors
+// only, so parser errors point one line too early (an unclosed "[" on
+// line 3 is reported on line 2).
+var yamlParserErrors = []string{
+	"did not find expected <stream-start>", "did not find expected <document start>", "found incompatible YAML document",
+	"found duplicate %YAML directive", "found duplicate %TAG directive", "found undefined tag handle",
+	"did not find expected node content", "did not find expected '-' indicator", "did not find expected key",
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+}
+
+func isYAMLParserError(msg string) bool {
+	for _, p := range yamlParserErrors {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // Parse is the package-level Parse with this loader's settings.
 func (l *Loader) Parse(name string, data []byte) ([]Document, error) {
 	if len(data) > maxFileSize {
@@ -91,6 +111,9 @@ func (l *Loader) Parse(name string, data []byte) ([]Document, error) {
 			e := &Error{Type: ErrorTypeSyntax, Detail: strings.TrimPrefix(err.Error(), "yaml: "), Pos: Position{File: name}}
 			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 				e.Pos.Line, _ = strconv.Atoi(m[1])
+				if isYAMLParserError(m[2]) {
+					e.Pos.Line++ // yaml.v3 gives parser errors a 0-based line
+				}
 				e.Pos.Column = 1
 				e.Detail = m[2]
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -39,6 +38,7 @@ type cryptoRun struct {
 	Verbosity         int
 	Quiet             bool
 	NoProgress        bool
+	AutoApprove       bool // reencrypt in place: --auto-approve
 	// Notes are warnings about the command line (ignored flags, skipped
 	// directories), printed unless -q.
 	Notes []string
@@ -123,6 +123,7 @@ type cryptoFlags struct {
 	frameLength, maxLength, maxEDKs           int
 	buffer, noProgress, quiet, verify         bool
 	rewrap                                    bool
+	autoApprove                               bool
 	verbosity                                 int
 	concurrency                               int
 	suffixSet                                 bool
@@ -133,6 +134,7 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 	fs := pflag.NewFlagSet("encjob "+mode, pflag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.SortFlags = false
+	fs.Usage = func() {} // help is printed by commandHelp
 	fs.BoolVarP(&f.encrypt, "encrypt", "e", false, "encrypt (aws-encryption-cli mode flag)")
 	fs.BoolVarP(&f.decrypt, "decrypt", "d", false, "decrypt (aws-encryption-cli mode flag)")
 	fs.BoolVar(&f.decryptUnsigned, "decrypt-unsigned", false, "decrypt, accepting only unsigned messages")
@@ -144,6 +146,7 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 		fs.StringArrayVar(&f.remove, "remove-context", nil, "encryption context keys to drop when re-encrypting")
 		fs.BoolVar(&f.verify, "verify", false, "decrypt each new message and compare digests before committing it")
 		fs.BoolVar(&f.rewrap, "rewrap", false, "keep each message's data key, suite and body: only rewrap its data key under -w (reencrypt.mode: rewrap)")
+		fs.BoolVar(&f.autoApprove, "auto-approve", false, "with -o equal to -i: replace the inputs in place without asking; required when there is no terminal")
 	}
 	fs.StringArrayVarP(&f.context, "encryption-context", "c", nil, "encryption context key=value pairs (decrypt: required pairs; a bare key must be present)")
 	fs.StringArrayVar(&f.caching, "caching", nil, "caching: capacity=N max_age=SECONDS [max_messages_encrypted=N] [max_bytes_encrypted=N]")
@@ -209,11 +212,8 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 	if err := checkSingleDashLong(fset, args); err != nil {
 		return nil, err
 	}
-	if err := fset.Parse(normalizeMulti(args)); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil, err
-		}
-		return nil, &usageError{Msg: err.Error(), Hint: "run 'encjob " + flagMode + " --help' for the flags"}
+	if err := parseFlagSet(fset, normalizeMulti(args)); err != nil {
+		return nil, err
 	}
 	f.suffixSet = fset.Changed("suffix")
 	if fset.NArg() > 0 {
@@ -250,7 +250,7 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 	if mode == "" && f.stripSuffix != "" && op == "encrypt" {
 		return nil, usageErrorf("--strip-suffix", "only for decrypt")
 	}
-	run := &cryptoRun{Verbosity: f.verbosity, Quiet: f.quiet, NoProgress: f.noProgress, Interactive: f.interactive}
+	run := &cryptoRun{Verbosity: f.verbosity, Quiet: f.quiet, NoProgress: f.noProgress, Interactive: f.interactive, AutoApprove: f.autoApprove}
 	if f.quiet && f.verbosity > 0 {
 		return nil, usageErrorf("-q", "not allowed with -v")
 	}

@@ -15,36 +15,90 @@ import (
 
 	"github.com/spf13/pflag"
 
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
 )
 
-func versionString() string {
-	v := version
-	if v == "dev" {
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
+// buildVersion returns the module version and the VCS revision (with
+// "-dirty" when the tree had local changes) from the -ldflags values or,
+// failing those, from the build info the go command embeds.
+func buildVersion() (ver, rev string) {
+	ver, rev = version, revision
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ver, rev
+	}
+	if ver == "dev" && bi.Main.Version != "" {
+		ver = bi.Main.Version // "(devel)" for a build from a work tree
+	}
+	if rev == "" {
+		var r, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				r = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "-dirty"
+				}
+			}
+		}
+		if r != "" {
+			rev = r + dirty
 		}
 	}
-	return fmt.Sprintf("encjob %s (%s %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return ver, rev
+}
+
+func versionString() string {
+	ver, rev := buildVersion()
+	if rev == "" {
+		rev = "unknown revision"
+	}
+	return fmt.Sprintf("encjob %s (%s, %s %s/%s)", ver, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// cmdVersion: encjob version [--json]
+func cmdVersion(e *env, args []string) error {
+	fs := newFlagSet("version", e)
+	asJSON := fs.Bool("json", false, "print version, revision, Go version and platform as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf(fs.Arg(0), "unexpected argument")
+	}
+	if !*asJSON {
+		fmt.Fprintln(e.stdout, versionString())
+		return nil
+	}
+	ver, rev := buildVersion()
+	b, err := json.Marshal(map[string]string{"version": ver, "revision": rev, "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
 }
 
 func newFlagSet(name string, e *env) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("encjob "+name, pflag.ContinueOnError)
 	fs.SetOutput(e.stdout)
 	fs.SortFlags = false
+	fs.Usage = func() {} // help is printed by commandHelp, from the command table
+	if e.onFlagSet != nil {
+		e.onFlagSet(fs)
+	}
 	return fs
 }
 
+// parseFlags parses a command's flags (see parseFlagSet).
 func parseFlags(fs *pflag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return &usageError{Msg: err.Error(), Hint: "run '" + fs.Name() + " --help' for the flags"}
-	}
-	return nil
+	return parseFlagSet(fs, args)
 }
 
 // cmdValidate loads every file and prints every problem at once.
@@ -60,16 +114,16 @@ func cmdValidate(e *env, args []string) error {
 	}
 	bad := 0
 	for _, f := range all {
-		docs, err := spec.LoadFile(f, nil)
+		docs, err := loadSpec(e, f)
 		if err != nil {
 			bad++
 			var list spec.ErrorList
 			if errors.As(err, &list) {
 				for _, x := range list {
-					fmt.Fprintf(e.stderr, "%s\n", x.Error())
+					hprintf(e.stderr, "%s\n", x.Error())
 				}
 			} else {
-				fmt.Fprintf(e.stderr, "%s: %v\n", f, err)
+				hprintf(e.stderr, "%s: %v\n", f, err)
 			}
 			continue
 		}
@@ -77,7 +131,7 @@ func cmdValidate(e *env, args []string) error {
 		for _, d := range docs {
 			names = append(names, d.Kind+"/"+d.Metadata.Name)
 		}
-		fmt.Fprintf(e.stdout, "%s: ok (%s)\n", f, strings.Join(names, ", "))
+		hprintf(e.stdout, "%s: ok (%s)\n", f, strings.Join(names, ", "))
 	}
 	if bad > 0 {
 		return &exitError{Code: exitUsage, Err: fmt.Errorf("%d of %d files have errors", bad, len(all))}
@@ -87,8 +141,8 @@ func cmdValidate(e *env, args []string) error {
 
 // loadJob reads the one job a command works on: the file's only
 // EncryptionJob, or the one named by --name.
-func loadJob(file, name string) (*spec.Job, string, string, error) {
-	docs, err := spec.LoadFile(file, nil)
+func loadJob(e *env, file, name string) (*spec.Job, string, string, error) {
+	docs, err := loadSpec(e, file)
 	if err != nil {
 		return nil, "", "", &exitError{Code: exitUsage, Err: err}
 	}
@@ -109,6 +163,13 @@ func loadJob(file, name string) (*spec.Job, string, string, error) {
 			names = append(names, d.Metadata.Name)
 		}
 		return nil, "", "", usageErrorf("-f", "%s has %d jobs (%s)", file, len(jobs), strings.Join(names, ", ")).withHint("pick one with --name")
+	}
+	if file == "-" {
+		for i, src := range jobs[0].Job.Sources {
+			if src.Path == "-" {
+				return nil, "", "", usageErrorf("-f", "the spec is read from standard input, so spec.sources[%d] cannot be - too", i)
+			}
+		}
 	}
 	abs, err := filepath.Abs(file)
 	if err != nil {
@@ -145,9 +206,9 @@ func cmdPlan(ctx context.Context, e *env, c *console, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if j.file != "" && fileHasPolicy(j.file) {
+	if j.file != "" && fileHasPolicy(e, j.file) {
 		c.verbosity = j.verbose
-		return applyPolicy(ctx, e, c, j.file, true, "", false)
+		return applyPolicy(ctx, e, c, j.file, true, "", false, false)
 	}
 	err := planCommand(ctx, e, c, &j, fs, *asJSON, *out, *detailed)
 	if *detailed && err != nil {
@@ -171,7 +232,7 @@ func planCommand(ctx context.Context, e *env, c *console, j *jobFlags, fs *pflag
 		return usageErrorf("-f", "required")
 	}
 	c.quiet, c.verbosity = j.quiet, j.verbose
-	job, name, base, err := loadJob(j.file, j.name)
+	job, name, base, err := loadJob(e, j.file, j.name)
 	if err != nil {
 		return err
 	}
@@ -185,7 +246,7 @@ func planCommand(ctx context.Context, e *env, c *console, j *jobFlags, fs *pflag
 	}
 	p, err := planner.Build(ctx, rt, planner.BuildOptions{Name: name, Owns: sh.Owns})
 	if err != nil {
-		return refusal(interrupted(ctx, fmt.Errorf("planning: %w", err)))
+		return refusal(planningError(ctx, err))
 	}
 	if out != "" {
 		f, err := os.Create(out)
@@ -205,14 +266,12 @@ func planCommand(ctx context.Context, e *env, c *console, j *jobFlags, fs *pflag
 			return err
 		}
 	} else {
-		if j.verbose > 0 {
-			for i := range p.Items {
-				fmt.Fprintln(e.stdout, planLine(&p.Items[i]))
-			}
-		}
-		fmt.Fprintf(e.stdout, "Plan %s: %s\n", name, planCounts(p))
+		// The items that change (all of them with -v), symbols coloured
+		// on a terminal.
+		writePlanItems(e.stdout, newPalette(e, e.stdoutFile), p, j.verbose > 0)
+		hprintf(e.stdout, "Plan %s: %s\n", name, planCounts(p))
 		if out != "" {
-			fmt.Fprintf(e.stdout, "Saved to %s; apply it with: encjob apply %s\n", out, out)
+			hprintf(e.stdout, "Saved to %s; apply it with: encjob apply %s\n", out, out)
 		}
 	}
 	if n := p.Counts()[planner.Error]; n > 0 {
@@ -237,6 +296,8 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 	fs.BoolVar(&j.overwriteMetadata, "overwrite-metadata", false, "truncate the metadata file instead of appending")
 	fs.BoolVar(&j.noProgress, "no-progress", false, "no live progress line")
 	items := fs.String("items", "", "plan only this shard's part of the items 'encjob partition' wrote to this s3://bucket/prefix/ or directory")
+	autoApprove := fs.Bool("auto-approve", false, "replace sources in place (inPlace jobs, policies) without asking; required when there is no terminal")
+	asJSON := fs.Bool("json", false, "print a machine-readable summary (JSON) on stdout")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -247,8 +308,8 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 	if j.quiet && j.verbose > 0 {
 		return usageErrorf("-q", "not allowed with -v")
 	}
-	if j.file != "" && fs.NArg() == 0 && fileHasPolicy(j.file) {
-		return applyPolicy(ctx, e, c, j.file, false, j.metadataOutput, j.overwriteMetadata)
+	if j.file != "" && fs.NArg() == 0 && fileHasPolicy(e, j.file) {
+		return applyPolicy(ctx, e, c, j.file, false, j.metadataOutput, j.overwriteMetadata, *autoApprove)
 	}
 	var (
 		job   *spec.Job
@@ -267,7 +328,7 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 		}
 		job, name, base = saved.Job, saved.Name, saved.BaseDir
 		if j.file != "" {
-			fileJob, _, fileBase, err := loadJob(j.file, j.name)
+			fileJob, _, fileBase, err := loadJob(e, j.file, j.name)
 			if err != nil {
 				return err
 			}
@@ -283,7 +344,7 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 			}
 		}
 	case j.file != "":
-		if job, name, base, err = loadJob(j.file, j.name); err != nil {
+		if job, name, base, err = loadJob(e, j.file, j.name); err != nil {
 			return err
 		}
 	default:
@@ -293,7 +354,10 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := runSettings{name: name, baseDir: base, shard: sh, noProgress: j.noProgress, plan: saved, items: *items, specFile: j.file, planFile: fs.Arg(0),
+	if *asJSON && (job.Output.Stdout || j.metadataOutput == "-" || !fs.Changed("metadata-output") && job.Metadata.Output == "-") {
+		return usageErrorf("--json", "stdout already carries the output or the metadata log")
+	}
+	s := runSettings{name: name, baseDir: base, shard: sh, noProgress: j.noProgress, plan: saved, items: *items, specFile: j.file, planFile: fs.Arg(0), autoApprove: *autoApprove, asJSON: *asJSON,
 		metadataOutput: resolveAgainst(base, job.Metadata.Output), metadataOverwrite: job.Metadata.Overwrite}
 	if fs.Changed("metadata-output") {
 		s.metadataOutput = j.metadataOutput
@@ -321,21 +385,39 @@ func readPlan(path string) (*planner.Plan, error) {
 }
 
 // cmdInspect prints a message header as aws-encryption-cli's metadata
-// shows it.
-func cmdInspect(e *env, args []string) error {
+// shows it: a local file, - for stdin, or an S3 object.
+func cmdInspect(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("inspect", e)
 	decode := fs.Bool("decode", false, "the input is base64 text")
+	pathStyle := fs.Bool("s3-path-style", false, "address S3 buckets in the path (S3-compatible servers); the endpoint comes from AWS_ENDPOINT_URL_S3")
+	region := fs.String("s3-region", "", "S3 region (default: from the environment)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageErrorf("FILE", "inspect takes one file (- for stdin)")
+		return usageErrorf("FILE", "inspect takes one file, s3://bucket/key or - for stdin")
 	}
 	name := fs.Arg(0)
 	var r io.Reader
-	if name == "-" {
+	switch {
+	case name == "-":
 		r = e.stdin
-	} else {
+	case strings.HasPrefix(strings.ToLower(name), "s3://"):
+		loc, err := sources.Parse(name)
+		if err != nil || loc.Glob != "" || loc.Key == "" || strings.HasSuffix(loc.Key, "/") {
+			return usageErrorf(name, "want s3://bucket/key (one object)")
+		}
+		cl, err := sources.NewS3Client(ctx, sources.S3Config{Region: *region, UsePathStyle: *pathStyle})
+		if err != nil {
+			return &exitError{Code: exitUsage, Err: err}
+		}
+		out, err := cl.GetObject(ctx, &awss3.GetObjectInput{Bucket: &loc.Bucket, Key: &loc.Key})
+		if err != nil {
+			return interrupted(ctx, &exitError{Code: exitUsage, Err: fmt.Errorf("%s: %w", name, err)})
+		}
+		defer out.Body.Close()
+		r = out.Body
+	default:
 		f, err := os.Open(name)
 		if err != nil {
 			return usageErrorf(name, "%v", err)

@@ -11,6 +11,7 @@ const (
 	exitFailed      = 1   // items failed, conflicted or were skipped for a context mismatch
 	exitUsage       = 2   // usage or spec error; plan --detailed-exitcode: changes
 	exitStale       = 3   // saved plan refused (stale, errored, other spec)
+	exitInternal    = 4   // internal error or panic: a bug; retryable (the Kubernetes Job retries it)
 	exitInterrupted = 130 // SIGINT / SIGTERM
 )
 

@@ -10,46 +10,56 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
 )
 
-const usage = `encjob encrypts, decrypts and re-encrypts files and S3 objects (AWS Encryption SDK format).
-
-Usage:
-  encjob validate -f FILE...            check spec files; every error with file:line:col
-  encjob plan -f FILE [flags]           show what apply would do (-v items, --json, --out PLANFILE)
-  encjob apply (-f FILE | PLANFILE)     run a job or a saved plan; a policy file reconciles every item
-  encjob check -f POLICY [--json]       audit every item against a policy (headers only, no KMS call)
-  encjob explain -f POLICY PATH         which policy rule applies to PATH, and why
-  encjob render k8s -f FILE --shards N --image IMAGE   a Kubernetes Indexed Job manifest
-  encjob partition -f FILE --shards N --out PREFIX     list once, one part of the items per shard
-  encjob inspect [--decode] FILE        print a message header as JSON (no keys needed)
-  encjob report LOG|DIR|S3PREFIX...     merge (shard) metadata logs into one summary
-  encjob encrypt   -i IN -o OUT -w KEYS (-S | --metadata-output FILE) [flags]
-  encjob decrypt   -i IN -o OUT -w KEYS (-S | --metadata-output FILE) [flags]
-  encjob reencrypt -i IN -o OUT --source-wrapping-keys KEYS -w KEYS [flags]
-  encjob -e|-d ...                      aws-encryption-cli style: same as encrypt / decrypt
-  encjob version
+// usageText is `encjob help`: the commands (from the command table) and
+// the exit codes.
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("encjob encrypts, decrypts and re-encrypts files and S3 objects (AWS Encryption SDK format).\n\nUsage:\n")
+	width := 0
+	for _, c := range commands {
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		if !c.hidden {
+			fmt.Fprintf(&b, "  encjob %-*s  %s\n", width, c.name, c.short)
+		}
+	}
+	b.WriteString(`  encjob -e|-d ...     aws-encryption-cli style: same as encrypt / decrypt
 
 Arguments may be read from files: @FILE (one or more per line, # comments).
-Run 'encjob COMMAND --help' for a command's flags; docs/cli.md is the reference.
+'-f -' reads a spec from standard input.
+Run 'encjob help COMMAND' or 'encjob COMMAND --help' for a command's flags;
+docs/cli.md is the reference.
 
 Exit codes:
   0    success, or nothing to change
   1    one or more items failed or conflicted, or were skipped for an
        encryption context mismatch (unless spec.execution.expectSkips)
-  2    usage or spec error
+  2    usage, spec or setup error (credentials, keys, endpoints): nothing
+       was done; permanent
   3    saved plan refused: a source changed since planning, the spec
        digest differs, or the plan has errored items
+  4    internal error (a bug); retrying may succeed
   130  interrupted (SIGINT / SIGTERM)
   plan --detailed-exitcode: 0 no changes, 2 changes, 1 error
-`
+`)
+	return b.String()
+}
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version and revision are set at build time with
+// -ldflags "-X main.version=… -X main.revision=…" (deploy/Dockerfile);
+// otherwise they come from the module's build info.
+var (
+	version  = "dev"
+	revision = ""
+)
 
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -62,20 +72,37 @@ func main() {
 		<-sigs
 		os.Exit(exitInterrupted)
 	}()
-	e := &env{stdin: newCancelReader(ctx, os.Stdin), stdout: os.Stdout, stderr: os.Stderr, stderrFile: os.Stderr, getenv: os.Getenv}
+	e := &env{stdin: newCancelReader(ctx, os.Stdin), stdout: os.Stdout, stderr: os.Stderr, stdoutFile: os.Stdout, stderrFile: os.Stderr, getenv: os.Getenv}
 	code := run(ctx, e, os.Args[1:])
 	cancel()
 	os.Exit(code)
 }
 
 // run executes one command line and returns its exit code.
-func run(ctx context.Context, e *env, args []string) int {
+func run(ctx context.Context, e *env, args []string) (code int) {
 	c := &console{w: e.stderr}
-	err := dispatch(ctx, e, c, args)
+	defer func() {
+		// A bug must not look like a usage error (exit 2 is permanent for
+		// the Kubernetes Job): report it as an internal error, exit 4.
+		if v := recover(); v != nil {
+			c.printf("encjob: internal error: %s (a bug; please report it with the stack below)\n", fmt.Sprint(v))
+			c.mu.Lock()
+			e.stderr.Write(debug.Stack()) // encjob's own frames: not sanitized, so it stays readable
+			c.mu.Unlock()
+			code = exitInternal
+		}
+	}()
+	args, ls, err := extractGlobalFlags(e, args)
+	if err == nil {
+		err = setupLogging(c, ls)
+	}
+	if err == nil {
+		err = dispatch(ctx, e, c, args)
+	}
 	if errors.Is(err, pflag.ErrHelp) {
 		return exitOK
 	}
-	code := codeOf(err)
+	code = codeOf(err)
 	if err != nil {
 		var x *exitError
 		silent := errors.As(err, &x) && x.Err == errSilent
@@ -91,43 +118,30 @@ var errSilent = errors.New("")
 
 func dispatch(ctx context.Context, e *env, c *console, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
+		fmt.Fprint(e.stderr, usageText())
 		return &exitError{Code: exitUsage, Err: errSilent}
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "-h", "--help", "help":
-		fmt.Fprint(e.stdout, usage)
+	name, rest := args[0], args[1:]
+	switch name {
+	case "-h", "--help":
+		fmt.Fprint(e.stdout, usageText())
 		return nil
-	case "version", "--version":
-		fmt.Fprintln(e.stdout, versionString())
-		return nil
-	case "validate":
-		return cmdValidate(e, rest)
-	case "plan":
-		return cmdPlan(ctx, e, c, rest)
-	case "apply":
-		return cmdApply(ctx, e, c, rest)
-	case "check":
-		return cmdPolicyCheck(ctx, e, rest)
-	case "inspect":
-		return cmdInspect(e, rest)
-	case "explain":
-		return cmdExplain(e, rest)
-	case "render":
-		return cmdRender(e, rest)
-	case "partition":
-		return cmdPartition(ctx, e, c, rest)
-	case "report":
-		return cmdReportMerge(ctx, e, rest)
-	case "encrypt", "decrypt", "reencrypt":
-		return cmdCrypto(ctx, e, c, cmd, rest)
+	case "--version":
+		return cmdVersion(e, nil)
 	}
-	if strings.HasPrefix(cmd, "-") || strings.HasPrefix(cmd, "@") {
+	if strings.HasPrefix(name, "-") || strings.HasPrefix(name, "@") {
 		// aws-encryption-cli style: the mode is a flag (-e / -d).
 		return cmdCrypto(ctx, e, c, "", args)
 	}
-	return usageErrorf(cmd, "unknown command").withHint("run 'encjob --help' for the commands")
+	cmd := lookupCommand(name)
+	if cmd == nil {
+		return unknownCommand(name)
+	}
+	if name != "help" && helpRequested(rest) {
+		commandHelp(e.stdout, cmd)
+		return nil
+	}
+	return cmd.run(ctx, e, c, rest)
 }
 
 // cmdCrypto runs encrypt / decrypt / reencrypt (mode "" = from -e/-d).
@@ -136,20 +150,13 @@ func cmdCrypto(ctx context.Context, e *env, c *console, mode string, args []stri
 	if err != nil {
 		return err
 	}
-	for _, a := range args {
-		if a == "-h" || a == "--help" {
-			m := mode
-			if m == "" {
-				m = "decrypt"
-			}
-			var f cryptoFlags
-			fs := newCryptoFlagSet(m, &f, e.stdout)
-			fmt.Fprintf(e.stdout, "Usage: encjob %s -i IN -o OUT -w KEYS [flags]\n\nFlags:\n%s", m, fs.FlagUsages())
-			return nil
+	if helpRequested(args) {
+		m := mode
+		if m == "" {
+			m = "decrypt"
 		}
-		if a == "--" {
-			break
-		}
+		commandHelp(e.stdout, lookupCommand(m))
+		return nil
 	}
 	r, err := parseCryptoArgs(mode, args, osFS{})
 	if err != nil {
@@ -160,7 +167,7 @@ func cmdCrypto(ctx context.Context, e *env, c *console, mode string, args []stri
 		c.note("%s", n)
 	}
 	s := runSettings{name: string(r.Job.Operation), metadataOutput: r.MetadataOutput, metadataOverwrite: r.MetadataOverwrite,
-		noProgress: r.NoProgress, interactive: r.Interactive}
+		noProgress: r.NoProgress, interactive: r.Interactive, autoApprove: r.AutoApprove}
 	if r.Interactive {
 		e.prompt = ttyPrompt(e.stderr)
 	}

@@ -239,7 +239,7 @@ func cmdPartition(ctx context.Context, e *env, c *console, args []string) error 
 	case *out == "":
 		return usageErrorf("--out", "required").withHint("e.g. --out s3://bucket/runs/NAME/items/")
 	}
-	job, jobName, base, err := loadJob(*file, *name)
+	job, jobName, base, err := loadJob(e, *file, *name)
 	if err != nil {
 		return err
 	}
@@ -269,11 +269,11 @@ func cmdPartition(ctx context.Context, e *env, c *console, args []string) error 
 		return interrupted(ctx, fmt.Errorf("partition %s: %w", st, err))
 	}
 	if !*quiet {
-		fmt.Fprintf(e.stdout, "Partitioned %s: %d items into %d parts at %s (%s)\n", jobName, m.Items, n, st,
+		hprintf(e.stdout, "Partitioned %s: %d items into %d parts at %s (%s)\n", jobName, m.Items, n, st,
 			time.Since(start).Round(time.Millisecond))
 		if c.verbosity > 0 || n <= 16 {
 			for _, p := range m.Parts {
-				fmt.Fprintf(e.stdout, "  %s  %d items  %s\n", p.Name, p.Items, fmtBytes(p.Bytes))
+				hprintf(e.stdout, "  %s  %d items  %s\n", p.Name, p.Items, fmtBytes(p.Bytes))
 			}
 		}
 	}

@@ -65,7 +65,8 @@ func TestE2EPolicyCheckApplyExplain(t *testing.T) {
 	if !strings.Contains(r.stdout, "public/**") {
 		t.Fatalf("explain: %s", r.stdout)
 	}
-	wantCode(t, encjob(t, dir, nil, "apply", "-f", "policy.yaml"), 0)
+	wantCode(t, encjob(t, dir, nil, "apply", "-f", "policy.yaml"), 2) // no terminal: needs --auto-approve
+	wantCode(t, encjob(t, dir, nil, "apply", "--auto-approve", "-f", "policy.yaml"), 0)
 	wantCode(t, encjob(t, dir, nil, "check", "-f", "policy.yaml"), 0)
 	if b, _ := os.ReadFile(filepath.Join(dir, "tree", "public", "readme.txt")); string(b) != "hello" {
 		t.Fatal("exempt file changed")

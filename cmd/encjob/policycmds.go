@@ -18,8 +18,8 @@ import (
 )
 
 // loadPolicy reads the one EncryptionPolicy of a file.
-func loadPolicy(file string) (*spec.Policy, string, error) {
-	docs, err := spec.LoadFile(file, nil)
+func loadPolicy(e *env, file string) (*spec.Policy, string, error) {
+	docs, err := loadSpec(e, file)
 	if err != nil {
 		return nil, "", &exitError{Code: exitUsage, Err: err}
 	}
@@ -36,8 +36,8 @@ func loadPolicy(file string) (*spec.Policy, string, error) {
 }
 
 // fileHasPolicy reports whether a spec file holds a policy and no job.
-func fileHasPolicy(file string) bool {
-	docs, err := spec.LoadFile(file, nil)
+func fileHasPolicy(e *env, file string) bool {
+	docs, err := loadSpec(e, file)
 	if err != nil {
 		return false
 	}
@@ -68,7 +68,7 @@ func cmdPolicyCheck(ctx context.Context, e *env, args []string) error {
 	if *file == "" {
 		return usageErrorf("-f", "no policy file given")
 	}
-	pol, base, err := loadPolicy(*file)
+	pol, base, err := loadPolicy(e, *file)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func cmdPolicyCheck(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		err = rep.WriteJSON(e.stdout)
 	} else {
-		err = rep.WriteText(e.stdout, *verbose > 0)
+		err = rep.WriteText(humanWriter{e.stdout}, *verbose > 0)
 	}
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func cmdExplain(e *env, args []string) error {
 	if *file == "" || fs.NArg() != 1 {
 		return usageErrorf("-f", "usage: encjob explain -f POLICY PATH")
 	}
-	pol, _, err := loadPolicy(*file)
+	pol, _, err := loadPolicy(e, *file)
 	if err != nil {
 		return err
 	}
@@ -108,12 +108,12 @@ func cmdExplain(e *env, args []string) error {
 	if err != nil {
 		return &exitError{Code: exitUsage, Err: err}
 	}
-	return ex.WriteText(e.stdout)
+	return ex.WriteText(humanWriter{e.stdout})
 }
 
 // applyPolicy reconciles every item of a policy to its rule.
-func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly bool, metadataOutput string, overwrite bool) error {
-	pol, base, err := loadPolicy(file)
+func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly bool, metadataOutput string, overwrite, autoApprove bool) error {
+	pol, base, err := loadPolicy(e, file)
 	if err != nil {
 		return err
 	}
@@ -129,16 +129,33 @@ func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly 
 			parts = append(parts, fmt.Sprintf("%s %d %s", a.Symbol(), n, a))
 		}
 	}
-	fmt.Fprintf(e.stdout, "policy %s: %s\n", file, strings.Join(parts, ", "))
+	hprintf(e.stdout, "policy %s: %s\n", file, strings.Join(parts, ", "))
 	if c.verbosity > 0 || planOnly {
 		for _, it := range rec.Items() {
 			if it.Action.Changes() || c.verbosity > 0 {
-				fmt.Fprintf(e.stdout, "  %s %s (rule %d) %s\n", it.Action.Symbol(), it.Input, it.Rule, it.Reason)
+				hprintf(e.stdout, "  %s %s (rule %d) %s\n", it.Action.Symbol(), it.Input, it.Rule, it.Reason)
 			}
 		}
 	}
 	if planOnly {
 		return nil
+	}
+	// Reconciling re-encrypts items in place: confirm first.
+	var listing strings.Builder
+	changes := 0
+	for _, it := range rec.Items() {
+		if it.Action.Changes() {
+			changes++
+			if changes <= maxPlanLines {
+				hprintf(&listing, "  %s %s (rule %d) %s\n", it.Action.Symbol(), it.Input, it.Rule, it.Reason)
+			}
+		}
+	}
+	if changes > maxPlanLines {
+		fmt.Fprintf(&listing, "  … and %d more\n", changes-maxPlanLines)
+	}
+	if err := confirm(e, c, autoApprove, "re-encrypt or encrypt items in place under "+sanitize(file), changes, listing.String()); err != nil {
+		return err
 	}
 	meta, closeMeta, err := openMetadata(e, resolveAgainst(base, metadataOutput), overwrite)
 	if err != nil {
@@ -151,9 +168,9 @@ func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly 
 	if err != nil {
 		return interrupted(ctx, err)
 	}
-	fmt.Fprintf(e.stderr, "encjob: policy applied: %d items, %d failed, %s in, %s out\n", sum.Items, len(sum.Failed), fmtBytes(sum.BytesIn), fmtBytes(sum.BytesOut))
+	hprintf(e.stderr, "encjob: policy applied: %d items, %d failed, %s in, %s out\n", sum.Items, len(sum.Failed), fmtBytes(sum.BytesIn), fmtBytes(sum.BytesOut))
 	for _, f := range sum.Failed {
-		fmt.Fprintf(e.stderr, "  x %s: %v\n", f.Item.Input, f.Err)
+		hprintf(e.stderr, "  x %s: %v\n", f.Item.Input, f.Err)
 	}
 	if !sum.OK() {
 		return &exitError{Code: exitFailed, Err: fmt.Errorf("%d items failed", len(sum.Failed))}
@@ -210,7 +227,7 @@ func printReport(e *env, sum *report.Summary, asJSON bool) error {
 	if asJSON {
 		err = sum.WriteJSON(e.stdout)
 	} else {
-		err = sum.WriteText(e.stdout)
+		err = sum.WriteText(humanWriter{e.stdout})
 	}
 	if err != nil {
 		return err

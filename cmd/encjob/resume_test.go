@@ -47,7 +47,7 @@ func resumeAfterSIGKILL(t *testing.T, rewrap bool) {
 	r := encjob(t, dir, nil, args("encrypt", "-r", "-i", "plain", "-o", "tree", "-w", old, "-c", "tenant=acme", "-S")...)
 	wantCode(t, r, 0)
 
-	re := args("reencrypt", "-r", "-i", "tree", "-o", "tree", "--source-wrapping-keys", old, "-w", nw,
+	re := args("reencrypt", "--auto-approve", "-r", "-i", "tree", "-o", "tree", "--source-wrapping-keys", old, "-w", nw,
 		"--metadata-output", "meta.jsonl", "--no-progress", "-q")
 	var bodies map[string][]byte
 	if rewrap {

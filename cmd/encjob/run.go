@@ -3,14 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/pflag"
 
 	"github.com/encjob/encjob/executor"
 	"github.com/encjob/encjob/planner"
@@ -24,10 +28,21 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	stderrFile     *os.File // for the TTY check; nil in tests
+	stdoutFile     *os.File // for colours on a terminal; nil in tests
 	getenv         func(string) string
 	// prompt asks a yes/no question (--interactive); nil when there is no
 	// terminal.
 	prompt func(question string) (bool, error)
+	// confirm asks for "yes" before an apply replaces data; nil: on
+	// /dev/tty when stderr is a terminal (tests set it).
+	confirm func(question string) (bool, error)
+	// onFlagSet, when set, sees every flag set a command creates
+	// (flagSetOf: help, completion and docs list the flags from it).
+	onFlagSet func(*pflag.FlagSet)
+	// specStdin holds the spec read by "-f -", so a command that loads it
+	// twice reads standard input once.
+	specStdin []byte
+	specRead  bool
 }
 
 // runSettings say how one job runs.
@@ -40,6 +55,8 @@ type runSettings struct {
 	noProgress        bool
 	interactive       bool
 	plan              *planner.Plan // a saved plan to apply (nil: plan now)
+	autoApprove       bool          // --auto-approve: no confirmation of in-place replacement
+	asJSON            bool          // apply --json: a machine-readable summary on stdout
 	items             string        // apply --items PREFIX: plan this shard's part of a partition
 	specFile          string        // the spec file (-f), never an item
 	planFile          string        // the saved plan file, never an item
@@ -146,6 +163,9 @@ func ttyPrompt(stderr io.Writer) func(string) (bool, error) {
 // progress and the summary, and returns the error that sets the exit
 // code.
 func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettings) error {
+	if err := preflight(ctx, e, job, s.baseDir); err != nil {
+		return interrupted(ctx, err)
+	}
 	rt, err := prepare(ctx, e, c, job, s.baseDir, planner.Options{SpecFiles: []string{s.specFile}, PlanFile: s.planFile, MetadataLog: s.metadataOutput})
 	if err != nil {
 		return err
@@ -163,7 +183,7 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 				return refusal(err)
 			}
 		} else if p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns, Completed: completed}); err != nil {
-			return refusal(interrupted(ctx, fmt.Errorf("planning: %w", err)))
+			return refusal(planningError(ctx, err))
 		}
 	} else {
 		if err := checkStale(ctx, rt, p); err != nil {
@@ -184,6 +204,12 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 			return err
 		}
 	}
+	if job.Output.InPlace && p.HasChanges() {
+		// Asked before anything is written, key files included.
+		if err := confirmApply(e, c, p, s.autoApprove, "replace the sources in place"); err != nil {
+			return err
+		}
+	}
 	if p.HasChanges() {
 		// Key files the spec asks to generate are made here, by apply
 		// and before any item, never by plan (which only says it will).
@@ -200,14 +226,14 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 		return err
 	}
 	var pr *progress
-	opts := executor.Options{Metadata: meta, Retries: -1}
+	opts := executor.Options{Metadata: meta, Retries: -1, Fatal: fatalItemError(job)}
 	if s.shard.Sharded() {
 		opts.Shard = s.shard.String()
 	}
 	if !s.noProgress && !c.quiet && isTerminal(e.stderrFile) {
 		pr = newProgress(c, p)
 		pr.run()
-		opts.Progress = pr.observe
+		opts.Progress, opts.BytesRead = pr.observe, pr.bytesRead
 	}
 	if c.verbosity > 0 {
 		inner := opts.Progress
@@ -230,10 +256,72 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 	if sum != nil {
 		printSummary(c, p, sum, ctx.Err() != nil)
 	}
-	if applyErr != nil {
-		return refusal(interrupted(ctx, applyErr))
+	for _, r := range summaryFailed(sum) {
+		var pe *executor.PanicError
+		if errors.As(r.Err, &pe) {
+			slog.Debug("item panicked", "input", r.Item.Input, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+		}
 	}
-	return outcome(job, p, sum)
+	var result error
+	var fatal *executor.FatalError
+	switch {
+	case errors.As(applyErr, &fatal) && ctx.Err() == nil:
+		result = &exitError{Code: exitUsage, Err: fmt.Errorf("stopped: %w", fatal.Err),
+			Hint: "every other item would fail the same way; fix the credentials or key and run again"}
+	case applyErr != nil:
+		result = refusal(interrupted(ctx, applyErr))
+	default:
+		result = outcome(job, p, sum)
+	}
+	if s.asJSON && sum != nil {
+		if err := writeJSONSummary(e.stdout, s.name, p, sum, result, ctx.Err() != nil); err != nil && result == nil {
+			result = err
+		}
+	}
+	return result
+}
+
+// jsonSummary is apply --json's output: one JSON object on stdout.
+type jsonSummary struct {
+	Name        string         `json:"name"`
+	ExitCode    int            `json:"exit_code"`
+	Error       string         `json:"error,omitempty"`
+	Interrupted bool           `json:"interrupted"`
+	Items       int            `json:"items"`
+	Done        map[string]int `json:"done"` // completed items by action (unchanged, skip and conflict as planned)
+	Failed      []jsonFailure  `json:"failed"`
+	NotStarted  int            `json:"not_started"`
+	BytesIn     int64          `json:"bytes_in"`
+	BytesOut    int64          `json:"bytes_out"`
+	ElapsedMS   int64          `json:"elapsed_ms"`
+}
+
+type jsonFailure struct {
+	Input  string `json:"input"`
+	Output string `json:"output,omitempty"`
+	Error  string `json:"error"`
+}
+
+func writeJSONSummary(w io.Writer, name string, p *planner.Plan, sum *executor.Summary, result error, interrupted bool) error {
+	js := jsonSummary{Name: name, ExitCode: codeOf(result), Interrupted: interrupted, Items: sum.Items, Done: map[string]int{},
+		Failed: []jsonFailure{}, NotStarted: sum.NotStarted, BytesIn: sum.BytesIn, BytesOut: sum.BytesOut, ElapsedMS: sum.Elapsed.Milliseconds()}
+	if result != nil {
+		js.Error = result.Error()
+	}
+	for _, a := range planner.Actions {
+		if a != planner.Error {
+			js.Done[string(a)] = sum.Done[a]
+		}
+	}
+	for _, r := range sum.Failed {
+		js.Failed = append(js.Failed, jsonFailure{Input: r.Item.Input, Output: r.Item.Output, Error: r.Err.Error()})
+	}
+	b, err := json.MarshalIndent(js, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }
 
 // outcome turns a finished run into its exit status.
@@ -263,6 +351,15 @@ func outcome(job *spec.Job, p *planner.Plan, sum *executor.Summary) error {
 		return nil
 	}
 	x := &exitError{Code: exitFailed, Err: errors.New(strings.Join(why, ", "))}
+	for _, r := range summaryFailed(sum) {
+		var pe *executor.PanicError
+		if errors.As(r.Err, &pe) {
+			// A bug, not the data: exit 4 so a retry (the Kubernetes
+			// Job's) may succeed, never 2.
+			x.Code, x.Hint = exitInternal, "an item hit an internal error (a bug); the stack is in the debug log (--log-level debug)"
+			break
+		}
+	}
 	if !job.Execution.ExpectSkips && strings.Contains(x.Err.Error(), "skipped") {
 		x.Hint = "check the required encryption context; in a spec, execution.expectSkips: true makes such skips expected"
 	}
@@ -394,4 +491,28 @@ func completedFrom(path string, overwrite bool, warn func(string)) (map[string]s
 		return nil, nil
 	}
 	return executor.ReadCompleted(f, warn)
+}
+
+func summaryFailed(sum *executor.Summary) []executor.Result {
+	if sum == nil {
+		return nil
+	}
+	return sum.Failed
+}
+
+// planningError classifies a planning failure: a source that does not
+// exist or rejected credentials is a spec/setup error (exit 2, the same
+// as -i naming a missing file on the command line); others exit 1.
+func planningError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return interrupted(ctx, err)
+	}
+	err = fmt.Errorf("planning: %w", err)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &exitError{Code: exitUsage, Err: err, Hint: "a source does not exist; relative paths in a spec are relative to the spec file's directory"}
+	}
+	if code, ok := credentialErrorCode(err); ok {
+		return &exitError{Code: exitUsage, Err: err, Hint: "the credentials were refused (" + code + "); refresh them and run again"}
+	}
+	return err
 }

@@ -169,7 +169,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	s.run(t, dir, kmsEnv, true, args("encrypt", "-i", "in", "-o", "enc-kms", "-r", kmsW, "-vv", meta("m-enc-kms.jsonl"))...)
 	s.run(t, dir, nil, true, args("decrypt", "-i", "enc-aes", "-o", "dec", "-r", aes, "-c", "tenant=acme", "-vv", meta("m-dec-aes.jsonl"))...)
 	s.run(t, dir, kmsEnv, true, args("reencrypt", "-i", "enc-kms", "-o", "re", "-r", "--source-wrapping-keys", "key="+kmsKey, "-w", "key="+kmsKey2, "-vv", meta("m-re.jsonl"))...)
-	s.run(t, dir, nil, true, args("reencrypt", "-i", "enc-rsa", "-o", "enc-rsa", "-r", "--source-wrapping-keys", "provider=raw-rsa", "key-file=rsa.pem", "namespace=ns", "name=rsa", "padding=oaep-sha256", aes, "--verify", "-vv", meta("m-re-rsa.jsonl"))...)
+	s.run(t, dir, nil, true, args("reencrypt", "--auto-approve", "-i", "enc-rsa", "-o", "enc-rsa", "-r", "--source-wrapping-keys", "provider=raw-rsa", "key-file=rsa.pem", "namespace=ns", "name=rsa", "padding=oaep-sha256", aes, "--verify", "-vv", meta("m-re-rsa.jsonl"))...)
 	s.run(t, dir, nil, true, "inspect", "enc-aes/sub/b.txt.encrypted")
 	// Failing runs.
 	s.run(t, dir, nil, false, args("decrypt", "-i", "enc-aes", "-o", "dec", "-r", other, "-vv", meta("m-wrong-key.jsonl"))...)
@@ -185,11 +185,14 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	s.run(t, dir, nil, false, args("decrypt", "-i", "bad", "-o", "dec", "-r", aes, "--suffix", ".x", "-vv", meta("m-tampered.jsonl"))...)
 	s.run(t, dir, kmsEnv, false, args("decrypt", "-i", "enc-kms", "-o", "dec", "-r", "-w", "key="+kmsKey2, "-vv", meta("m-kms-wrong.jsonl"))...)
 	missing := strings.Replace(kmsKey, "1234abcd", "00000000", 1)
-	s.run(t, dir, kmsEnv, false, args("encrypt", "-i", "in", "-o", "enc-kms", "-r", "-w", "key="+missing, "-vv", "--suffix", ".y", meta("m-kms-missing.jsonl"))...)
+	// A missing key is a setup error found before any item: no log.
+	if r := s.run(t, dir, kmsEnv, false, args("encrypt", "-i", "in", "-o", "enc-kms", "-r", "-w", "key="+missing, "-vv", "--suffix", ".y", meta("m-kms-missing.jsonl"))...); r.code != 2 {
+		t.Fatalf("missing KMS key: exit %d, want 2", r.code)
+	}
 
 	logs, _ := filepath.Glob(filepath.Join(dir, "m-*.jsonl"))
-	if len(logs) != 10 {
-		t.Fatalf("%d metadata logs, want 10", len(logs))
+	if len(logs) != 9 {
+		t.Fatalf("%d metadata logs, want 9", len(logs))
 	}
 	for _, p := range logs {
 		b, _ := os.ReadFile(p)

@@ -1,18 +1,21 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/encjob/encjob/executor"
 	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/spec"
 )
 
 // isTerminal reports whether f is a terminal.
@@ -20,7 +23,11 @@ func isTerminal(f *os.File) bool {
 	if f == nil {
 		return false
 	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return isTerminalFd(f.Fd())
+}
+
+func isTerminalFd(fd uintptr) bool {
+	_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
 	return err == nil
 }
 
@@ -34,11 +41,13 @@ type console struct {
 	lineShown bool // a progress line is on screen
 }
 
+// printf writes one human line; its arguments are sanitized (names and
+// errors from outside never reach the terminal raw).
 func (c *console) printf(format string, args ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.clearLine()
-	fmt.Fprintf(c.w, format, args...)
+	fmt.Fprintf(c.w, format, safeArgs(args)...)
 }
 
 func (c *console) clearLine() {
@@ -54,29 +63,34 @@ func (c *console) note(format string, args ...any) {
 	}
 }
 
+// errorf prints an error (one line per entry of a spec error list) and
+// its hint.
 func (c *console) errorf(err error) {
-	msg := err.Error()
-	for i, line := range strings.Split(msg, "\n") {
-		if i == 0 {
-			c.printf("encjob: error: %s\n", line)
-		} else {
+	var list spec.ErrorList
+	if errors.As(err, &list) && len(list) > 1 {
+		// A spec error list is one line per problem.
+		for _, line := range strings.Split(err.Error(), "\n") {
 			c.printf("encjob: error: %s\n", line)
 		}
+	} else {
+		c.printf("encjob: error: %s\n", err.Error())
 	}
 	if h := hintOf(err); h != "" {
 		c.printf("encjob: hint: %s\n", h)
 	}
 }
 
-// progress is the live line: items done/total, bytes, throughput, ETA.
+// progress is the live line: items done/total, bytes read of the total
+// (counting items still running, so one big file moves the line), the
+// percentage, throughput and an ETA rounded to seconds.
 type progress struct {
 	c          *console
 	start      time.Time
 	total      int   // changing items
 	totalBytes int64 // their listed sizes (unknown sizes count 0)
+	read       atomic.Int64
 	mu         sync.Mutex
 	done       int
-	bytes      int64
 	failed     int
 	stop       chan struct{}
 	stopped    sync.WaitGroup
@@ -95,13 +109,15 @@ func newProgress(c *console, p *planner.Plan) *progress {
 	return pr
 }
 
+// bytesRead is executor.Options.BytesRead.
+func (p *progress) bytesRead(n int) { p.read.Add(int64(n)) }
+
 func (p *progress) observe(r executor.Result) {
-	if !r.Item.Action.Changes() {
+	if !r.Item.Action.Changes() || r.NotStarted {
 		return
 	}
 	p.mu.Lock()
 	p.done++
-	p.bytes += r.BytesIn
 	if r.Err != nil {
 		p.failed++
 	}
@@ -136,25 +152,50 @@ func (p *progress) finish() {
 
 func (p *progress) draw() {
 	p.mu.Lock()
-	done, bytes, failed := p.done, p.bytes, p.failed
+	done, failed := p.done, p.failed
 	p.mu.Unlock()
-	el := time.Since(p.start)
-	rate := float64(bytes) / max(el.Seconds(), 0.001)
-	eta := "?"
-	switch {
-	case p.totalBytes > 0 && bytes > 0:
-		eta = fmtDuration(time.Duration(float64(p.totalBytes-bytes) / rate * float64(time.Second)))
-	case done > 0:
-		eta = fmtDuration(time.Duration(float64(p.total-done) * float64(el) / float64(done)))
-	}
-	line := fmt.Sprintf("%d/%d items, %s, %s/s, ETA %s", done, p.total, fmtBytes(bytes), fmtBytes(int64(rate)), eta)
-	if failed > 0 {
-		line += fmt.Sprintf(", %d failed", failed)
-	}
+	line := progressLine(done, p.total, failed, p.read.Load(), p.totalBytes, time.Since(p.start))
 	p.c.mu.Lock()
 	fmt.Fprint(p.c.w, "\r\x1b[K"+line)
 	p.c.lineShown = true
 	p.c.mu.Unlock()
+}
+
+// progressLine renders "3/10 items, 1.5 MiB of 4.0 MiB (37%), 2.0 MiB/s,
+// ETA 1s". Bytes re-read by a retry may pass the total: the shown figure
+// is capped. Without sizes the percentage and ETA follow the item count.
+func progressLine(done, total, failed int, read, totalBytes int64, el time.Duration) string {
+	if totalBytes > 0 && read > totalBytes {
+		read = totalBytes
+	}
+	rate := float64(read) / max(el.Seconds(), 0.001)
+	pct, eta := 0.0, "?"
+	switch {
+	case totalBytes > 0:
+		pct = 100 * float64(read) / float64(totalBytes)
+		if read > 0 {
+			eta = fmtETA(time.Duration(float64(totalBytes-read) / rate * float64(time.Second)))
+		}
+	case total > 0:
+		pct = 100 * float64(done) / float64(total)
+		if done > 0 {
+			eta = fmtETA(time.Duration(float64(total-done) * float64(el) / float64(done)))
+		}
+	}
+	line := fmt.Sprintf("%d/%d items, %s of %s (%.0f%%), %s/s, ETA %s", done, total, fmtBytes(read), fmtBytes(totalBytes), pct, fmtBytes(int64(rate)), eta)
+	if failed > 0 {
+		line += fmt.Sprintf(", %d failed", failed)
+	}
+	return line
+}
+
+// fmtETA rounds an estimate to whole seconds ("1m5s", "0s"): tenths of a
+// second in an estimate are noise.
+func fmtETA(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(time.Second).String()
 }
 
 func fmtBytes(n int64) string {
@@ -199,12 +240,12 @@ func planCounts(p *planner.Plan) string {
 
 // planLine is one item of `plan -v`.
 func planLine(it *planner.Item) string {
-	s := it.Action.Symbol() + " " + it.Input
+	s := it.Action.Symbol() + " " + sanitize(it.Input)
 	if it.Output != "" && (it.Action.Changes() || it.Action == planner.Conflict || it.Action == planner.Unchanged) {
-		s += " -> " + it.Output
+		s += " -> " + sanitize(it.Output)
 	}
 	if r := itemReason(it); r != "" {
-		s += "  (" + r + ")"
+		s += "  (" + sanitize(r) + ")"
 	}
 	return s
 }
@@ -243,6 +284,9 @@ func printSummary(c *console, p *planner.Plan, sum *executor.Summary, interrupte
 		}
 	}
 	parts = append(parts, fmt.Sprintf("%d failed (x)", len(sum.Failed)))
+	if sum.NotStarted > 0 {
+		parts = append(parts, fmt.Sprintf("%d not started", sum.NotStarted))
+	}
 	head := "done"
 	if interrupted {
 		head = "interrupted"

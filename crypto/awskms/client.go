@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"golang.org/x/time/rate"
 
+	"github.com/encjob/encjob/internal/awslog"
 	"github.com/encjob/encjob/internal/nettimeout"
 )
 
@@ -114,6 +115,7 @@ func (p *DefaultProvider) base(ctx context.Context) (aws.Config, error) {
 		t = DefaultTimeout
 	}
 	opts = append(opts, config.WithHTTPClient(nettimeout.Client(t, t)))
+	opts = append(opts, config.WithLogger(awslog.Logger())) // never the SDK's own stderr lines
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		if p.Profile != "" {

@@ -200,6 +200,7 @@ func LoadRSAPublicKeyPEM(path string) (*rsa.PublicKey, error) {
 // findPEM returns the first PEM block of one of the wanted types.
 func findPEM(path string, data []byte, types ...string) (*pem.Block, error) {
 	rest := data
+	var seen []string
 	for {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
@@ -211,9 +212,18 @@ func findPEM(path string, data []byte, types ...string) (*pem.Block, error) {
 				return block, nil
 			}
 		}
+		seen = append(seen, fmt.Sprintf("%q", block.Type))
 		clear(block.Bytes)
 	}
-	return nil, fmt.Errorf("keyring: key file %s: no PEM block of type %s found", path, strings.Join(quoteAll(types), " or "))
+	// Say what is wrong with the file, not only what is missing.
+	want := strings.Join(quoteAll(types), " or ")
+	switch {
+	case len(seen) > 0:
+		return nil, fmt.Errorf("keyring: key file %s: no PEM block of type %s found (the file holds %s)", path, want, strings.Join(seen, ", "))
+	case bytes.Contains(data, []byte("-----BEGIN ")):
+		return nil, fmt.Errorf("keyring: key file %s: malformed PEM: a -----BEGIN line is present but the block does not decode (invalid base64, or a missing or mismatched -----END line)", path)
+	}
+	return nil, fmt.Errorf("keyring: key file %s: not a PEM file (no -----BEGIN line); want a PEM block of type %s", path, want)
 }
 
 func quoteAll(s []string) []string {

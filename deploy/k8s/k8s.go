@@ -11,8 +11,11 @@
 //     shards. Kubernetes sets JOB_COMPLETION_INDEX in each pod; the
 //     container runs
 //
-//     encjob apply -f /etc/encjob/FILE --shards N \
+//     encjob apply --auto-approve -f /etc/encjob/FILE --shards N \
 //     --metadata-output PREFIX/shard-$(JOB_COMPLETION_INDEX).jsonl
+//
+//     (--auto-approve: a pod has no terminal, and encjob refuses to
+//     replace sources in place without it).
 //
 //     and encjob takes its shard index from that variable (package
 //     shard). Kubernetes itself expands $(JOB_COMPLETION_INDEX) in the
@@ -21,7 +24,8 @@
 //
 // Failures: each index is retried up to BackoffLimitPerIndex times, but a
 // pod that exits with a code in NonRetryableExitCodes (a spec or usage
-// error, a refused plan: retrying cannot help) fails its index at once,
+// error, a refused plan: retrying cannot help) fails its index at once
+// (exit 4, an internal error, is retried like any other failure),
 // and a pod that was disrupted (evicted, preempted, node drained) is
 // retried without counting against the limit. These need Kubernetes 1.29
 // or later (podFailurePolicy with FailIndex and backoffLimitPerIndex).
@@ -320,6 +324,7 @@ func Objects(o Options) (*corev1.ConfigMap, *batchv1.Job, error) {
 	}
 	args := []string{
 		"apply",
+		"--auto-approve", // no terminal in a pod: in-place jobs need it
 		"-f", SpecMountPath + "/" + file,
 		"--shards", strconv.Itoa(int(o.Shards)),
 		"--metadata-output", prefix + "shard-$(JOB_COMPLETION_INDEX).jsonl",

@@ -197,7 +197,7 @@ func TestManifest(t *testing.T) {
 	if c.Name != "encjob" || c.Image != o.Image || len(c.Command) != 0 {
 		t.Errorf("container name %q image %q command %q", c.Name, c.Image, c.Command)
 	}
-	wantArgs := []string{"apply", "-f", "/etc/encjob/nightly-reencrypt.yaml", "--shards", "8",
+	wantArgs := []string{"apply", "--auto-approve", "-f", "/etc/encjob/nightly-reencrypt.yaml", "--shards", "8",
 		"--metadata-output", "s3://acme-encjob-results/runs/nightly-invoices/shard-$(JOB_COMPLETION_INDEX).jsonl",
 		"--no-progress"}
 	if !slices.Equal(c.Args, wantArgs) {
@@ -294,7 +294,7 @@ func TestDefaults(t *testing.T) {
 	if c.Resources.Requests != nil || c.Resources.Limits != nil {
 		t.Errorf("resources = %+v, want none", c.Resources)
 	}
-	wantArgs := []string{"apply", "-f", "/etc/encjob/job.yaml", "--shards", "3",
+	wantArgs := []string{"apply", "--auto-approve", "-f", "/etc/encjob/job.yaml", "--shards", "3",
 		"--metadata-output", "/shared/results/shard-$(JOB_COMPLETION_INDEX).jsonl",
 		"--items", "s3://runs/enc/items/", "-v"}
 	if !slices.Equal(c.Args, wantArgs) {
