@@ -251,7 +251,7 @@ func flagSetOf(name string) *pflag.FlagSet {
 	case "encrypt", "decrypt", "reencrypt":
 		var f cryptoFlags
 		return newCryptoFlagSet(name, &f, io.Discard)
-	case "version", "completion", "help":
+	case "completion", "help":
 		return nil
 	}
 	c := lookupCommand(name)

@@ -87,7 +87,7 @@ spec:
 	if !strings.Contains(r.stdout, "3 to rewrap (^)") || !strings.Contains(r.stdout, "^ ") {
 		t.Fatalf("plan output: %s", r.stdout)
 	}
-	wantCode(t, encjob(t, dir, nil, "apply", "-f", "job.yaml", "--metadata-output", "m.jsonl"), 0)
+	wantCode(t, encjob(t, dir, nil, "apply", "--auto-approve", "-f", "job.yaml", "--metadata-output", "m.jsonl"), 0)
 	recs := readMetadata(t, filepath.Join(dir, "m.jsonl"))
 	if len(recs) != 3 {
 		t.Fatalf("%d metadata records", len(recs))
@@ -118,7 +118,7 @@ spec:
 	}
 	// And back with the CLI: the old key decrypts again, the body is
 	// still the same.
-	wantCode(t, encjob(t, dir, nil, args("reencrypt", "-r", "-i", "tree", "-o", "tree", "--source-wrapping-keys", nw, "-w", old, "--rewrap", "-S")...), 0)
+	wantCode(t, encjob(t, dir, nil, args("reencrypt", "--auto-approve", "-r", "-i", "tree", "-o", "tree", "--source-wrapping-keys", nw, "-w", old, "--rewrap", "-S")...), 0)
 	if again := treeBodies(t, filepath.Join(dir, "tree")); len(again) != 3 {
 		t.Fatal("tree changed shape")
 	} else {

@@ -142,7 +142,7 @@ func newPalette(e *env, f interface{ Fd() uintptr }) palette {
 }
 
 // symbol colours one plan symbol: green create, red remove/error, yellow
-// change/conflict, dim unchanged/skip.
+// change/conflict, cyan rewrap, dim unchanged/skip.
 func (p palette) symbol(sym string) string {
 	if !p.on {
 		return sym
@@ -155,6 +155,8 @@ func (p palette) symbol(sym string) string {
 		code = "31"
 	case "~", "!":
 		code = "33"
+	case "^":
+		code = "36"
 	case "=", "s":
 		code = "2"
 	default:
