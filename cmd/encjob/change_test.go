@@ -389,7 +389,7 @@ func resumeScenario(t *testing.T, n int, op string, inPlace, log bool, sig os.Si
 	}
 	kills, progress := 0, []int{}
 	for iter := 0; iter < 5; iter++ {
-		cmd := exec.Command(binPath, "apply", "-f", "job.yaml", "--no-progress", "-q")
+		cmd := exec.Command(binPath, "apply", "--auto-approve", "-f", "job.yaml", "--no-progress", "-q")
 		cmd.Dir, cmd.Env = dir, cleanEnv()
 		var se bytes.Buffer
 		cmd.Stderr = &se
@@ -432,7 +432,7 @@ func resumeScenario(t *testing.T, n int, op string, inPlace, log bool, sig os.Si
 		observe(iter)
 		progress = append(progress, len(inodes))
 	}
-	r := encjob(t, dir, nil, "apply", "-f", "job.yaml", "--no-progress")
+	r := encjob(t, dir, nil, "apply", "--auto-approve", "-f", "job.yaml", "--no-progress")
 	wantCode(t, r, 0)
 	observe(98)
 	if len(inodes) != n {

@@ -420,7 +420,7 @@ func TestE2EPolicyFileInsideItsTree(t *testing.T) {
 				"    - match: [\"**\"]\n      keyGroup: dev\n"
 			writeFile(t, filepath.Join(dir, "in", "policy.yaml"), []byte(pol), 0o644)
 			before := snapshot(t, filepath.Join(dir, "in"))
-			r := encjob(t, dir, nil, "apply", "-f", "in/policy.yaml")
+			r := encjob(t, dir, nil, "apply", "--auto-approve", "-f", "in/policy.yaml")
 			wantCode(t, r, tc.code)
 			after := snapshot(t, filepath.Join(dir, "in"))
 			if after["policy.yaml"] != before["policy.yaml"] {
