@@ -223,7 +223,7 @@ func TestHostileTree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r = runGuarded(t, dir, "apply", "tree/plan.json")
+		r = runGuarded(t, dir, "apply", "--auto-approve", "tree/plan.json")
 		wantCode(t, r, 0)
 		noControl("apply", r)
 		checkOutside("in-place apply")
@@ -270,7 +270,7 @@ func TestHostileTree(t *testing.T) {
 
 		// A rerun is a no-op: exit 0, no item touched.
 		treeBefore := without(snapshot(t, tree), "meta.jsonl", sources.StateDir)
-		r = runGuarded(t, dir, "apply", "-f", "tree/job.yaml", "-v")
+		r = runGuarded(t, dir, "apply", "--auto-approve", "-f", "tree/job.yaml", "-v")
 		wantCode(t, r, 0)
 		noControl("rerun", r)
 		if after := without(snapshot(t, tree), "meta.jsonl", sources.StateDir); !maps.Equal(treeBefore, after) {
