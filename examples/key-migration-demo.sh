@@ -18,7 +18,14 @@ if [ -z "$KMSEMU" ]; then KMSEMU="$work/kmsemu"; go build -o "$KMSEMU" ./cmd/kms
 port=$((20000 + RANDOM % 20000))
 "$KMSEMU" --addr "127.0.0.1:$port" --seed kmsemu/testdata/keys.yaml 2>"$work/kmsemu.log" &
 emu_pid=$!
-for _ in $(seq 50); do grep -q "listening" "$work/kmsemu.log" 2>/dev/null && break; sleep 0.1; done
+# Wait until the emulator serves (a loaded machine may take seconds), and say
+# why when it cannot (the random port taken, say) instead of failing later.
+for _ in $(seq 300); do
+  grep -q "listening" "$work/kmsemu.log" 2>/dev/null && break
+  kill -0 "$emu_pid" 2>/dev/null || { echo "kmsemu exited:" >&2; cat "$work/kmsemu.log" >&2; exit 1; }
+  sleep 0.1
+done
+grep -q "listening" "$work/kmsemu.log" || { echo "kmsemu did not start within 30s:" >&2; cat "$work/kmsemu.log" >&2; exit 1; }
 
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
 export KMS_ENDPOINT="http://127.0.0.1:$port"

@@ -57,12 +57,13 @@ func NewS3Client(ctx context.Context, cfg S3Config) (*awss3.Client, error) {
 	}
 	// An idle bound, not a total deadline: bodies stream for as long as
 	// they keep moving.
-	opts = append(opts, config.WithHTTPClient(nettimeout.Client(t, 0)))
+	opts = append(opts, config.WithHTTPClient(nettimeout.Loading(t)))
 	opts = append(opts, config.WithLogger(awslog.Logger())) // never the SDK's own stderr lines
 	ac, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3: load aws config: %w", err)
 	}
+	nettimeout.Install(&ac, t, 0)
 	return awss3.NewFromConfig(ac, func(o *awss3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)

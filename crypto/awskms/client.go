@@ -114,7 +114,7 @@ func (p *DefaultProvider) base(ctx context.Context) (aws.Config, error) {
 	if t <= 0 {
 		t = DefaultTimeout
 	}
-	opts = append(opts, config.WithHTTPClient(nettimeout.Client(t, t)))
+	opts = append(opts, config.WithHTTPClient(nettimeout.Loading(t)))
 	opts = append(opts, config.WithLogger(awslog.Logger())) // never the SDK's own stderr lines
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -123,6 +123,7 @@ func (p *DefaultProvider) base(ctx context.Context) (aws.Config, error) {
 		}
 		return aws.Config{}, fmt.Errorf("awskms: load AWS configuration: %w", err)
 	}
+	nettimeout.Install(&cfg, t, t)
 	p.cfg, p.loaded = cfg, true
 	return cfg, nil
 }

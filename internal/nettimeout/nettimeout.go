@@ -29,14 +29,58 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 )
 
 // Client returns an HTTP client for an AWS SDK client (aws.HTTPClient),
 // with the SDK's default transport settings plus the idle bound and, when
 // attempt > 0, the per-request bound. idle must be positive.
-func Client(idle, attempt time.Duration) *http.Client {
-	tr := awshttp.NewBuildableClient().GetTransport().Clone()
+func Client(idle, attempt time.Duration) *SDKClient {
+	return newClient(awshttp.NewBuildableClient().GetTransport().Clone(), idle, attempt)
+}
+
+// SDKClient is the client Client returns.
+type SDKClient struct {
+	tr            *http.Transport
+	idle, attempt time.Duration
+	c             *http.Client
+}
+
+// Loading is the client to give the SDK's configuration loader
+// (config.WithHTTPClient): it must be an *awshttp.BuildableClient, the only
+// kind the loader can apply a custom CA bundle to (AWS_CA_BUNDLE, ca_bundle
+// in a profile; otherwise loading fails with "unable to add custom RootCAs
+// HTTPClient"). It carries the idle bound, so what the loader fetches is
+// bounded too. Install replaces it once the configuration is loaded.
+func Loading(idle time.Duration) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { bound(tr, idle) })
+}
+
+// Install replaces the loaded configuration's HTTP client by Client's,
+// built on the loaded client's transport, so whatever the loader put there
+// (the CA bundle's root certificates, proxy settings) is kept and both
+// bounds apply to every call.
+func Install(cfg *aws.Config, idle, attempt time.Duration) {
+	tr := awshttp.NewBuildableClient().GetTransport()
+	if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		tr = b.GetTransport()
+	}
+	cfg.HTTPClient = newClient(tr, idle, attempt)
+}
+
+func newClient(tr *http.Transport, idle, attempt time.Duration) *SDKClient {
+	bound(tr, idle)
+	var rt http.RoundTripper = tr
+	if attempt > 0 {
+		rt = &attemptLimit{rt: tr, d: attempt}
+	}
+	return &SDKClient{tr: tr, idle: idle, attempt: attempt, c: &http.Client{Transport: rt}}
+}
+
+// bound puts the idle bound on a transport: dialling, TLS, response
+// headers and every read and write on its connections.
+func bound(tr *http.Transport, idle time.Duration) {
 	dialer := &net.Dialer{Timeout: idle, KeepAlive: 30 * time.Second}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dialer.DialContext(ctx, network, addr)
@@ -51,12 +95,10 @@ func Client(idle, attempt time.Duration) *http.Client {
 	// A pooled connection is closed by the transport before its idle read
 	// deadline would fire under it.
 	tr.IdleConnTimeout = min(tr.IdleConnTimeout, idle/2)
-	var rt http.RoundTripper = tr
-	if attempt > 0 {
-		rt = &attemptLimit{rt: tr, d: attempt}
-	}
-	return &http.Client{Transport: rt}
 }
+
+// Do sends one request.
+func (c *SDKClient) Do(req *http.Request) (*http.Response, error) { return c.c.Do(req) }
 
 // Error is a timeout of this package.
 type Error struct {
