@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/encjob/encjob/kmsblob"
+	"github.com/encjob/encjob/internal/kmsblob"
 	"github.com/encjob/encjob/planner"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/encjob/encjob/kmsblob"
+	"github.com/encjob/encjob/internal/kmsblob"
 	"github.com/encjob/encjob/planner"
 )
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/encjob/encjob/crypto"
-	"github.com/encjob/encjob/keygroup"
+	"github.com/encjob/encjob/internal/keygroup"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/spec"
 )

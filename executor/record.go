@@ -11,8 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/planner"
-	"github.com/encjob/encjob/report"
 	"github.com/encjob/encjob/sources"
 )
 

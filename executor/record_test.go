@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/encjob/encjob/crypto"
-	"github.com/encjob/encjob/report"
+	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/sources"
 )
 

@@ -9,7 +9,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/encjob/encjob/keygroup"
+	"github.com/encjob/encjob/internal/keygroup"
 	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/encjob/encjob/crypto/awskms"
-	"github.com/encjob/encjob/kmsblob"
+	"github.com/encjob/encjob/internal/kmsblob"
 	"github.com/encjob/encjob/spec"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/awskms"
 	"github.com/encjob/encjob/crypto/caching"
-	"github.com/encjob/encjob/keygroup"
+	"github.com/encjob/encjob/internal/keygroup"
 	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
 )

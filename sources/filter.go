@@ -1,6 +1,6 @@
 package sources
 
-import "github.com/encjob/encjob/pathglob"
+import "github.com/encjob/encjob/internal/pathglob"
 
 // The globs of locations and of include/exclude filters are package
 // pathglob's; these names keep the sources API.

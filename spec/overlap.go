@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/encjob/encjob/pathglob"
+	"github.com/encjob/encjob/internal/pathglob"
 )
 
 // validateOverlap finds, from the paths as written, outputs that would

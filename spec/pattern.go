@@ -3,7 +3,7 @@ package spec
 import (
 	"errors"
 
-	"github.com/encjob/encjob/pathglob"
+	"github.com/encjob/encjob/internal/pathglob"
 )
 
 // The include/exclude and policy-rule globs are package pathglob's; these

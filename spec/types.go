@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/encjob/encjob/pathglob"
+	"github.com/encjob/encjob/internal/pathglob"
 )
 
 // APIVersion is the only apiVersion this package reads.

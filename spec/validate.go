@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/encjob/encjob/pathglob"
+	"github.com/encjob/encjob/internal/pathglob"
 )
 
 // Validators are optional hooks that check names this package only

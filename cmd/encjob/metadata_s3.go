@@ -21,8 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/planner"
-	"github.com/encjob/encjob/report"
 	"github.com/encjob/encjob/sources"
 )
 

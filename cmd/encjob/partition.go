@@ -37,8 +37,8 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/encjob/encjob/internal/shard"
 	"github.com/encjob/encjob/planner"
-	"github.com/encjob/encjob/shard"
 	"github.com/encjob/encjob/sources"
 )
 

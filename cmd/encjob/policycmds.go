@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/encjob/encjob/deploy/k8s"
 	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/internal/k8s"
+	"github.com/encjob/encjob/internal/policy"
+	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/planner"
-	"github.com/encjob/encjob/policy"
-	"github.com/encjob/encjob/report"
 	"github.com/encjob/encjob/spec"
 )
 

@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/internal/shard"
 	"github.com/encjob/encjob/planner"
-	"github.com/encjob/encjob/shard"
 	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
 )

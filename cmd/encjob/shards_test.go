@@ -36,8 +36,8 @@ import (
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/keyring"
-	"github.com/encjob/encjob/report"
-	"github.com/encjob/encjob/shard"
+	"github.com/encjob/encjob/internal/report"
+	"github.com/encjob/encjob/internal/shard"
 	"github.com/encjob/encjob/sources/s3test"
 )
 
@@ -537,7 +537,7 @@ func TestReadmeKubernetesManifest(t *testing.T) {
 		oldARN = "arn:aws:kms:eu-west-1:111122223333:key/1111aaaa-11aa-11aa-11aa-1111aaaa1111"
 		newARN = "arn:aws:kms:eu-west-1:111122223333:key/2222bbbb-22bb-22bb-22bb-2222bbbb2222"
 	)
-	cmd := exec.Command(binPath, "render", "k8s", "-f", "deploy/k8s/testdata/nightly-reencrypt.yaml", "--namespace", "billing",
+	cmd := exec.Command(binPath, "render", "k8s", "-f", "internal/k8s/testdata/nightly-reencrypt.yaml", "--namespace", "billing",
 		"--image", "registry.example.com/encjob:v1.0.0", "--shards", "8", "--parallelism", "4",
 		"--service-account", "encjob-nightly", "--requests-memory", "512Mi", "--limits-memory", "1Gi",
 		"--metadata-prefix", "s3://acme-encjob-results/runs/nightly-invoices/",
@@ -554,16 +554,16 @@ func TestReadmeKubernetesManifest(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("README.md's manifest differs from the binary's; paste this:\n%s", got)
 	}
-	// The same options as deploy/k8s's golden file, but for --items (and
+	// The same options as internal/k8s's golden file, but for --items (and
 	// the golden's maxFailedIndexes and --no-progress, which render's flags
 	// do not set): the README and the golden cannot drift apart.
-	golden, err := os.ReadFile("../../deploy/k8s/testdata/nightly-reencrypt.golden.yaml")
+	golden, err := os.ReadFile("../../internal/k8s/testdata/nightly-reencrypt.golden.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	norm := strings.NewReplacer("  maxFailedIndexes: 2\n", "", "        - --no-progress\n", "",
 		"        - --items\n        - s3://acme-encjob-results/runs/nightly-invoices/items/\n", "")
 	if norm.Replace(string(golden)) != norm.Replace(string(got)) {
-		t.Errorf("the README example and deploy/k8s/testdata/nightly-reencrypt.golden.yaml differ beyond --items")
+		t.Errorf("the README example and internal/k8s/testdata/nightly-reencrypt.golden.yaml differ beyond --items")
 	}
 }

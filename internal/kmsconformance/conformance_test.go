@@ -19,7 +19,7 @@ import (
 	"github.com/encjob/encjob/crypto/awskms"
 	"github.com/encjob/encjob/crypto/caching"
 	"github.com/encjob/encjob/executor"
-	"github.com/encjob/encjob/kmsblob"
+	"github.com/encjob/encjob/internal/kmsblob"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/spec"
 )

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/internal/policy"
 	"github.com/encjob/encjob/planner"
-	"github.com/encjob/encjob/policy"
 )
 
 const applyPolicy = `apiVersion: encjob.dev/v1

@@ -10,8 +10,8 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/internal/policy"
 	"github.com/encjob/encjob/planner"
-	"github.com/encjob/encjob/policy"
 	"github.com/encjob/encjob/sources/s3test"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/encjob/encjob/crypto/awskms"
-	"github.com/encjob/encjob/kmsblob"
+	"github.com/encjob/encjob/internal/kmsblob"
 	"github.com/encjob/encjob/kmsemu"
 	"github.com/encjob/encjob/kmsemu/kmsemutest"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/encjob/encjob/policy"
+	"github.com/encjob/encjob/internal/policy"
 )
 
 const explainPolicy = `apiVersion: encjob.dev/v1

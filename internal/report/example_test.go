@@ -4,7 +4,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/encjob/encjob/report"
+	"github.com/encjob/encjob/internal/report"
 )
 
 func ExampleMerge() {

@@ -93,7 +93,7 @@ func TestGolden(t *testing.T) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./deploy/k8s -update to create it)", err)
+		t.Fatalf("%v (run go test ./internal/k8s -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("Render output differs from %s (run with -update if the change is intended):\n%s", path, got)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/encjob/encjob/policy"
+	"github.com/encjob/encjob/internal/policy"
 )
 
 const membersPolicy = `apiVersion: encjob.dev/v1

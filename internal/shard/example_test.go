@@ -3,7 +3,7 @@ package shard_test
 import (
 	"fmt"
 
-	"github.com/encjob/encjob/shard"
+	"github.com/encjob/encjob/internal/shard"
 )
 
 func Example() {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/encjob/encjob/policy"
+	"github.com/encjob/encjob/internal/policy"
 )
 
 const checkPolicy = `apiVersion: encjob.dev/v1
