@@ -346,108 +346,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *Path) {
 	}
 	switch v.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			d.fail(n, path, ErrorTypeInvalid, nil, "want a mapping, not a "+kindName(n))
-			return
-		}
-		fields := structFields(v.Type())
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			fp := path.Child(k.Value)
-			if k.Kind != yaml.ScalarNode {
-				d.fail(k, path, ErrorTypeInvalid, nil, "mapping keys must be strings")
-				continue
-			}
-			if seen[k.Value] {
-				d.fail(k, fp, ErrorTypeDuplicate, k.Value, "the key appears twice in this mapping")
-				continue
-			}
-			seen[k.Value] = true
-			idx, ok := fields[k.Value]
-			if !ok {
-				d.fail(k, fp, ErrorTypeUnknown, k.Value, unknownDetail(k.Value, fields))
-				continue
-			}
-			d.decode(val, v.Field(idx), fp)
-		}
+		d.decodeStruct(n, v, path)
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			d.fail(n, path, ErrorTypeInvalid, nil, "want a mapping, not a "+kindName(n))
-			return
-		}
-		if v.IsNil() {
-			v.Set(reflect.MakeMap(v.Type()))
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
-				d.fail(k, path, ErrorTypeInvalid, nil, "mapping keys must be strings")
-				continue
-			}
-			fp := path.Key(k.Value)
-			key := reflect.ValueOf(k.Value)
-			if v.MapIndex(key).IsValid() {
-				d.fail(k, fp, ErrorTypeDuplicate, k.Value, "the key appears twice in this mapping")
-				continue
-			}
-			elem := reflect.New(v.Type().Elem()).Elem()
-			d.decode(val, elem, fp)
-			v.SetMapIndex(key, elem)
-		}
+		d.decodeMap(n, v, path)
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			d.fail(n, path, ErrorTypeInvalid, nil, "want a list, not a "+kindName(n))
-			return
-		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, c := range n.Content {
-			d.decode(c, s.Index(i), path.Index(i))
-		}
-		v.Set(s)
-	case reflect.String:
-		if n.Kind != yaml.ScalarNode {
-			d.fail(n, path, ErrorTypeInvalid, nil, "want a string, not a "+kindName(n))
-			return
-		}
-		v.SetString(n.Value)
-	case reflect.Bool:
-		if n.Kind != yaml.ScalarNode {
-			d.fail(n, path, ErrorTypeInvalid, nil, "want true or false, not a "+kindName(n))
-			return
-		}
-		switch strings.ToLower(n.Value) {
-		case "true":
-			v.SetBool(true)
-		case "false":
-			v.SetBool(false)
-		default:
-			d.fail(n, path, ErrorTypeInvalid, n.Value, "want true or false")
-		}
-	case reflect.Int, reflect.Int64:
-		if n.Kind != yaml.ScalarNode {
-			d.fail(n, path, ErrorTypeInvalid, nil, "want an integer, not a "+kindName(n))
-			return
-		}
-		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, v.Type().Bits())
-		if err != nil {
-			d.fail(n, path, ErrorTypeInvalid, n.Value, "want an integer")
-			return
-		}
-		v.SetInt(i)
-	case reflect.Float64:
-		if n.Kind != yaml.ScalarNode {
-			d.fail(n, path, ErrorTypeInvalid, nil, "want a number, not a "+kindName(n))
-			return
-		}
-		f, err := strconv.ParseFloat(n.Value, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			d.fail(n, path, ErrorTypeInvalid, n.Value, "want a number")
-			return
-		}
-		v.SetFloat(f)
+		d.decodeSlice(n, v, path)
 	default:
-		panic("spec: cannot decode into " + v.Type().String()) // a bug in the spec types
+		d.decodeScalar(n, v, path)
 	}
 }
 
@@ -512,4 +417,122 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// decodeStruct decodes a mapping into a struct: known fields only, each once.
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path *Path) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, ErrorTypeInvalid, nil, "want a mapping, not a "+kindName(n))
+		return
+	}
+	fields := structFields(v.Type())
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		fp := path.Child(k.Value)
+		if k.Kind != yaml.ScalarNode {
+			d.fail(k, path, ErrorTypeInvalid, nil, "mapping keys must be strings")
+			continue
+		}
+		if seen[k.Value] {
+			d.fail(k, fp, ErrorTypeDuplicate, k.Value, "the key appears twice in this mapping")
+			continue
+		}
+		seen[k.Value] = true
+		idx, ok := fields[k.Value]
+		if !ok {
+			d.fail(k, fp, ErrorTypeUnknown, k.Value, unknownDetail(k.Value, fields))
+			continue
+		}
+		d.decode(val, v.Field(idx), fp)
+	}
+}
+
+// decodeMap decodes a mapping into a map of string keys, each once.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path *Path) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, ErrorTypeInvalid, nil, "want a mapping, not a "+kindName(n))
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!null" {
+			d.fail(k, path, ErrorTypeInvalid, nil, "mapping keys must be strings")
+			continue
+		}
+		fp := path.Key(k.Value)
+		key := reflect.ValueOf(k.Value)
+		if v.MapIndex(key).IsValid() {
+			d.fail(k, fp, ErrorTypeDuplicate, k.Value, "the key appears twice in this mapping")
+			continue
+		}
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, elem, fp)
+		v.SetMapIndex(key, elem)
+	}
+}
+
+// decodeSlice decodes a list.
+func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path *Path) {
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, path, ErrorTypeInvalid, nil, "want a list, not a "+kindName(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, c := range n.Content {
+		d.decode(c, s.Index(i), path.Index(i))
+	}
+	v.Set(s)
+}
+
+// decodeScalar decodes a string, boolean, integer or number.
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path *Path) {
+	switch v.Kind() {
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, ErrorTypeInvalid, nil, "want a string, not a "+kindName(n))
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, ErrorTypeInvalid, nil, "want true or false, not a "+kindName(n))
+			return
+		}
+		switch strings.ToLower(n.Value) {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			d.fail(n, path, ErrorTypeInvalid, n.Value, "want true or false")
+		}
+	case reflect.Int, reflect.Int64:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, ErrorTypeInvalid, nil, "want an integer, not a "+kindName(n))
+			return
+		}
+		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, v.Type().Bits())
+		if err != nil {
+			d.fail(n, path, ErrorTypeInvalid, n.Value, "want an integer")
+			return
+		}
+		v.SetInt(i)
+	case reflect.Float64:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, ErrorTypeInvalid, nil, "want a number, not a "+kindName(n))
+			return
+		}
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.fail(n, path, ErrorTypeInvalid, n.Value, "want a number")
+			return
+		}
+		v.SetFloat(f)
+	default:
+		panic("spec: cannot decode into " + v.Type().String()) // a bug in the spec types
+	}
 }

@@ -318,6 +318,52 @@ func Objects(o Options) (*corev1.ConfigMap, *batchv1.Job, error) {
 		Data:      map[string]string{file: string(o.SpecYAML)},
 	}
 
+	container := podContainer(o, file)
+
+	job := &batchv1.Job{
+		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: o.Name, Namespace: o.Namespace,
+			Labels: labels, Annotations: annotations,
+		},
+		Spec: batchv1.JobSpec{
+			CompletionMode:       new(batchv1.IndexedCompletion),
+			Completions:          new(o.Shards),
+			Parallelism:          new(parallelism),
+			BackoffLimitPerIndex: new(o.BackoffLimitPerIndex),
+			MaxFailedIndexes:     o.MaxFailedIndexes,
+			PodFailurePolicy:     podFailurePolicy(),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					ServiceAccountName:           o.ServiceAccount,
+					AutomountServiceAccountToken: new(false),
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   new(true),
+						RunAsUser:      new(int64(RunAsUser)),
+						RunAsGroup:     new(int64(RunAsUser)),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					Containers: []corev1.Container{container},
+					Volumes: []corev1.Volume{
+						{Name: "spec", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+							LocalObjectReference: corev1.LocalObjectReference{Name: cmName},
+							Items:                []corev1.KeyToPath{{Key: file, Path: file}},
+							DefaultMode:          new(int32(0o444)),
+						}}},
+						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+					},
+				},
+			},
+		},
+	}
+	return cm, job, nil
+}
+
+// podContainer is the encjob container of every pod: apply of shard
+// $(JOB_COMPLETION_INDEX), as unprivileged as Kubernetes allows.
+func podContainer(o Options, file string) corev1.Container {
 	prefix := o.MetadataPrefix
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
@@ -344,7 +390,7 @@ func Objects(o Options) (*corev1.ConfigMap, *batchv1.Job, error) {
 	resources.Limits = parseResources(spec.NewPath("limits"), o.Limits, func(*spec.Error) {})
 
 	runtimeDefault := &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
-	container := corev1.Container{
+	return corev1.Container{
 		Name:      ContainerName,
 		Image:     o.Image,
 		Args:      args,
@@ -364,60 +410,27 @@ func Objects(o Options) (*corev1.ConfigMap, *batchv1.Job, error) {
 		},
 	}
 
-	job := &batchv1.Job{
-		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: o.Name, Namespace: o.Namespace,
-			Labels: labels, Annotations: annotations,
-		},
-		Spec: batchv1.JobSpec{
-			CompletionMode:       new(batchv1.IndexedCompletion),
-			Completions:          new(o.Shards),
-			Parallelism:          new(parallelism),
-			BackoffLimitPerIndex: new(o.BackoffLimitPerIndex),
-			MaxFailedIndexes:     o.MaxFailedIndexes,
-			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
-				{
-					// Evicted, preempted, node drained: retry, not counted.
-					Action: batchv1.PodFailurePolicyActionIgnore,
-					OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
-						{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
-					},
-				},
-				{
-					// A spec error or a refused plan fails the same way every time.
-					Action: batchv1.PodFailurePolicyActionFailIndex,
-					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-						ContainerName: new(ContainerName),
-						Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-						Values:        slices.Clone(NonRetryableExitCodes),
-					},
-				},
-			}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                corev1.RestartPolicyNever,
-					ServiceAccountName:           o.ServiceAccount,
-					AutomountServiceAccountToken: new(false),
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:   new(true),
-						RunAsUser:      new(int64(RunAsUser)),
-						RunAsGroup:     new(int64(RunAsUser)),
-						SeccompProfile: runtimeDefault,
-					},
-					Containers: []corev1.Container{container},
-					Volumes: []corev1.Volume{
-						{Name: "spec", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-							LocalObjectReference: corev1.LocalObjectReference{Name: cmName},
-							Items:                []corev1.KeyToPath{{Key: file, Path: file}},
-							DefaultMode:          new(int32(0o444)),
-						}}},
-						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-					},
-				},
+}
+
+// podFailurePolicy retries disruptions without counting them and fails an
+// index at once on exit codes that would fail the same way again.
+func podFailurePolicy() *batchv1.PodFailurePolicy {
+	return &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+		{
+			// Evicted, preempted, node drained: retry, not counted.
+			Action: batchv1.PodFailurePolicyActionIgnore,
+			OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
+				{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue},
 			},
 		},
-	}
-	return cm, job, nil
+		{
+			// A spec error or a refused plan fails the same way every time.
+			Action: batchv1.PodFailurePolicyActionFailIndex,
+			OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+				ContainerName: new(ContainerName),
+				Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+				Values:        slices.Clone(NonRetryableExitCodes),
+			},
+		},
+	}}
 }
