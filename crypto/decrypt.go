@@ -19,9 +19,13 @@ type DecryptOptions struct {
 	// MaxEncryptedDataKeys rejects messages with more EDKs, before any key
 	// is tried (0: no limit).
 	MaxEncryptedDataKeys int
-	// MaxBodyLength rejects messages whose frame length or body exceeds it
-	// (0: no limit). A non-framed body is buffered whole, so set this when
-	// reading untrusted non-framed input.
+	// MaxBodyLength bounds what one decryption step buffers, as the ESDKs'
+	// and aws-encryption-cli's max body length does: the frame length of a
+	// framed message (checked in the header, before any key is used) and
+	// the content length of a non-framed one (0: no limit). It never bounds
+	// the total size of a framed message: frames stream, so a 1 MB message
+	// in 1 KiB frames passes a limit of 1024. A non-framed body is
+	// buffered whole, so set this when reading untrusted non-framed input.
 	MaxBodyLength int64
 	// UnsignedOnly rejects signed suites before any key is used, like
 	// aws-encryption-cli --decrypt-unsigned.
@@ -46,7 +50,6 @@ type Decryptor struct {
 	vk       *ecdsa.PublicKey
 	seq      uint32
 	maxBody  int64
-	body     int64
 	workers  int
 	out      []byte // verified plaintext not yet read
 	outBuf   []byte // storage behind out, reused batch after batch
@@ -170,10 +173,23 @@ func (d *Decryptor) read(dst []byte, what string) error {
 	return nil
 }
 
-func (d *Decryptor) addBody(n uint64) error {
-	d.body += int64(n)
-	if d.maxBody > 0 && (n > uint64(d.maxBody) || d.body > d.maxBody) {
-		return fmt.Errorf("%w: message body exceeds the maximum of %d bytes", ErrPolicy, d.maxBody)
+// checkFrameLimit applies DecryptOptions.MaxBodyLength to a header: the
+// frame length of a framed message. Every frame's content is at most the
+// frame length (the readers check the final frame's claim against it), so
+// this one check bounds every frame; the non-framed content length is
+// checked by checkNonFramedLimit once it is read.
+func checkFrameLimit(h *Header, limit int64) error {
+	if limit > 0 && h.ContentType == ContentFramed && int64(h.FrameLength) > limit {
+		return fmt.Errorf("%w: frame length %d exceeds the maximum body length of %d bytes", ErrPolicy, h.FrameLength, limit)
+	}
+	return nil
+}
+
+// checkNonFramedLimit applies DecryptOptions.MaxBodyLength to the content
+// length of a non-framed message.
+func checkNonFramedLimit(n uint64, limit int64) error {
+	if limit > 0 && n > uint64(limit) {
+		return fmt.Errorf("%w: non-framed content length %d exceeds the maximum body length of %d bytes", ErrPolicy, n, limit)
 	}
 	return nil
 }
@@ -217,9 +233,6 @@ func (d *Decryptor) readBatch() error {
 		start := len(d.raw)
 		if !f.final {
 			// A regular frame: IV, content and tag in one read.
-			if err := d.addBody(uint64(fl)); err != nil {
-				return err
-			}
 			if err := d.readAppend(ivLen+fl+tagLen, "a frame"); err != nil {
 				return err
 			}
@@ -246,9 +259,6 @@ func (d *Decryptor) readBatch() error {
 				return malformed("final frame content length %d exceeds the frame length %d", contentLen, fl)
 			}
 			d.done = true
-		}
-		if err := d.addBody(uint64(contentLen)); err != nil {
-			return err
 		}
 		ctStart := len(d.raw)
 		if err := d.readAppend(contentLen+tagLen, "frame content"); err != nil {
@@ -382,7 +392,7 @@ func (d *Decryptor) readNonFramed() error {
 	if n > 1<<36-32 {
 		return malformed("non-framed body length %d exceeds the AES-GCM limit", n)
 	}
-	if err := d.addBody(n); err != nil {
+	if err := checkNonFramedLimit(n, d.maxBody); err != nil {
 		return err
 	}
 	// Read incrementally so a forged length cannot make us allocate more

@@ -230,8 +230,8 @@ func openHeader(ctx context.Context, br *bufio.Reader, o DecryptOptions) (*Heade
 	if err := o.CommitmentPolicy.checkDecrypt(s); err != nil {
 		return nil, nil, nil, err
 	}
-	if o.MaxBodyLength > 0 && int64(h.FrameLength) > o.MaxBodyLength {
-		return nil, nil, nil, fmt.Errorf("%w: frame length %d exceeds the maximum of %d", ErrPolicy, h.FrameLength, o.MaxBodyLength)
+	if err := checkFrameLimit(h, o.MaxBodyLength); err != nil {
+		return nil, nil, nil, err
 	}
 	m, err := o.CMM.DecryptMaterials(ctx, DecryptionRequest{Suite: s, Context: h.Context,
 		EncryptedDataKeys: h.EncryptedDataKeys, CommitmentPolicy: o.CommitmentPolicy})
@@ -360,8 +360,6 @@ func (c *bodyCopier) copyBody() error {
 		return c.copyNonFramed()
 	}
 	fl := int64(c.h.FrameLength)
-	var body int64
-	lim := c.maxBody
 	for seq := uint32(1); ; seq++ {
 		w, err := c.field(4, "a frame's sequence number")
 		if err != nil {
@@ -389,9 +387,6 @@ func (c *bodyCopier) copyBody() error {
 			if n = int64(binary.BigEndian.Uint32(w)); n > fl {
 				return malformed("final frame content length %d exceeds the frame length %d", n, fl)
 			}
-		}
-		if body += n; lim > 0 && body > lim {
-			return fmt.Errorf("%w: message body exceeds the maximum of %d bytes", ErrPolicy, lim)
 		}
 		content := aadFrame
 		if final {
@@ -446,8 +441,8 @@ func (c *bodyCopier) copyNonFramed() error {
 	if n > 1<<36-32 {
 		return malformed("non-framed body length %d exceeds the AES-GCM limit", n)
 	}
-	if c.maxBody > 0 && n > uint64(c.maxBody) {
-		return fmt.Errorf("%w: message body exceeds the maximum of %d bytes", ErrPolicy, c.maxBody)
+	if err := checkNonFramedLimit(n, c.maxBody); err != nil {
+		return err
 	}
 	return c.sealed(iv, int64(n), aadSingle, 1)
 }
