@@ -58,6 +58,38 @@ type Keyring interface {
 	OnDecrypt(ctx context.Context, m *DecryptionMaterials, edks []EncryptedDataKey) error
 }
 
+// EDKMatcher is an optional interface of keyrings (find it with a type
+// assertion). MatchesEDK reports whether edk was wrapped for a key of the
+// keyring — the key its OnDecrypt would try for this EDK, or, for a
+// discovery keyring, a key it would try — judging from the provider id and
+// provider info alone. It never calls a service, never decrypts, and is
+// safe for concurrent use.
+//
+// It answers about key identity, not capability: true does not promise
+// that unwrapping succeeds (the ciphertext may be corrupt, the KMS key
+// disabled, or the keyring may hold only the public half, as an
+// encrypt-only RSA or ephemeral ECDH keyring does); false means the keyring
+// would not try edk at all. Callers use it to tell from a header alone
+// whether a message is already under a set of keys.
+type EDKMatcher interface {
+	MatchesEDK(edk EncryptedDataKey) bool
+}
+
+// MatchesAnyEDK reports whether kr implements EDKMatcher and matches at
+// least one of edks.
+func MatchesAnyEDK(kr Keyring, edks []EncryptedDataKey) bool {
+	m, ok := kr.(EDKMatcher)
+	if !ok {
+		return false
+	}
+	for _, e := range edks {
+		if m.MatchesEDK(e) {
+			return true
+		}
+	}
+	return false
+}
+
 // Sentinel errors. Test with errors.Is.
 var (
 	// ErrNoMatchingKey: no key of the keyring could unwrap any EDK.

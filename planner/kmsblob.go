@@ -3,7 +3,6 @@ package planner
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/encjob/encjob/crypto/awskms"
 	"github.com/encjob/encjob/internal/kmsblob"
@@ -30,8 +29,8 @@ func (rt *Runtime) KMSKey(ctx context.Context, group string) (kmsblob.API, strin
 	}
 	arn := ids[0]
 	region := g.Spec.Region
-	if p := strings.Split(arn, ":"); len(p) > 4 && p[3] != "" {
-		region = p[3]
+	if r := awskms.ARNRegion(arn); r != "" {
+		region = r
 	}
 	prov := rt.kms.Clients
 	if prov == nil {

@@ -220,7 +220,7 @@ func checkKMSKeys(ctx context.Context, e *env, job *spec.Job, k kmsGroup) error 
 	}
 	for _, id := range k.g.Keys {
 		region := k.g.Region
-		if r := arnRegion(id); r != "" {
+		if r := awskms.ARNRegion(id); r != "" {
 			region = r
 		}
 		if err := describeKey(ctx, prov, k, id, region, endpoint); err != nil {
@@ -228,16 +228,6 @@ func checkKMSKeys(ctx context.Context, e *env, job *spec.Job, k kmsGroup) error 
 		}
 	}
 	return nil
-}
-
-// arnRegion returns the region of a key or alias ARN, "" for ids and
-// alias names.
-func arnRegion(id string) string {
-	parts := strings.SplitN(id, ":", 6)
-	if len(parts) == 6 && parts[0] == "arn" && parts[2] == "kms" {
-		return parts[3]
-	}
-	return ""
 }
 
 func describeKey(ctx context.Context, prov *awskms.DefaultProvider, k kmsGroup, id, region, endpoint string) error {
@@ -275,14 +265,14 @@ func describeKey(ctx context.Context, prov *awskms.DefaultProvider, k kmsGroup, 
 	if errors.As(err, &ae) {
 		code = ae.ErrorCode()
 	}
-	switch code {
-	case "NotFoundException":
+	switch awskms.CodeKind(code) {
+	case awskms.KindNotFound:
 		return setupError("key group %q: KMS key %s not found (%s)", k.name, id, where)
-	case "DisabledException":
+	case awskms.KindDisabled:
 		return setupError("key group %q: KMS key %s is disabled", k.name, id)
-	case "KMSInvalidStateException":
+	case awskms.KindInvalidState:
 		return setupError("key group %q: KMS key %s cannot be used: %s", k.name, id, ae.ErrorMessage())
-	case "AccessDeniedException":
+	case awskms.KindAccessDenied:
 		if !k.encrypt {
 			// Decrypt-only use: DescribeKey is not needed to decrypt, and
 			// a dry run needs a ciphertext; items report it if it matters.

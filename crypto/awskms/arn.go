@@ -7,9 +7,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 )
 
-// keyARN is a parsed AWS KMS ARN: arn:<partition>:kms:<region>:<account>:<type>/<id>
-// where type is "key" or "alias".
-type keyARN struct {
+// ARN is a parsed AWS KMS ARN: arn:<partition>:kms:<region>:<account>:<type>/<id>
+// where type is "key" or "alias". It is the one ARN parser of encjob: every
+// package that needs a KMS key's region, account or multi-Region identity
+// parses it here.
+type ARN struct {
 	Partition    string
 	Region       string
 	Account      string
@@ -17,51 +19,72 @@ type keyARN struct {
 	ResourceID   string
 }
 
-// parseKeyARN parses an AWS KMS key or alias ARN.
-func parseKeyARN(s string) (keyARN, error) {
+// ParseARN parses an AWS KMS key or alias ARN. The error says which part
+// is wrong.
+func ParseARN(s string) (ARN, error) {
 	a, err := arn.Parse(s)
 	if err != nil {
-		return keyARN{}, fmt.Errorf("%q is not an ARN: %w", s, err)
+		return ARN{}, fmt.Errorf("%q is not an ARN: %w", s, err)
 	}
 	if a.Service != "kms" {
-		return keyARN{}, fmt.Errorf("%q is not an AWS KMS ARN (service %q)", s, a.Service)
+		return ARN{}, fmt.Errorf("%q is not an AWS KMS ARN (service %q)", s, a.Service)
 	}
 	if a.Partition == "" || a.Region == "" || a.AccountID == "" {
-		return keyARN{}, fmt.Errorf("%q is not an AWS KMS ARN: partition, region and account must be set", s)
+		return ARN{}, fmt.Errorf("%q is not an AWS KMS ARN: partition, region and account must be set", s)
 	}
 	typ, id, ok := strings.Cut(a.Resource, "/")
 	if !ok || id == "" || (typ != "key" && typ != "alias") {
-		return keyARN{}, fmt.Errorf("%q is not an AWS KMS ARN: resource must be key/<id> or alias/<name>", s)
+		return ARN{}, fmt.Errorf("%q is not an AWS KMS ARN: resource must be key/<id> or alias/<name>", s)
 	}
-	return keyARN{Partition: a.Partition, Region: a.Region, Account: a.AccountID, ResourceType: typ, ResourceID: id}, nil
+	return ARN{Partition: a.Partition, Region: a.Region, Account: a.AccountID, ResourceType: typ, ResourceID: id}, nil
 }
 
-func (a keyARN) String() string {
+func (a ARN) String() string {
 	return "arn:" + a.Partition + ":kms:" + a.Region + ":" + a.Account + ":" + a.ResourceType + "/" + a.ResourceID
 }
 
-// isMRK reports whether a names a multi-Region key (key ids starting "mrk-").
-func (a keyARN) isMRK() bool {
+// IsKey reports whether a names a key (not an alias).
+func (a ARN) IsKey() bool { return a.ResourceType == "key" }
+
+// IsKeyARN reports whether s is a well-formed AWS KMS key ARN (not an alias
+// ARN, a key id or an alias name).
+func IsKeyARN(s string) bool {
+	a, err := ParseARN(s)
+	return err == nil && a.IsKey()
+}
+
+// ARNRegion returns the region of a key or alias ARN, "" for anything else
+// (key ids and alias names, which take the configured region).
+func ARNRegion(s string) string {
+	a, err := ParseARN(s)
+	if err != nil {
+		return ""
+	}
+	return a.Region
+}
+
+// IsMRK reports whether a names a multi-Region key (key ids starting "mrk-").
+func (a ARN) IsMRK() bool {
 	return a.ResourceType == "key" && strings.HasPrefix(a.ResourceID, "mrk-")
 }
 
-// inRegion returns a copy of a in region r.
-func (a keyARN) inRegion(r string) keyARN {
+// InRegion returns a copy of a in region r.
+func (a ARN) InRegion(r string) ARN {
 	a.Region = r
 	return a
 }
 
-// mrkMatch implements the specification's "AWS KMS MRK Match for Decrypt":
+// MRKMatch implements the specification's "AWS KMS MRK Match for Decrypt":
 // identical ARNs match; two multi-Region key ARNs match when everything but
 // the region is equal; anything else does not match.
-func mrkMatch(configured, edk keyARN) bool {
+func MRKMatch(configured, edk ARN) bool {
 	if configured == edk {
 		return true
 	}
-	if !configured.isMRK() || !edk.isMRK() {
+	if !configured.IsMRK() || !edk.IsMRK() {
 		return false
 	}
-	return configured.inRegion("") == edk.inRegion("")
+	return configured.InRegion("") == edk.InRegion("")
 }
 
 // identifierKind classifies a configured key identifier.
@@ -76,14 +99,14 @@ const (
 
 // classifyIdentifier tells key ids, key ARNs, alias names and alias ARNs
 // apart. It returns the parsed ARN for the ARN forms.
-func classifyIdentifier(s string) (identifierKind, keyARN, error) {
+func classifyIdentifier(s string) (identifierKind, ARN, error) {
 	switch {
 	case s == "":
-		return 0, keyARN{}, fmt.Errorf("empty key identifier")
+		return 0, ARN{}, fmt.Errorf("empty key identifier")
 	case strings.HasPrefix(s, "arn:"):
-		a, err := parseKeyARN(s)
+		a, err := ParseARN(s)
 		if err != nil {
-			return 0, keyARN{}, err
+			return 0, ARN{}, err
 		}
 		if a.ResourceType == "alias" {
 			return idAliasARN, a, nil
@@ -91,12 +114,12 @@ func classifyIdentifier(s string) (identifierKind, keyARN, error) {
 		return idKeyARN, a, nil
 	case strings.HasPrefix(s, "alias/"):
 		if len(s) == len("alias/") {
-			return 0, keyARN{}, fmt.Errorf("%q: alias name is empty", s)
+			return 0, ARN{}, fmt.Errorf("%q: alias name is empty", s)
 		}
-		return idAliasName, keyARN{}, nil
+		return idAliasName, ARN{}, nil
 	case strings.ContainsAny(s, ":/ "):
-		return 0, keyARN{}, fmt.Errorf("%q is not a key id, key ARN, alias name (alias/...) or alias ARN", s)
+		return 0, ARN{}, fmt.Errorf("%q is not a key id, key ARN, alias name (alias/...) or alias ARN", s)
 	default:
-		return idKeyID, keyARN{}, nil
+		return idKeyID, ARN{}, nil
 	}
 }

@@ -71,38 +71,46 @@ func (e *KeyError) Unwrap() error { return e.Err }
 
 // Retryable reports whether the same call may succeed later (throttling or a
 // server-side failure that outlasted the SDK's retries).
-func (e *KeyError) Retryable() bool {
-	return e.Kind == KindThrottled || e.Kind == KindUnavailable
-}
+func (e *KeyError) Retryable() bool { return e.Kind.Transient() }
+
+// Transient reports whether a call that failed this way may succeed later.
+func (k ErrorKind) Transient() bool { return k == KindThrottled || k == KindUnavailable }
 
 func newKeyError(key, op string, err error) *KeyError {
-	return &KeyError{Key: key, Op: op, Kind: classify(err), Err: err}
+	return &KeyError{Key: key, Op: op, Kind: Classify(err), Err: err}
 }
 
-// classify maps an SDK error to a kind by its KMS error code, then by HTTP
-// status.
-func classify(err error) ErrorKind {
+// codeKinds is the one list of KMS error codes encjob interprets (the
+// keyrings, KMS ciphertext blobs and the CLI's preflight all classify
+// through it). Codes not listed are KindUnknown.
+var codeKinds = map[string]ErrorKind{
+	"AccessDeniedException":      KindAccessDenied,
+	"NotFoundException":          KindNotFound,
+	"DisabledException":          KindDisabled,
+	"KMSInvalidStateException":   KindInvalidState,
+	"InvalidCiphertextException": KindInvalidCiphertext,
+	"IncorrectKeyException":      KindIncorrectKey,
+	"InvalidKeyUsageException":   KindInvalidKeyUsage,
+	"ThrottlingException":        KindThrottled,
+	"LimitExceededException":     KindThrottled,
+	"KMSInternalException":       KindUnavailable,
+	"DependencyTimeoutException": KindUnavailable,
+	"KeyUnavailableException":    KindUnavailable,
+}
+
+// CodeKind returns the kind of a KMS error code (KindUnknown for codes it
+// does not interpret, and for "").
+func CodeKind(code string) ErrorKind { return codeKinds[code] }
+
+// Classify maps an error of a KMS call to a kind: by its KMS error code,
+// then by HTTP status (5xx: unavailable), then connection failures
+// (unavailable). A cancelled or expired context is KindUnknown: the
+// caller gave up, KMS did not fail.
+func Classify(err error) ErrorKind {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "AccessDeniedException":
-			return KindAccessDenied
-		case "NotFoundException":
-			return KindNotFound
-		case "DisabledException":
-			return KindDisabled
-		case "KMSInvalidStateException":
-			return KindInvalidState
-		case "InvalidCiphertextException":
-			return KindInvalidCiphertext
-		case "IncorrectKeyException":
-			return KindIncorrectKey
-		case "InvalidKeyUsageException":
-			return KindInvalidKeyUsage
-		case "ThrottlingException", "LimitExceededException":
-			return KindThrottled
-		case "KMSInternalException", "DependencyTimeoutException", "KeyUnavailableException":
-			return KindUnavailable
+		if k, ok := codeKinds[ae.ErrorCode()]; ok {
+			return k
 		}
 	}
 	var re *smithyhttp.ResponseError

@@ -96,10 +96,10 @@ type Resolution struct {
 
 // Keyring is an AWS KMS keyring. It is safe for concurrent use.
 type Keyring struct {
-	keys            []keyARN // strict mode; nil in discovery mode
+	Matcher               // MatchesEDK of the resolved configuration
+	keys            []ARN // strict mode; nil in discovery mode
 	resolved        []Resolution
 	discovery       bool
-	filter          *DiscoveryFilter
 	discoveryRegion string
 	grantTokens     []string
 	clients         *clientCache
@@ -149,6 +149,7 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 			}
 			k.filter = &DiscoveryFilter{Accounts: slices.Clone(f.Accounts), Partition: f.Partition}
 		}
+		k.Matcher.discovery = true
 		return k, nil
 	}
 	if cfg.DiscoveryFilter != nil || cfg.DiscoveryRegion != "" {
@@ -171,28 +172,29 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 		k.keys = append(k.keys, a)
 		k.resolved = append(k.resolved, Resolution{Input: id, ARN: a.String()})
 	}
+	k.Matcher.keys = k.keys
 	return k, nil
 }
 
 // describe resolves id with DescribeKey in region.
-func (k *Keyring) describe(ctx context.Context, id, region string) (keyARN, error) {
+func (k *Keyring) describe(ctx context.Context, id, region string) (ARN, error) {
 	api, err := k.clients.client(ctx, region)
 	if err != nil {
-		return keyARN{}, fmt.Errorf("awskms: resolve key %s: %w", id, err)
+		return ARN{}, fmt.Errorf("awskms: resolve key %s: %w", id, err)
 	}
 	out, err := api.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id), GrantTokens: k.grantTokens})
 	if err != nil {
-		return keyARN{}, newKeyError(id, "DescribeKey", err)
+		return ARN{}, newKeyError(id, "DescribeKey", err)
 	}
 	if out.KeyMetadata == nil || out.KeyMetadata.Arn == nil {
-		return keyARN{}, &KeyError{Key: id, Op: "DescribeKey", Kind: KindInvalidResponse, Err: errors.New("response has no key ARN")}
+		return ARN{}, &KeyError{Key: id, Op: "DescribeKey", Kind: KindInvalidResponse, Err: errors.New("response has no key ARN")}
 	}
-	a, err := parseKeyARN(*out.KeyMetadata.Arn)
+	a, err := ParseARN(*out.KeyMetadata.Arn)
 	if err == nil && a.ResourceType != "key" {
 		err = fmt.Errorf("%s is not a key ARN", a)
 	}
 	if err != nil {
-		return keyARN{}, &KeyError{Key: id, Op: "DescribeKey", Kind: KindInvalidResponse, Err: err}
+		return ARN{}, &KeyError{Key: id, Op: "DescribeKey", Kind: KindInvalidResponse, Err: err}
 	}
 	return a, nil
 }
@@ -270,14 +272,14 @@ func (k *Keyring) OnEncrypt(ctx context.Context, m *crypto.EncryptionMaterials) 
 
 // responseEDK checks that KMS answered with a key ARN and a ciphertext and
 // builds the EDK (provider info = the ARN KMS returned, as the other ESDKs do).
-func responseEDK(key keyARN, op string, keyID *string, blob []byte) (crypto.EncryptedDataKey, error) {
+func responseEDK(key ARN, op string, keyID *string, blob []byte) (crypto.EncryptedDataKey, error) {
 	bad := func(err error) (crypto.EncryptedDataKey, error) {
 		return crypto.EncryptedDataKey{}, &KeyError{Key: key.String(), Op: op, Kind: KindInvalidResponse, Err: err}
 	}
 	if keyID == nil {
 		return bad(errors.New("response has no KeyId"))
 	}
-	a, err := parseKeyARN(*keyID)
+	a, err := ParseARN(*keyID)
 	if err != nil {
 		return bad(fmt.Errorf("response KeyId: %w", err))
 	}
@@ -312,11 +314,7 @@ func (k *Keyring) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, 
 	}
 	for _, key := range k.keys {
 		for i, edk := range edks {
-			if edk.ProviderID != ProviderID {
-				continue
-			}
-			a, err := parseKeyARN(string(edk.ProviderInfo))
-			if err != nil || !mrkMatch(key, a) {
+			if !strictMatch(key, edk) {
 				continue
 			}
 			if err := k.decrypt(ctx, m, key, edk); err == nil {
@@ -343,27 +341,13 @@ func (k *Keyring) decryptDiscovery(ctx context.Context, m *crypto.DecryptionMate
 		if edk.ProviderID != ProviderID {
 			continue
 		}
-		info := string(edk.ProviderInfo)
-		a, err := parseKeyARN(info)
-		if err == nil && a.ResourceType != "key" {
-			err = fmt.Errorf("%s is not a key ARN", info)
-		}
-		if err != nil {
-			nm.skipped = append(nm.skipped, fmt.Sprintf("encrypted data key %d: provider info: %v", i, err))
+		a, why := k.discoveryTarget(edk)
+		if why != "" {
+			nm.skipped = append(nm.skipped, fmt.Sprintf("encrypted data key %d: %s", i, why))
 			continue
 		}
-		if f := k.filter; f != nil {
-			if a.Partition != f.Partition {
-				nm.skipped = append(nm.skipped, fmt.Sprintf("%s: partition %s is not the discovery filter's %s", info, a.Partition, f.Partition))
-				continue
-			}
-			if !slices.Contains(f.Accounts, a.Account) {
-				nm.skipped = append(nm.skipped, fmt.Sprintf("%s: account %s is not in the discovery filter %v", info, a.Account, f.Accounts))
-				continue
-			}
-		}
-		if k.discoveryRegion != "" && a.isMRK() {
-			a = a.inRegion(k.discoveryRegion)
+		if k.discoveryRegion != "" && a.IsMRK() {
+			a = a.InRegion(k.discoveryRegion)
 		}
 		if err := k.decrypt(ctx, m, a, edk); err == nil {
 			return nil
@@ -378,7 +362,7 @@ func (k *Keyring) decryptDiscovery(ctx context.Context, m *crypto.DecryptionMate
 
 // decrypt calls KMS Decrypt with key in key's region and, after validating
 // the response, sets m.DataKey.
-func (k *Keyring) decrypt(ctx context.Context, m *crypto.DecryptionMaterials, key keyARN, edk crypto.EncryptedDataKey) error {
+func (k *Keyring) decrypt(ctx context.Context, m *crypto.DecryptionMaterials, key ARN, edk crypto.EncryptedDataKey) error {
 	api, err := k.clients.client(ctx, key.Region)
 	if err != nil {
 		return &KeyError{Key: key.String(), Op: "Decrypt", Kind: KindUnknown, Err: err}

@@ -45,16 +45,16 @@ func TestMRKMatch(t *testing.T) {
 		{srkE, srkW, false}, // single-region keys never match across regions
 		{alias, mrkW, false},
 	} {
-		a, err := parseKeyARN(tc.a)
+		a, err := ParseARN(tc.a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := parseKeyARN(tc.b)
+		b, err := ParseARN(tc.b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := mrkMatch(a, b); got != tc.want {
-			t.Errorf("mrkMatch(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
+		if got := MRKMatch(a, b); got != tc.want {
+			t.Errorf("MRKMatch(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
 	}
 }

@@ -32,6 +32,26 @@ func NewMulti(generator crypto.Keyring, children ...crypto.Keyring) (*Multi, err
 	return &Multi{generator: generator, children: append([]crypto.Keyring(nil), children...)}, nil
 }
 
+// MatchesEDK implements crypto.EDKMatcher: true when the generator or any
+// child matches edk. Members that do not implement crypto.EDKMatcher
+// match nothing.
+func (k *Multi) MatchesEDK(edk crypto.EncryptedDataKey) bool {
+	for _, m := range k.members() {
+		if mm, ok := m.(crypto.EDKMatcher); ok && mm.MatchesEDK(edk) {
+			return true
+		}
+	}
+	return false
+}
+
+// members returns the generator (if any) and then the children.
+func (k *Multi) members() []crypto.Keyring {
+	if k.generator == nil {
+		return k.children
+	}
+	return append([]crypto.Keyring{k.generator}, k.children...)
+}
+
 // Generator returns the generator keyring, or nil.
 func (k *Multi) Generator() crypto.Keyring { return k.generator }
 
@@ -95,12 +115,8 @@ func (k *Multi) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, ed
 	if m.DataKey != nil {
 		return nil
 	}
-	members := k.children
-	if k.generator != nil {
-		members = append([]crypto.Keyring{k.generator}, k.children...)
-	}
 	de := &DecryptError{}
-	for _, c := range members {
+	for _, c := range k.members() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

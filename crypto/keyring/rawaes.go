@@ -32,9 +32,24 @@ const (
 //     serialisation of the message's encryption context), i.e. the
 //     encrypted key followed by the 16-byte tag.
 type RawAES struct {
-	namespace string
-	name      string
-	aead      cipher.AEAD
+	rawAESID
+	aead cipher.AEAD
+}
+
+// rawAESID is the identity of a raw AES key: all that EDK matching needs.
+type rawAESID struct{ namespace, name string }
+
+// RawAESMatcher returns the EDK matcher of the raw AES key namespace/name
+// without its key material: it answers exactly as that key's RawAES does
+// (for callers that match headers without reading key files).
+func RawAESMatcher(namespace, name string) crypto.EDKMatcher { return rawAESID{namespace, name} }
+
+// MatchesEDK implements crypto.EDKMatcher: the provider id is the
+// namespace and the provider info is the name followed by the only
+// supported GCM parameters (128-bit tag, 12-byte IV) and an IV.
+func (k rawAESID) MatchesEDK(edk crypto.EncryptedDataKey) bool {
+	_, ok := k.parseProviderInfo(edk)
+	return ok
 }
 
 // NewRawAES returns a raw AES keyring. key must be 16, 24 or 32 bytes; the
@@ -56,7 +71,7 @@ func NewRawAES(namespace, name string, key []byte) (*RawAES, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyring: raw AES key %q: %w", name, err)
 	}
-	return &RawAES{namespace: namespace, name: name, aead: aead}, nil
+	return &RawAES{rawAESID: rawAESID{namespace, name}, aead: aead}, nil
 }
 
 // Namespace returns the key namespace (the EDK provider id).
@@ -151,7 +166,7 @@ func (k *RawAES) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, e
 
 // parseProviderInfo returns the IV when edk belongs to this key and uses the
 // only supported parameters (128-bit tag, 12-byte IV).
-func (k *RawAES) parseProviderInfo(edk crypto.EncryptedDataKey) ([]byte, bool) {
+func (k rawAESID) parseProviderInfo(edk crypto.EncryptedDataKey) ([]byte, bool) {
 	if edk.ProviderID != k.namespace {
 		return nil, false
 	}

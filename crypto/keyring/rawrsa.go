@@ -94,11 +94,10 @@ func (p Padding) hash() func() hash.Hash {
 // data key. A keyring with only a public key can encrypt (and generate the
 // data key) but not decrypt; one with only a private key can only decrypt.
 type RawRSA struct {
-	namespace string
-	name      string
-	priv      *rsa.PrivateKey
-	pub       *rsa.PublicKey
-	padding   Padding
+	rawRSAID
+	priv    *rsa.PrivateKey
+	pub     *rsa.PublicKey
+	padding Padding
 }
 
 // NewRawRSA returns a raw RSA keyring. At least one of priv and pub must be
@@ -126,7 +125,21 @@ func NewRawRSA(namespace, name string, priv *rsa.PrivateKey, pub *rsa.PublicKey,
 			return nil, fmt.Errorf("keyring: raw RSA key %q: invalid private key: %w", name, err)
 		}
 	}
-	return &RawRSA{namespace: namespace, name: name, priv: priv, pub: pub, padding: padding}, nil
+	return &RawRSA{rawRSAID: rawRSAID{namespace, name}, priv: priv, pub: pub, padding: padding}, nil
+}
+
+// rawRSAID is the identity of a raw RSA key: all that EDK matching needs.
+type rawRSAID struct{ namespace, name string }
+
+// RawRSAMatcher returns the EDK matcher of the raw RSA key namespace/name
+// without reading the key: it answers exactly as that key's RawRSA does.
+func RawRSAMatcher(namespace, name string) crypto.EDKMatcher { return rawRSAID{namespace, name} }
+
+// MatchesEDK implements crypto.EDKMatcher: provider id = namespace,
+// provider info = name. A public-key-only keyring answers for its key too
+// (see the interface's contract).
+func (k rawRSAID) MatchesEDK(edk crypto.EncryptedDataKey) bool {
+	return edk.ProviderID == k.namespace && string(edk.ProviderInfo) == k.name
 }
 
 func publicOf(priv *rsa.PrivateKey) *rsa.PublicKey {
@@ -210,7 +223,7 @@ func (k *RawRSA) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, e
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if edk.ProviderID != k.namespace || string(edk.ProviderInfo) != k.name {
+		if !k.MatchesEDK(edk) {
 			continue
 		}
 		matched++

@@ -5,9 +5,7 @@
 package keygroup
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,13 +23,29 @@ import (
 // Group is a built key group. A group whose spec has members is built
 // from one Group per member.
 type Group struct {
-	Name     string
-	Spec     *spec.KeyGroup
-	Keyring  crypto.Keyring
-	Notes    []string // things worth telling the user (resolved aliases, key-file warnings)
-	kmsARNs  []string // resolved key ARNs for aws-kms groups
-	resolved []awskms.Resolution
-	members  []*Group
+	Name    string
+	Spec    *spec.KeyGroup
+	Keyring crypto.Keyring
+	Notes   []string // things worth telling the user (resolved aliases, key-file warnings)
+	keyIDs  []string // set by build; nil for a group made by hand from a spec
+	members []*Group
+}
+
+// provider is everything keygroup knows about one spec provider; the
+// providers table is the one place a provider name maps to code.
+type provider struct {
+	// build makes the keyring of a single (member-less) group.
+	build func(ctx context.Context, name string, g *spec.KeyGroup, o Options) (*Group, error)
+	// offline returns what a group can tell from its spec alone (no key
+	// file read, no KMS call): its EDK matcher and key ids, or ok false
+	// when only build knows them (KMS keys named by alias or id).
+	offline func(g *spec.KeyGroup) (m crypto.EDKMatcher, ids []string, ok bool)
+}
+
+var providers = map[string]provider{
+	spec.ProviderRawAES: {build: buildRawAES, offline: offlineRaw(keyring.RawAESMatcher)},
+	spec.ProviderRawRSA: {build: buildRawRSA, offline: offlineRaw(keyring.RawRSAMatcher)},
+	spec.ProviderAWSKMS: {build: buildAWSKMS, offline: offlineAWSKMS},
 }
 
 // Options carries settings shared by every group of a job.
@@ -100,87 +114,146 @@ func Combine(name string, g *spec.KeyGroup, members []*Group) (*Group, error) {
 func (g *Group) Members() []*Group { return append([]*Group(nil), g.members...) }
 
 func buildSingle(ctx context.Context, name string, g *spec.KeyGroup, o Options) (*Group, error) {
-	out := &Group{Name: name, Spec: g}
-	switch g.Provider {
-	case spec.ProviderRawAES:
-		path := resolvePath(o.BaseDir, g.KeyFile)
-		if g.Generate {
-			if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-				// Build never writes (plan, check and validate build
-				// groups too): the key is made by GenerateKeys, which
-				// apply calls before its first item.
-				out.Keyring = &deferredKeyring{group: name, path: path, spec: g}
-				out.Notes = append(out.Notes, fmt.Sprintf("key group %q: will generate a %d-bit AES key at %s (mode 0600) on apply", name, GeneratedKeyBits, path))
-				return out, nil
-			}
-		}
-		key, warnings, err := keyring.LoadAESKeyFile(path, g.KeyEncoding)
-		if err != nil {
-			return nil, fmt.Errorf("key group %q: %w", name, err)
-		}
-		for _, w := range warnings {
-			out.Notes = append(out.Notes, fmt.Sprintf("key group %q: %s", name, w))
-		}
-		kr, err := keyring.NewRawAES(g.Namespace, g.Name, key)
-		clear(key)
-		if err != nil {
-			return nil, fmt.Errorf("key group %q: %w", name, err)
-		}
-		out.Keyring = kr
-	case spec.ProviderRawRSA:
-		path := resolvePath(o.BaseDir, g.KeyFile)
-		pad, err := keyring.ParsePadding(g.Padding)
-		if err != nil {
-			return nil, fmt.Errorf("key group %q: %w", name, err)
-		}
-		priv, err := keyring.LoadRSAPrivateKeyPEM(path)
-		var kr *keyring.RawRSA
-		if err == nil {
-			kr, err = keyring.NewRawRSA(g.Namespace, g.Name, priv, nil, pad)
-		} else if pub, perr := keyring.LoadRSAPublicKeyPEM(path); perr == nil {
-			// A public key can encrypt but never decrypt.
-			kr, err = keyring.NewRawRSA(g.Namespace, g.Name, nil, pub, pad)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("key group %q: %w", name, err)
-		}
-		out.Keyring = kr
-	case spec.ProviderAWSKMS:
-		cfg := o.KMS
-		cfg.Keys = g.Keys
-		cfg.Discovery = g.Discovery
-		if g.DiscoveryFilter != nil {
-			cfg.DiscoveryFilter = &awskms.DiscoveryFilter{Accounts: g.DiscoveryFilter.Accounts, Partition: g.DiscoveryFilter.Partition}
-		}
-		cfg.GrantTokens = g.GrantTokens
-		if g.Region != "" {
-			cfg.Region = g.Region
-			if g.Discovery {
-				cfg.DiscoveryRegion = g.Region
-			}
-		}
-		if g.Profile != "" {
-			cfg.Profile = g.Profile
-		}
-		if g.Endpoint != "" {
-			cfg.Endpoint = g.Endpoint
-		}
-		kr, err := awskms.New(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("key group %q: %w", name, err)
-		}
-		out.Keyring = kr
-		out.resolved = kr.Resolved()
-		for _, r := range out.resolved {
-			out.kmsARNs = append(out.kmsARNs, r.ARN)
-			if r.Input != r.ARN {
-				out.Notes = append(out.Notes, fmt.Sprintf("key group %q: %s resolved to %s", name, r.Input, r.ARN))
-			}
-		}
-	default:
+	p, ok := providers[g.Provider]
+	if !ok {
 		return nil, fmt.Errorf("key group %q: unknown provider %q", name, g.Provider)
 	}
+	return p.build(ctx, name, g, o)
+}
+
+// rawKeyID is the key id of raw keys in logs and metadata.
+func rawKeyID(g *spec.KeyGroup) []string { return []string{g.Namespace + "/" + g.Name} }
+
+func offlineRaw(matcher func(namespace, name string) crypto.EDKMatcher) func(*spec.KeyGroup) (crypto.EDKMatcher, []string, bool) {
+	return func(g *spec.KeyGroup) (crypto.EDKMatcher, []string, bool) {
+		return matcher(g.Namespace, g.Name), rawKeyID(g), true
+	}
+}
+
+func buildRawAES(_ context.Context, name string, g *spec.KeyGroup, o Options) (*Group, error) {
+	out := &Group{Name: name, Spec: g, keyIDs: rawKeyID(g)}
+	path := resolvePath(o.BaseDir, g.KeyFile)
+	if g.Generate {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			// Build never writes (plan, check and validate build
+			// groups too): the key is made by GenerateKeys, which
+			// apply calls before its first item.
+			out.Keyring = &deferredKeyring{group: name, path: path, spec: g}
+			out.Notes = append(out.Notes, fmt.Sprintf("key group %q: will generate a %d-bit AES key at %s (mode 0600) on apply", name, GeneratedKeyBits, path))
+			return out, nil
+		}
+	}
+	key, warnings, err := keyring.LoadAESKeyFile(path, g.KeyEncoding)
+	if err != nil {
+		return nil, fmt.Errorf("key group %q: %w", name, err)
+	}
+	for _, w := range warnings {
+		out.Notes = append(out.Notes, fmt.Sprintf("key group %q: %s", name, w))
+	}
+	kr, err := keyring.NewRawAES(g.Namespace, g.Name, key)
+	clear(key)
+	if err != nil {
+		return nil, fmt.Errorf("key group %q: %w", name, err)
+	}
+	out.Keyring = kr
 	return out, nil
+}
+
+func buildRawRSA(_ context.Context, name string, g *spec.KeyGroup, o Options) (*Group, error) {
+	path := resolvePath(o.BaseDir, g.KeyFile)
+	pad, err := keyring.ParsePadding(g.Padding)
+	if err != nil {
+		return nil, fmt.Errorf("key group %q: %w", name, err)
+	}
+	priv, err := keyring.LoadRSAPrivateKeyPEM(path)
+	var kr *keyring.RawRSA
+	if err == nil {
+		kr, err = keyring.NewRawRSA(g.Namespace, g.Name, priv, nil, pad)
+	} else if pub, perr := keyring.LoadRSAPublicKeyPEM(path); perr == nil {
+		// A public key can encrypt but never decrypt.
+		kr, err = keyring.NewRawRSA(g.Namespace, g.Name, nil, pub, pad)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("key group %q: %w", name, err)
+	}
+	return &Group{Name: name, Spec: g, Keyring: kr, keyIDs: rawKeyID(g)}, nil
+}
+
+// kmsDiscoveryID is the key id of an aws-kms discovery group.
+const kmsDiscoveryID = "aws-kms discovery"
+
+func kmsFilter(g *spec.KeyGroup) *awskms.DiscoveryFilter {
+	if g.DiscoveryFilter == nil {
+		return nil
+	}
+	return &awskms.DiscoveryFilter{Accounts: g.DiscoveryFilter.Accounts, Partition: g.DiscoveryFilter.Partition}
+}
+
+func buildAWSKMS(ctx context.Context, name string, g *spec.KeyGroup, o Options) (*Group, error) {
+	cfg := o.KMS
+	cfg.Keys = g.Keys
+	cfg.Discovery = g.Discovery
+	cfg.DiscoveryFilter = kmsFilter(g)
+	cfg.GrantTokens = g.GrantTokens
+	if g.Region != "" {
+		cfg.Region = g.Region
+		if g.Discovery {
+			cfg.DiscoveryRegion = g.Region
+		}
+	}
+	if g.Profile != "" {
+		cfg.Profile = g.Profile
+	}
+	if g.Endpoint != "" {
+		cfg.Endpoint = g.Endpoint
+	}
+	kr, err := awskms.New(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("key group %q: %w", name, err)
+	}
+	out := &Group{Name: name, Spec: g, Keyring: kr}
+	if g.Discovery {
+		out.keyIDs = []string{kmsDiscoveryID}
+	}
+	for _, r := range kr.Resolved() {
+		out.keyIDs = append(out.keyIDs, r.ARN)
+		if r.Input != r.ARN {
+			out.Notes = append(out.Notes, fmt.Sprintf("key group %q: %s resolved to %s", name, r.Input, r.ARN))
+		}
+	}
+	return out, nil
+}
+
+// offlineAWSKMS: discovery groups and groups listing key ARNs only.
+func offlineAWSKMS(g *spec.KeyGroup) (crypto.EDKMatcher, []string, bool) {
+	var keys []string
+	if !g.Discovery {
+		keys = g.Keys
+	}
+	m, err := awskms.NewMatcher(keys, g.Discovery, kmsFilter(g))
+	if err != nil {
+		return nil, nil, false
+	}
+	if g.Discovery {
+		return m, []string{kmsDiscoveryID}, true
+	}
+	return m, append([]string(nil), keys...), true
+}
+
+// Offline makes the group of a single (member-less) spec g for matching
+// EDKs and listing key ids only, from the spec alone: no key file is read
+// and no KMS call is made. It reports false when the spec alone cannot
+// tell (KMS keys named by alias or key id: use Build, which resolves
+// them). The group has no keyring.
+func Offline(name string, g *spec.KeyGroup) (*Group, bool) {
+	p, ok := providers[g.Provider]
+	if !ok || p.offline == nil || len(g.Members) > 0 {
+		return nil, false
+	}
+	if _, _, ok := p.offline(g); !ok {
+		return nil, false
+	}
+	return &Group{Name: name, Spec: g}, true
 }
 
 // Pending lists the key files GenerateKeys would create (generate: true,
@@ -239,6 +312,11 @@ type deferredKeyring struct {
 
 	mu sync.RWMutex
 	kr crypto.Keyring
+}
+
+// MatchesEDK implements crypto.EDKMatcher before and after the key exists.
+func (d *deferredKeyring) MatchesEDK(edk crypto.EncryptedDataKey) bool {
+	return keyring.RawAESMatcher(d.spec.Namespace, d.spec.Name).MatchesEDK(edk)
 }
 
 func (d *deferredKeyring) pending() bool {
@@ -308,16 +386,14 @@ func resolvePath(base, p string) string {
 }
 
 // Holds reports whether edk was made by a key of this group, from the EDK
-// alone (no KMS call). Discovery groups hold every aws-kms EDK their filter
-// allows.
+// alone (no KMS call): the group's keyring answers (crypto.EDKMatcher).
+// Discovery groups hold every aws-kms EDK their filter allows.
 //
 // A group with members holds edk when any member does. A Group made by
-// hand from a spec alone ({Name, Spec}) matches raw and discovery members
-// from the spec; aws-kms members with keys need Build or Combine, which
-// know their resolved ARNs.
+// hand from a spec alone ({Name, Spec}, or Offline) answers from the spec
+// where that is possible (see Offline) and holds nothing otherwise.
 func (g *Group) Holds(edk crypto.EncryptedDataKey) bool {
-	s := g.Spec
-	if len(s.Members) > 0 {
+	if len(g.Spec.Members) > 0 {
 		for _, m := range g.memberGroups() {
 			if m.Holds(edk) {
 				return true
@@ -325,32 +401,12 @@ func (g *Group) Holds(edk crypto.EncryptedDataKey) bool {
 		}
 		return false
 	}
-	switch s.Provider {
-	case spec.ProviderRawAES:
-		info := edk.ProviderInfo
-		return edk.ProviderID == s.Namespace && len(info) == len(s.Name)+8+12 &&
-			bytes.HasPrefix(info, []byte(s.Name)) &&
-			binary.BigEndian.Uint32(info[len(s.Name):]) == 128 && binary.BigEndian.Uint32(info[len(s.Name)+4:]) == 12
-	case spec.ProviderRawRSA:
-		return edk.ProviderID == s.Namespace && string(edk.ProviderInfo) == s.Name
-	case spec.ProviderAWSKMS:
-		if edk.ProviderID != awskms.ProviderID {
-			return false
-		}
-		arn := string(edk.ProviderInfo)
-		if s.Discovery {
-			if f := s.DiscoveryFilter; f != nil {
-				p := strings.SplitN(arn, ":", 6)
-				if len(p) < 6 || p[1] != f.Partition || !contains(f.Accounts, p[4]) {
-					return false
-				}
-			}
-			return true
-		}
-		for _, k := range g.kmsARNs {
-			if k == arn || sameMRK(k, arn) {
-				return true
-			}
+	if m, ok := g.Keyring.(crypto.EDKMatcher); ok {
+		return m.MatchesEDK(edk)
+	}
+	if p, ok := providers[g.Spec.Provider]; ok && p.offline != nil {
+		if m, _, ok := p.offline(g.Spec); ok {
+			return m.MatchesEDK(edk)
 		}
 	}
 	return false
@@ -390,33 +446,15 @@ func (g *Group) KeyIDs() []string {
 		}
 		return ids
 	}
-	switch s.Provider {
-	case spec.ProviderAWSKMS:
-		if s.Discovery {
-			return []string{"aws-kms discovery"}
-		}
-		return append([]string(nil), g.kmsARNs...)
-	default:
-		return []string{s.Namespace + "/" + s.Name}
+	if g.keyIDs != nil {
+		return append([]string(nil), g.keyIDs...)
 	}
-}
-
-// sameMRK: two multi-Region key ARNs that differ only in region.
-func sameMRK(a, b string) bool {
-	pa, pb := strings.SplitN(a, ":", 6), strings.SplitN(b, ":", 6)
-	if len(pa) != 6 || len(pb) != 6 || !strings.HasPrefix(pa[5], "key/mrk-") {
-		return false
-	}
-	return pa[1] == pb[1] && pa[2] == pb[2] && pa[4] == pb[4] && pa[5] == pb[5]
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+	if p, ok := providers[s.Provider]; ok && p.offline != nil {
+		if _, ids, ok := p.offline(s); ok {
+			return ids
 		}
 	}
-	return false
+	return nil
 }
 
 // EDKLabel renders an EDK's key identity for humans and metadata logs:
@@ -425,9 +463,8 @@ func EDKLabel(edk crypto.EncryptedDataKey) string {
 	if edk.ProviderID == awskms.ProviderID {
 		return string(edk.ProviderInfo)
 	}
-	info := edk.ProviderInfo
-	if len(info) > 20 && binary.BigEndian.Uint32(info[len(info)-20:]) == 128 {
-		info = info[:len(info)-20]
+	if p, ok := keyring.ParseRawAESProviderInfo(edk.ProviderInfo, len(edk.ProviderInfo)-20); ok && p.KeyName != "" && p.TagLenBits == 128 {
+		return edk.ProviderID + "/" + p.KeyName
 	}
-	return edk.ProviderID + "/" + string(info)
+	return edk.ProviderID + "/" + string(edk.ProviderInfo)
 }

@@ -244,3 +244,26 @@ func TestGenerateKeysUsesAKeyMadeMeanwhile(t *testing.T) {
 		t.Error("the other run's key was replaced")
 	}
 }
+
+// Offline groups answer from the spec alone: raw keys by namespace and
+// name, KMS key ARNs as they are, discovery by filter; KMS aliases need
+// Build.
+func TestOffline(t *testing.T) {
+	const arn = "arn:aws:kms:us-east-1:111122223333:key/one"
+	kmsEDK := crypto.EncryptedDataKey{ProviderID: "aws-kms", ProviderInfo: []byte(arn)}
+	g, ok := Offline("k", &spec.KeyGroup{Provider: spec.ProviderAWSKMS, Keys: []string{arn}})
+	if !ok || !g.Holds(kmsEDK) || !slices.Equal(g.KeyIDs(), []string{arn}) || g.Keyring != nil {
+		t.Fatalf("offline ARN group: ok %v, %+v", ok, g)
+	}
+	if _, ok := Offline("k", &spec.KeyGroup{Provider: spec.ProviderAWSKMS, Keys: []string{"alias/x"}}); ok {
+		t.Error("an alias group was built offline")
+	}
+	d, ok := Offline("d", &spec.KeyGroup{Provider: spec.ProviderAWSKMS, Discovery: true,
+		DiscoveryFilter: &spec.DiscoveryFilter{Partition: "aws", Accounts: []string{"999999999999"}}})
+	if !ok || d.Holds(kmsEDK) {
+		t.Errorf("discovery filter for another account holds the EDK (ok %v)", ok)
+	}
+	if _, ok := Offline("x", &spec.KeyGroup{Provider: "nonsense"}); ok {
+		t.Error("unknown provider built offline")
+	}
+}

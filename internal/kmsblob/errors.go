@@ -1,13 +1,12 @@
 package kmsblob
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/encjob/encjob/crypto/awskms"
 )
 
 // Error is a failed operation: which, with which key, and why. Code is the
@@ -33,20 +32,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // Retryable reports whether another attempt may succeed: throttling,
 // KMS-side failures (5xx) and connection failures, after the SDK's own
 // retries.
-func (e *Error) Retryable() bool {
-	switch e.Code {
-	case "ThrottlingException", "LimitExceededException", "KMSInternalException", "DependencyTimeoutException", "KeyUnavailableException":
-		return true
-	}
-	var re *smithyhttp.ResponseError
-	if errors.As(e.Err, &re) && re.HTTPStatusCode() >= 500 {
-		return true
-	}
-	if errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded) {
-		return false
-	}
-	return e.Code == "" && (retry.RetryableConnectionError{}).IsErrorRetryable(e.Err).Bool()
-}
+func (e *Error) Retryable() bool { return awskms.Classify(e.Err).Transient() }
 
 func newError(op, key string, err error) *Error {
 	e := &Error{Op: op, Key: key, Err: err}

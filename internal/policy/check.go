@@ -281,14 +281,15 @@ func offlineGroup(ctx context.Context, name string, pol *spec.Policy, o Options,
 
 // offlineSingle is offlineGroup for one single-provider group (or member).
 func offlineSingle(ctx context.Context, name string, g *spec.KeyGroup, pol *spec.Policy, o Options, resolve bool) (*keygroup.Group, string, error) {
-	if g.Provider != spec.ProviderAWSKMS || g.Discovery {
+	if og, ok := keygroup.Offline(name, g); ok {
 		// Raw keys are matched by namespace and name, discovery groups by
-		// their filter: the spec is all Holds needs (no key file is read).
-		return &keygroup.Group{Name: name, Spec: g}, "", nil
+		// their filter, KMS key ARNs as they are: the spec is all Holds
+		// needs (no key file is read).
+		return og, "", nil
 	}
 	var names []string
 	for _, k := range g.Keys {
-		if !isKeyARN(k) {
+		if !awskms.IsKeyARN(k) {
 			names = append(names, k)
 		}
 	}
@@ -302,11 +303,6 @@ func offlineSingle(ctx context.Context, name string, g *spec.KeyGroup, pol *spec
 		return nil, "", err
 	}
 	return built, "", nil
-}
-
-func isKeyARN(k string) bool {
-	p := strings.SplitN(k, ":", 6)
-	return len(p) == 6 && p[0] == "arn" && p[2] == "kms" && strings.HasPrefix(p[5], "key/")
 }
 
 func kmsConfig(pol *spec.Policy, o Options) awskms.Config {
