@@ -51,7 +51,11 @@ func encjobKeyring(keys []interop.Key) (crypto.Keyring, error) {
 			}
 			rings[i] = r
 		default:
-			return nil, fmt.Errorf("keys[%d]: unknown key type %q", i, k.Type)
+			r, err := asymmetricKeyring(k) // asym_test.go
+			if err != nil {
+				return nil, fmt.Errorf("keys[%d]: %w", i, err)
+			}
+			rings[i] = r
 		}
 	}
 	if len(rings) == 1 {

@@ -13,6 +13,7 @@
 package interop
 
 import (
+	"crypto/ecdh"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -32,6 +33,19 @@ type Key struct {
 	Padding       string `json:"padding,omitempty"`
 	PrivateKeyPEM string `json:"private_key_pem,omitempty"` // PKCS#8
 	PublicKeyPEM  string `json:"public_key_pem,omitempty"`  // SubjectPublicKeyInfo
+
+	// ECDH keys (raw-ecdh, aws-kms-ecdh): the curve (ECC_NIST_P256...) and
+	// key agreement scheme as the MPL names them. PrivateKeyPEM is our
+	// static private key, PublicKeyPEM the recipient's public key.
+	Curve  string `json:"curve,omitempty"`
+	Scheme string `json:"scheme,omitempty"`
+	// AWS KMS keys (aws-kms-rsa, aws-kms-ecdh) through the emulator: the
+	// key ARN (for ECDH: the sender's, or the recipient's for discovery),
+	// the KMS endpoint and, for RSA, the encryption algorithm
+	// (RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256).
+	KMSKeyID            string `json:"kms_key_id,omitempty"`
+	KMSEndpoint         string `json:"kms_endpoint,omitempty"`
+	EncryptionAlgorithm string `json:"encryption_algorithm,omitempty"`
 }
 
 // Paddings lists the RSA paddings every peer supports, by the names [Key]
@@ -101,4 +115,38 @@ func (k Key) RSAPublicKey() (*rsa.PublicKey, error) {
 func (k Key) PublicOnly() Key {
 	k.PrivateKeyPEM = ""
 	return k
+}
+
+// ECDHKey returns an ECDH key description: typ raw-ecdh or aws-kms-ecdh,
+// priv our static private key (nil for the ephemeral and KMS schemes),
+// recipient the recipient's public key (nil for discovery).
+func ECDHKey(typ, curve, scheme string, priv *ecdh.PrivateKey, recipient *ecdh.PublicKey) (Key, error) {
+	k := Key{Type: typ, Curve: curve, Scheme: scheme}
+	if priv != nil {
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return Key{}, fmt.Errorf("interop: ecdh key: %w", err)
+		}
+		k.PrivateKeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	}
+	if recipient != nil {
+		der, err := x509.MarshalPKIXPublicKey(recipient)
+		if err != nil {
+			return Key{}, fmt.Errorf("interop: ecdh key: %w", err)
+		}
+		k.PublicKeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	}
+	return k, nil
+}
+
+// PublicKeyDER returns the DER of k's PublicKeyPEM, nil when it has none.
+func (k Key) PublicKeyDER() ([]byte, error) {
+	if k.PublicKeyPEM == "" {
+		return nil, nil
+	}
+	b, _ := pem.Decode([]byte(k.PublicKeyPEM))
+	if b == nil {
+		return nil, fmt.Errorf("interop: key %q: no PEM public key", k.Name)
+	}
+	return b.Bytes, nil
 }

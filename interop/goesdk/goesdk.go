@@ -199,6 +199,6 @@ func keyring(ctx context.Context, m *mpl.Client, k interop.Key) (mpltypes.IKeyri
 		}
 		return m.CreateRawRsaKeyring(ctx, in)
 	default:
-		return nil, fmt.Errorf("unknown key type %q", k.Type)
+		return asymmetricKeyring(ctx, m, k) // ecdh.go
 	}
 }
