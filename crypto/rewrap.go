@@ -43,7 +43,29 @@ type RewrapOptions struct {
 	// copied after a structural check only (their frame tags stay exactly
 	// as strong as they were: every reader still checks them).
 	PlaintextHash hash.Hash
+	// AllowHeaderNonceReuse lets Rewrap rewrap message format v2 (see
+	// RewrapReusesHeaderNonce); without it such a source is refused
+	// before anything is written.
+	AllowHeaderNonceReuse bool
 }
+
+// ErrHeaderNonceReuse is returned (wrapping ErrPolicy) by Rewrap for a
+// message format v2 source without RewrapOptions.AllowHeaderNonceReuse.
+var ErrHeaderNonceReuse = fmt.Errorf("%w: rewrapping a message format v2 message reuses its header nonce", ErrPolicy)
+
+// RewrapReusesHeaderNonce reports whether rewrapping a message of suite s
+// authenticates the new header under the old header's key and nonce.
+//
+// Message format v2 (0x0478, 0x0578) fixes the header IV at zero, and a
+// rewrap keeps the data key and message id, so the derived key too: the
+// old and the new header tag are two AES-GCM tags under one key and one
+// nonce. From both copies anyone can solve for the GHASH key and the
+// nonce-0 mask, then authenticate any header (any context, any EDKs of
+// the new group, any signing public key) and re-tag any frame whose
+// keystream they know. The footer signature of 0x0578 does not help: the
+// forger puts their own public key in the forged header and signs. v1
+// headers carry their own IV, for which Rewrap draws a fresh one.
+func RewrapReusesHeaderNonce(s *Suite) bool { return s != nil && s.MessageVersion == 2 }
 
 // Rewrap writes to dst the message in src under a new set of encrypted
 // data keys, keeping its data key, message id, suite, frame length and
@@ -67,82 +89,20 @@ type RewrapOptions struct {
 // the content key never authenticates two headers under one IV. v2 fixes
 // the header IV to zero, so the old and the new header tags share a GCM
 // nonce under one key: a party holding both messages can forge messages
-// under that data key (see README, "Rewrap").
+// under that data key (see RewrapReusesHeaderNonce and README, "Rewrap");
+// Rewrap refuses v2 sources unless o.AllowHeaderNonceReuse.
 func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, o RewrapOptions) (newHdr, oldHdr *Header, err error) {
-	if o.Decrypt.CMM == nil || o.Keyring == nil {
-		return nil, nil, errors.New("crypto: RewrapOptions needs Decrypt.CMM and Keyring")
-	}
 	br, ok := src.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(src, 64<<10)
 	}
-	h, m, keys, err := openHeader(ctx, br, o.Decrypt)
+	r, err := newRewrap(ctx, br, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer clear(m.DataKey)
-	s := h.Suite
-	if err := o.CommitmentPolicy.checkEncrypt(s); err != nil {
-		return nil, nil, fmt.Errorf("rewrap keeps the suite: %w", err)
-	}
-	if o.Check != nil {
-		if err := o.Check(h); err != nil {
-			return nil, nil, err
-		}
-	}
-	user := EncryptionContext{}
-	for k, v := range h.Context {
-		if len(k) < len(ReservedPrefix) || k[:len(ReservedPrefix)] != ReservedPrefix {
-			user[k] = v
-		}
-	}
-	if o.Context != nil {
-		if user, err = o.Context(h); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := user.ValidateUser(); err != nil {
-		return nil, nil, err
-	}
-	em := &EncryptionMaterials{Suite: s, Context: user.Clone(), DataKey: bytes.Clone(m.DataKey)}
-	defer clear(em.DataKey)
-	if s.Signed() {
-		if em.SigningKey, err = ecdsa.GenerateKey(s.curve, rand.Reader); err != nil {
-			return nil, nil, fmt.Errorf("crypto: generating signing key: %w", err)
-		}
-		if em.Context[publicKeyContextKey], err = compressPublicKey(&em.SigningKey.PublicKey); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := wrapExisting(ctx, o.Keyring, em); err != nil {
-		return nil, nil, err
-	}
-	// A keyring that replaced the data key would make every kept frame
-	// undecryptable: refuse rather than write such a message.
-	if subtle.ConstantTimeCompare(em.DataKey, m.DataKey) != 1 {
-		return nil, nil, errors.New("crypto: the keyring replaced the data key of a rewrapped message")
-	}
-	if len(em.EncryptedDataKeys) == 0 {
-		return nil, nil, errors.New("crypto: keyring produced no encrypted data key")
-	}
-	if o.MaxEncryptedDataKeys > 0 && len(em.EncryptedDataKeys) > o.MaxEncryptedDataKeys {
-		return nil, nil, fmt.Errorf("%w: %d encrypted data keys, more than the limit of %d", ErrPolicy, len(em.EncryptedDataKeys), o.MaxEncryptedDataKeys)
-	}
-	nh := &Header{Version: h.Version, Type: h.Type, Suite: s, MessageID: h.MessageID, Context: em.Context,
-		EncryptedDataKeys: em.EncryptedDataKeys, ContentType: h.ContentType, IVLength: h.IVLength,
-		FrameLength: h.FrameLength, CommitKey: h.CommitKey, AuthIV: make([]byte, ivLen)}
-	if h.Version == 1 {
-		if err := freshHeaderIV(nh.AuthIV, h.AuthIV); err != nil {
-			return nil, nil, err
-		}
-	}
-	body, err := nh.marshalBody()
-	if err != nil {
-		return nil, nil, err
-	}
-	nh.AuthTag = keys.aead.Seal(nil, nh.AuthIV, nil, body)
-
-	c := &bodyCopier{r: br, w: dst, keys: keys, h: h, pt: o.PlaintextHash, maxBody: o.Decrypt.MaxBodyLength}
+	defer r.close()
+	h, s := r.old, r.old.Suite
+	c := &bodyCopier{r: br, w: dst, keys: r.keys, h: h, pt: o.PlaintextHash, maxBody: o.Decrypt.MaxBodyLength}
 	if s.Signed() {
 		c.oldSig, c.newSig = s.signHash(), s.signHash()
 		c.oldSig.Write(h.body)
@@ -154,19 +114,149 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, o RewrapOptions) 
 			defer c.side.stop()
 		}
 	}
-	if err := c.emit(body); err != nil {
+	if err := c.emit(r.body); err != nil {
 		return nil, nil, err
 	}
-	if err := c.emit(nh.marshalAuth()); err != nil {
+	if err := c.emit(r.new.marshalAuth()); err != nil {
 		return nil, nil, err
 	}
 	if err := c.copyBody(); err != nil {
 		return nil, nil, err
 	}
-	if err := c.finish(m.VerificationKey, em.SigningKey); err != nil {
+	if err := c.finish(r.m.VerificationKey, r.em.SigningKey); err != nil {
 		return nil, nil, err
 	}
-	return nh, h, nil
+	return r.new, h, nil
+}
+
+// RewrapHeader is Rewrap for a caller that copies the body itself, e.g.
+// storage that copies a byte range without this process reading it: it
+// reads only the header of src and returns the new message's header
+// bytes. The new message is those bytes followed by the source's bytes
+// from oldHdr.Len() to its end, unchanged.
+//
+// Only unsigned suites qualify (a signed rewrap must read the body to
+// verify the old signature and make the new one), and o.PlaintextHash
+// must be nil. The body is not read, so its frames are not even checked
+// structurally: the new message is exactly as valid as the source, and
+// every reader checks every frame tag as for the source.
+func RewrapHeader(ctx context.Context, src io.Reader, o RewrapOptions) (hdr []byte, newHdr, oldHdr *Header, err error) {
+	if o.PlaintextHash != nil {
+		return nil, nil, nil, errors.New("crypto: RewrapHeader does not read the body: PlaintextHash must be nil")
+	}
+	br, ok := src.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(src, 64<<10)
+	}
+	// A signed source is refused before any key is unwrapped.
+	o.Decrypt.UnsignedOnly = true
+	r, err := newRewrap(ctx, br, o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer r.close()
+	return append(r.body, r.new.marshalAuth()...), r.new, r.old, nil
+}
+
+// rewrap is a rewrap whose new header is built.
+type rewrap struct {
+	old, new *Header
+	body     []byte // the new header without its authentication
+	keys     *messageKeys
+	m        *DecryptionMaterials
+	em       *EncryptionMaterials
+}
+
+func (r *rewrap) close() { clear(r.m.DataKey); clear(r.em.DataKey) }
+
+// newRewrap authenticates the source header in br and builds the new
+// one: policies first, then the data key, the new context and EDKs.
+func newRewrap(ctx context.Context, br *bufio.Reader, o RewrapOptions) (*rewrap, error) {
+	if o.Decrypt.CMM == nil || o.Keyring == nil {
+		return nil, errors.New("crypto: RewrapOptions needs Decrypt.CMM and Keyring")
+	}
+	h, m, keys, err := openHeader(ctx, br, o.Decrypt)
+	if err != nil {
+		return nil, err
+	}
+	r := &rewrap{old: h, keys: keys, m: m, em: &EncryptionMaterials{Suite: h.Suite}}
+	if err := r.materials(ctx, o); err != nil {
+		r.close()
+		return nil, err
+	}
+	nh := &Header{Version: h.Version, Type: h.Type, Suite: h.Suite, MessageID: h.MessageID, Context: r.em.Context,
+		EncryptedDataKeys: r.em.EncryptedDataKeys, ContentType: h.ContentType, IVLength: h.IVLength,
+		FrameLength: h.FrameLength, CommitKey: h.CommitKey, AuthIV: make([]byte, ivLen)}
+	if h.Version == 1 {
+		err = freshHeaderIV(nh.AuthIV, h.AuthIV)
+	}
+	if err == nil {
+		r.body, err = nh.marshalBody()
+	}
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	nh.AuthTag = keys.aead.Seal(nil, nh.AuthIV, nil, r.body)
+	r.new = nh
+	return r, nil
+}
+
+// materials checks the source against the options and fills r.em: the
+// kept data key, the new context (and signing key) and the new EDKs.
+func (r *rewrap) materials(ctx context.Context, o RewrapOptions) error {
+	h, s := r.old, r.old.Suite
+	if RewrapReusesHeaderNonce(s) && !o.AllowHeaderNonceReuse {
+		return fmt.Errorf("%w (suite %s fixes the header IV, and a rewrap keeps the data key): allow it explicitly or re-encrypt in full", ErrHeaderNonceReuse, s.Hex())
+	}
+	if err := o.CommitmentPolicy.checkEncrypt(s); err != nil {
+		return fmt.Errorf("rewrap keeps the suite: %w", err)
+	}
+	if o.Check != nil {
+		if err := o.Check(h); err != nil {
+			return err
+		}
+	}
+	user := EncryptionContext{}
+	for k, v := range h.Context {
+		if len(k) < len(ReservedPrefix) || k[:len(ReservedPrefix)] != ReservedPrefix {
+			user[k] = v
+		}
+	}
+	var err error
+	if o.Context != nil {
+		if user, err = o.Context(h); err != nil {
+			return err
+		}
+	}
+	if err := user.ValidateUser(); err != nil {
+		return err
+	}
+	em := r.em
+	em.Context, em.DataKey = user.Clone(), bytes.Clone(r.m.DataKey)
+	if s.Signed() {
+		if em.SigningKey, err = ecdsa.GenerateKey(s.curve, rand.Reader); err != nil {
+			return fmt.Errorf("crypto: generating signing key: %w", err)
+		}
+		if em.Context[publicKeyContextKey], err = compressPublicKey(&em.SigningKey.PublicKey); err != nil {
+			return err
+		}
+	}
+	if err := wrapExisting(ctx, o.Keyring, em); err != nil {
+		return err
+	}
+	// A keyring that replaced the data key would make every kept frame
+	// undecryptable: refuse rather than write such a message.
+	if subtle.ConstantTimeCompare(em.DataKey, r.m.DataKey) != 1 {
+		return errors.New("crypto: the keyring replaced the data key of a rewrapped message")
+	}
+	if len(em.EncryptedDataKeys) == 0 {
+		return errors.New("crypto: keyring produced no encrypted data key")
+	}
+	if o.MaxEncryptedDataKeys > 0 && len(em.EncryptedDataKeys) > o.MaxEncryptedDataKeys {
+		return fmt.Errorf("%w: %d encrypted data keys, more than the limit of %d", ErrPolicy, len(em.EncryptedDataKeys), o.MaxEncryptedDataKeys)
+	}
+	return nil
 }
 
 // keyringMembers is implemented by composite keyrings (a key group: a

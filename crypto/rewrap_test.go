@@ -94,7 +94,7 @@ func TestRewrapSweep(t *testing.T) {
 					}
 					var out bytes.Buffer
 					digest := sha256.New()
-					nh, oh, err := crypto.Rewrap(ctx, &out, iotest.HalfReader(bytes.NewReader(old)), crypto.RewrapOptions{
+					nh, oh, err := crypto.Rewrap(ctx, &out, iotest.HalfReader(bytes.NewReader(old)), crypto.RewrapOptions{AllowHeaderNonceReuse: true,
 						Decrypt: crypto.DecryptOptions{CMM: oldCMM, CommitmentPolicy: pol}, Keyring: newKR, CommitmentPolicy: pol,
 						Context: func(h *crypto.Header) (crypto.EncryptionContext, error) {
 							return crypto.EncryptionContext{"tenant": h.Context["tenant"], "rotated": "yes"}, nil
@@ -155,7 +155,7 @@ func TestRewrapRefusesBadSources(t *testing.T) {
 			t.Fatal(err)
 		}
 		rewrap := func(msg []byte, verifyBody bool) error {
-			o := crypto.RewrapOptions{Decrypt: crypto.DecryptOptions{CMM: oldCMM, CommitmentPolicy: pol}, Keyring: newKR, CommitmentPolicy: pol}
+			o := crypto.RewrapOptions{AllowHeaderNonceReuse: true, Decrypt: crypto.DecryptOptions{CMM: oldCMM, CommitmentPolicy: pol}, Keyring: newKR, CommitmentPolicy: pol}
 			if verifyBody {
 				o.PlaintextHash = sha256.New()
 			}
@@ -196,7 +196,7 @@ func TestRewrapRefusesBadSources(t *testing.T) {
 		if s.Committing {
 			other = crypto.ForbidEncryptAllowDecrypt
 		}
-		_, _, err = crypto.Rewrap(ctx, &bytes.Buffer{}, bytes.NewReader(old), crypto.RewrapOptions{
+		_, _, err = crypto.Rewrap(ctx, &bytes.Buffer{}, bytes.NewReader(old), crypto.RewrapOptions{AllowHeaderNonceReuse: true,
 			Decrypt: crypto.DecryptOptions{CMM: oldCMM, CommitmentPolicy: other}, Keyring: newKR, CommitmentPolicy: other})
 		if !errors.Is(err, crypto.ErrPolicy) {
 			t.Fatalf("%s: rewrap into a suite the policy forbids: %v", s.Hex(), err)
@@ -228,7 +228,7 @@ func TestRewrapKeyGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	nh, _, err := crypto.Rewrap(ctx, &out, bytes.NewReader(old), crypto.RewrapOptions{
+	nh, _, err := crypto.Rewrap(ctx, &out, bytes.NewReader(old), crypto.RewrapOptions{AllowHeaderNonceReuse: true,
 		Decrypt: crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(oldKR)}, Keyring: group})
 	if err != nil {
 		t.Fatal(err)
@@ -241,12 +241,12 @@ func TestRewrapKeyGroups(t *testing.T) {
 			t.Fatalf("member cannot decrypt: %v", err)
 		}
 	}
-	_, _, err = crypto.Rewrap(ctx, &bytes.Buffer{}, bytes.NewReader(old), crypto.RewrapOptions{
+	_, _, err = crypto.Rewrap(ctx, &bytes.Buffer{}, bytes.NewReader(old), crypto.RewrapOptions{AllowHeaderNonceReuse: true,
 		Decrypt: crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(oldKR)}, Keyring: replacingKeyring{a}})
 	if err == nil {
 		t.Fatal("a keyring that replaced the data key was accepted")
 	}
-	_, _, err = crypto.Rewrap(ctx, &bytes.Buffer{}, bytes.NewReader(old), crypto.RewrapOptions{
+	_, _, err = crypto.Rewrap(ctx, &bytes.Buffer{}, bytes.NewReader(old), crypto.RewrapOptions{AllowHeaderNonceReuse: true,
 		Decrypt: crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(oldKR)}, Keyring: a,
 		Context: func(*crypto.Header) (crypto.EncryptionContext, error) {
 			return crypto.EncryptionContext{"aws-crypto-public-key": "x"}, nil
@@ -287,7 +287,7 @@ func FuzzRewrap(f *testing.F) {
 			pol = crypto.ForbidEncryptAllowDecrypt
 		}
 		var out bytes.Buffer
-		_, _, err = crypto.Rewrap(ctx, &out, bytes.NewReader(b), crypto.RewrapOptions{
+		_, _, err = crypto.Rewrap(ctx, &out, bytes.NewReader(b), crypto.RewrapOptions{AllowHeaderNonceReuse: true,
 			Decrypt: crypto.DecryptOptions{CMM: oldCMM, CommitmentPolicy: crypto.RequireEncryptAllowDecrypt, MaxBodyLength: 1 << 20},
 			Keyring: newKR, CommitmentPolicy: pol})
 		if err != nil {

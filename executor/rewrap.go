@@ -27,8 +27,11 @@ func rewrap(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reade
 		Keyring:              rt.Groups[job.Encrypt.KeyGroup].Keyring,
 		CommitmentPolicy:     rt.Policy,
 		MaxEncryptedDataKeys: job.MaxEncryptedDataKeys,
-		Check:                func(h *crypto.Header) error { return checkContext(job, h) },
-		Context:              func(h *crypto.Header) (crypto.EncryptionContext, error) { return rt.ReencryptContext(h), nil },
+		// The planner re-encrypts v2 items in full without the opt-in;
+		// a v2 message here (stdin, an edited plan) is refused unless allowed.
+		AllowHeaderNonceReuse: job.Reencrypt.AllowHeaderNonceReuse,
+		Check:                 func(h *crypto.Header) error { return checkContext(job, h) },
+		Context:               func(h *crypto.Header) (crypto.EncryptionContext, error) { return rt.ReencryptContext(h), nil },
 	}
 	if v != nil {
 		o.PlaintextHash = sha256.New()

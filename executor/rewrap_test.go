@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -87,7 +88,7 @@ func TestRewrapInPlaceMigration(t *testing.T) {
 		before[name], _ = os.ReadFile(filepath.Join(enc, name+".encrypted"))
 	}
 	job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`,
-		"  reencrypt: {mode: rewrap, add: {migrated: \"yes\"}}\n")
+		"  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true, add: {migrated: \"yes\"}}\n")
 	r := runLogged(t, job, k.options())
 	if !r.sum.OK() || r.sum.Done[planner.Rewrap] != 3 || planner.Rewrap.Symbol() != "^" {
 		t.Fatalf("rewrap: %+v %v", r.sum.Done, r.sum.Failed)
@@ -162,7 +163,7 @@ func TestRewrapRefusesTampered(t *testing.T) {
 	msg, _ := os.ReadFile(bad)
 	msg[len(msg)-300] ^= 1 // a frame's ciphertext: only the signature (or its tag) can tell
 	os.WriteFile(bad, msg, 0o644)
-	job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n")
+	job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true}\n")
 	job.Output.Verify = false // the old signature alone must refuse it
 	r := runLogged(t, job, k.options())
 	if len(r.sum.Failed) != 1 || r.sum.Done[planner.Rewrap] != 1 {
@@ -195,7 +196,7 @@ func TestRewrapKeepsSuitePolicy(t *testing.T) {
 		t.Fatal(r.sum.Failed)
 	}
 	legacy := "  commitmentPolicy: forbid-encrypt-allow-decrypt\n"
-	job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n"+legacy)
+	job := kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true}\n"+legacy)
 	r := runWith(t, job, k.options())
 	var reason string
 	for _, it := range r.plan.Items {
@@ -206,7 +207,7 @@ func TestRewrapKeepsSuitePolicy(t *testing.T) {
 	if r.plan.Counts()[planner.Error] != 1 || !strings.Contains(reason, "0x0578") || !strings.Contains(reason, "mode full") {
 		t.Fatalf("plan: %+v", r.plan.Items)
 	}
-	job = kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n")
+	job = kmsJob(t, "reencrypt", enc, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true}\n")
 	if r := runWith(t, job, k.options()); !r.sum.OK() || r.sum.Done[planner.Rewrap] != 1 {
 		t.Fatalf("rewrap under the legacy policy: %+v %v", r.sum.Done, r.sum.Failed)
 	}
@@ -251,7 +252,7 @@ func TestRewrapS3InPlace(t *testing.T) {
 	for key := range want {
 		before[key] = get("enc/" + strings.TrimPrefix(key, "p/") + ".encrypted")
 	}
-	job := kmsJob(t, "reencrypt", "s3://rewrap/enc/", "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n")
+	job := kmsJob(t, "reencrypt", "s3://rewrap/enc/", "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true}\n")
 	r := runWith(t, job, o)
 	if !r.sum.OK() || r.sum.Done[planner.Rewrap] != len(want) {
 		t.Fatalf("rewrap: %+v %v", r.sum.Done, r.sum.Failed)
@@ -280,5 +281,127 @@ func TestRewrapS3InPlace(t *testing.T) {
 		if got, err := os.ReadFile(filepath.Join(local, strings.TrimSuffix(name, ".encrypted"))); err != nil || !bytes.Equal(got, pt) {
 			t.Fatalf("%s: content: %v", key, err)
 		}
+	}
+}
+
+// TestRewrapV2GuardPlansFull: without reencrypt.allowHeaderNonceReuse,
+// mode rewrap re-encrypts message format v2 items (0x0478 and 0x0578) in
+// full - plan ~ with the reason, log action reencrypt, a new message id,
+// the suite kept - while a v1 item (0x0178, under the legacy policy) is
+// rewrapped; a second run is unchanged. With the opt-in, v2 items plan ^.
+// A saved plan edited to rewrap a v2 item without the opt-in rewraps
+// nothing.
+func TestRewrapV2GuardPlansFull(t *testing.T) {
+	k := startKMS(t)
+	dir := t.TempDir()
+	legacy := "  commitmentPolicy: forbid-encrypt-allow-decrypt\n"
+	encrypted := func(enc, id string) {
+		tree := filepath.Join(dir, "plain-"+id)
+		writeTree(t, tree, map[string]int{"m-" + id: 3000})
+		job := kmsJob(t, "encrypt", tree, enc, `"`+k.east+`"`, `"`+k.east+`"`, "")
+		job.Encrypt.Algorithm = id
+		if id == "0x0178" {
+			job.CommitmentPolicy = "forbid-encrypt-allow-decrypt"
+		}
+		if r := runWith(t, job, k.options()); !r.sum.OK() {
+			t.Fatal(r.sum.Failed)
+		}
+	}
+	v2, v1 := filepath.Join(dir, "v2"), filepath.Join(dir, "v1")
+	encrypted(v2, "0x0478")
+	encrypted(v2, "0x0578")
+	encrypted(v1, "0x0178")
+	header := func(enc, id string) *crypto.Header {
+		msg, _ := os.ReadFile(filepath.Join(enc, "m-"+id+".encrypted"))
+		h, err := crypto.ParseHeader(bytes.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	before := map[string]*crypto.Header{"0x0478": header(v2, "0x0478"), "0x0578": header(v2, "0x0578"), "0x0178": header(v1, "0x0178")}
+	check := func(r runOut, want planner.Action) {
+		t.Helper()
+		if !r.sum.OK() {
+			t.Fatal(r.sum.Failed)
+		}
+		n := 0
+		for _, it := range r.plan.Items {
+			if it.Action == planner.Skip {
+				continue
+			}
+			n++
+			if it.Action != want || (want == planner.Reencrypt) != strings.Contains(it.Reason, "header nonce") ||
+				(want == planner.Reencrypt && !strings.Contains(it.Reason, "allowHeaderNonceReuse")) {
+				t.Fatalf("%s: %s %q, want %s", it.Key, it.Action, it.Reason, want)
+			}
+		}
+		for _, rec := range r.records {
+			if rec.Action != planner.Skip && (rec.Action != want || rec.Status != "done") {
+				t.Fatalf("metadata record %+v, want %s", rec, want)
+			}
+		}
+		if n == 0 {
+			t.Fatal("no item planned")
+		}
+	}
+	job := kmsJob(t, "reencrypt", v2, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n")
+	check(runLogged(t, job, k.options()), planner.Reencrypt)
+	check(runLogged(t, kmsJob(t, "reencrypt", v1, "", `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap}\n"+legacy), k.options()), planner.Rewrap)
+	for id, old := range before {
+		enc := v2
+		if id == "0x0178" {
+			enc = v1
+		}
+		h := header(enc, id)
+		if kept := bytes.Equal(h.MessageID, old.MessageID); kept != (id == "0x0178") || h.Suite != old.Suite {
+			t.Fatalf("%s: message id kept %v, suite %s", id, kept, h.Suite.Hex())
+		}
+	}
+	if r := runWith(t, job, k.options()); r.plan.HasChanges() {
+		t.Fatalf("second run: %+v", r.plan.Counts())
+	}
+
+	// Back to the old key: with the opt-in the v2 items plan ^.
+	back := kmsJob(t, "reencrypt", v2, "", `"`+k.east+`"`, `"`+k.new+`"`, "  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true}\n")
+	check(runLogged(t, back, k.options()), planner.Rewrap)
+
+	// An edited saved plan: ^ for a v2 item (claiming a v1 suite),
+	// without the opt-in.
+	ctx := context.Background()
+	rt, err := planner.Prepare(ctx, job, k.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := planner.Build(ctx, rt, planner.BuildOptions{Name: "edited"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved bytes.Buffer
+	for i := range p.Items {
+		if p.Items[i].Action == planner.Reencrypt {
+			p.Items[i].Action, p.Items[i].Suite, p.Items[i].Reason = planner.Rewrap, "0x0178", ""
+		}
+	}
+	p.Write(&saved)
+	edited, err := planner.Read(&saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := filepath.Join(v2, "m-0x0578.encrypted")
+	was, _ := os.ReadFile(msg)
+	sum, err := executor.Apply(ctx, rt, edited, executor.Options{Retries: -1})
+	if err == nil {
+		for _, f := range sum.Failed {
+			if !errors.Is(f.Err, crypto.ErrHeaderNonceReuse) {
+				t.Fatalf("%s failed with %v", f.Item.Key, f.Err)
+			}
+		}
+		if len(sum.Failed) != 2 || sum.Done[planner.Rewrap] != 0 {
+			t.Fatalf("edited plan applied: %+v %v", sum.Done, sum.Failed)
+		}
+	}
+	if now, _ := os.ReadFile(msg); !bytes.Equal(now, was) {
+		t.Fatal("the edited plan changed the v2 message")
 	}
 }

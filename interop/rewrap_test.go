@@ -96,7 +96,7 @@ func (c *rewrapCase) produce(t *testing.T) {
 		pol = crypto.ForbidEncryptAllowDecrypt
 	}
 	var out bytes.Buffer
-	_, _, err = crypto.Rewrap(ctx, &out, bytes.NewReader(c.src), crypto.RewrapOptions{
+	_, _, err = crypto.Rewrap(ctx, &out, bytes.NewReader(c.src), crypto.RewrapOptions{AllowHeaderNonceReuse: true,
 		Decrypt: crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(oldKR), CommitmentPolicy: pol}, Keyring: newKR, CommitmentPolicy: pol,
 		Context: func(h *crypto.Header) (crypto.EncryptionContext, error) {
 			ec := crypto.EncryptionContext{}

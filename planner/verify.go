@@ -72,7 +72,7 @@ func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
 		switch it.Action {
 		case Encrypt, Decrypt, Reencrypt, Rewrap:
 			want := op
-			if op == Reencrypt && job.Rewrap() && !rt.KMSBlobs(it.SourceIndex) {
+			if op == Reencrypt && job.Rewrap() && !rt.KMSBlobs(it.SourceIndex) && !rt.rewrapFallsBack(it.Suite) {
 				want = Rewrap // as rewrapAction plans it
 			}
 			if it.Action != want {

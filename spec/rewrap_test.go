@@ -7,7 +7,8 @@ import (
 
 // TestReencryptMode: rewrap is accepted for reencrypt only, keeps the
 // suite and frame length (setting either is an error naming the field),
-// and full - the default - leaves the digest of existing jobs unchanged.
+// and full - the default - leaves the digest of existing jobs unchanged;
+// allowHeaderNonceReuse is accepted with mode rewrap only.
 func TestReencryptMode(t *testing.T) {
 	env := mapEnv(nil)
 	parse := func(src string) (*Job, error) {
@@ -39,11 +40,18 @@ func TestReencryptMode(t *testing.T) {
 	if rw.Digest() == plain.Digest() {
 		t.Fatal("rewrap and full jobs share a digest")
 	}
+	// The opt-in is part of what a saved plan was made for.
+	if ok, err := parse(base + "  reencrypt: {mode: rewrap, add: {rotated: yes}, allowHeaderNonceReuse: true}\n  commitmentPolicy: forbid-encrypt-allow-decrypt\n"); err != nil || ok.Digest() == rw.Digest() || !ok.Reencrypt.AllowHeaderNonceReuse {
+		t.Fatalf("allowHeaderNonceReuse: %v", err)
+	}
 	for _, c := range []struct{ src, want string }{
 		{strings.Replace(base, "encrypt: {keyGroup: k}\n  decrypt", "encrypt: {keyGroup: k, algorithm: 0x0478}\n  decrypt", 1) + "  reencrypt: {mode: rewrap}\n", "spec.encrypt.algorithm"},
 		{strings.Replace(base, "encrypt: {keyGroup: k}\n  decrypt", "encrypt: {keyGroup: k, frameLength: 0}\n  decrypt", 1) + "  reencrypt: {mode: rewrap}\n", "spec.encrypt.frameLength"},
 		{base + "  reencrypt: {mode: rewarp}\n", "spec.reencrypt.mode"},
 		{minimalJob("encrypt") + "  reencrypt: {mode: rewrap}\n", "spec.reencrypt"},
+		{base + "  reencrypt: {allowHeaderNonceReuse: true}\n", "spec.reencrypt.allowHeaderNonceReuse"},
+		{base + "  reencrypt: {mode: full, allowHeaderNonceReuse: true}\n", "spec.reencrypt.allowHeaderNonceReuse"},
+		{minimalJob("encrypt") + "  reencrypt: {allowHeaderNonceReuse: true}\n", "spec.reencrypt"},
 	} {
 		_, err := parse(c.src)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

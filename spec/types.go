@@ -202,6 +202,11 @@ type ReencryptSettings struct {
 	// body are kept; only the wrapped keys, the context and the header
 	// authentication - and the signature of signed suites - are new).
 	Mode string `json:"mode,omitempty" yaml:"mode,omitempty"`
+	// AllowHeaderNonceReuse makes mode rewrap rewrap message format v2
+	// (0x0478, 0x0578) too. Without it those items are re-encrypted in
+	// full: their rewrap would authenticate the new header under the old
+	// header's key and nonce (crypto.RewrapReusesHeaderNonce).
+	AllowHeaderNonceReuse bool `json:"allowHeaderNonceReuse,omitempty" yaml:"allowHeaderNonceReuse,omitempty"`
 }
 
 // Re-encryption modes.

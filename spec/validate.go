@@ -196,7 +196,7 @@ func (j *Job) Validate(v *Validators) ErrorList {
 	if op != "" && !decUsed && !isZeroDecrypt(&j.Decrypt) {
 		errs = append(errs, Forbidden(dp, "only used by operations decrypt and reencrypt"))
 	}
-	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0 || j.Reencrypt.Mode != "") {
+	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0 || j.Reencrypt.Mode != "" || j.Reencrypt.AllowHeaderNonceReuse) {
 		errs = append(errs, Forbidden(rp, "only used by operation reencrypt"))
 	}
 	if encUsed {
@@ -224,6 +224,9 @@ func (j *Job) Validate(v *Validators) ErrorList {
 			}
 		default:
 			errs = append(errs, NotSupported(rp.Child("mode"), j.Reencrypt.Mode, []string{ReencryptFull, ReencryptRewrap}))
+		}
+		if j.Reencrypt.AllowHeaderNonceReuse && j.Reencrypt.Mode != ReencryptRewrap {
+			errs = append(errs, Forbidden(rp.Child("allowHeaderNonceReuse"), "only with reencrypt.mode rewrap"))
 		}
 		errs = append(errs, validateContext(rp.Child("add"), j.Reencrypt.Add)...)
 		seen := map[string]bool{}

@@ -122,7 +122,7 @@ type cryptoFlags struct {
 	commitmentPolicy, algorithm               string
 	frameLength, maxLength, maxEDKs           int
 	buffer, noProgress, quiet, verify         bool
-	rewrap                                    bool
+	rewrap, rewrapNonceReuse                  bool
 	autoApprove                               bool
 	verbosity                                 int
 	concurrency                               int
@@ -146,6 +146,7 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 		fs.StringArrayVar(&f.remove, "remove-context", nil, "encryption context keys to drop when re-encrypting")
 		fs.BoolVar(&f.verify, "verify", false, "decrypt each new message and compare digests before committing it")
 		fs.BoolVar(&f.rewrap, "rewrap", false, "keep each message's data key, suite and body: only rewrap its data key under -w (reencrypt.mode: rewrap)")
+		fs.BoolVar(&f.rewrapNonceReuse, "rewrap-allow-header-nonce-reuse", false, "with --rewrap: rewrap message format v2 (0x0478, 0x0578) too instead of re-encrypting it in full (reencrypt.allowHeaderNonceReuse)")
 		fs.BoolVar(&f.autoApprove, "auto-approve", false, "with -o equal to -i: replace the inputs in place without asking; required when there is no terminal")
 	}
 	fs.StringArrayVarP(&f.context, "encryption-context", "c", nil, "encryption context key=value pairs (decrypt: required pairs; a bare key must be present)")
@@ -419,6 +420,9 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 	if f.rewrap {
 		job.Reencrypt.Mode = spec.ReencryptRewrap
 	}
+	if f.rewrapNonceReuse {
+		job.Reencrypt.AllowHeaderNonceReuse = true
+	}
 	switch {
 	case f.interactive && f.noOverwrite:
 		return nil, usageErrorf("--interactive", "not allowed with --no-overwrite")
@@ -643,6 +647,7 @@ var flagNames = []struct{ prefix, flag string }{
 	{"spec.reencrypt.add", "-c/--encryption-context"},
 	{"spec.reencrypt.remove", "--remove-context"},
 	{"spec.reencrypt.mode", "--rewrap"},
+	{"spec.reencrypt.allowHeaderNonceReuse", "--rewrap-allow-header-nonce-reuse"},
 	{"spec.commitmentPolicy", "--commitment-policy"},
 	{"spec.caching", "--caching"},
 	{"spec.sources", "-i/--input"},

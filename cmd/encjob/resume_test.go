@@ -51,7 +51,7 @@ func resumeAfterSIGKILL(t *testing.T, rewrap bool) {
 		"--metadata-output", "meta.jsonl", "--no-progress", "-q")
 	var bodies map[string][]byte
 	if rewrap {
-		re = append(re, "--rewrap")
+		re = append(re, "--rewrap", "--rewrap-allow-header-nonce-reuse")
 		bodies = treeBodies(t, filepath.Join(dir, "tree"))
 	}
 	kills := 0

@@ -47,9 +47,12 @@ func treeBodies(t *testing.T, root string) map[string][]byte {
 // none is rewrapped twice, no temporary file remains.
 func TestResumeRewrapAfterSIGKILL(t *testing.T) { resumeAfterSIGKILL(t, true) }
 
-// TestE2ERewrapPlanAndFlags: a spec with reencrypt.mode rewrap plans
-// "to rewrap (^)", applies, and then plans unchanged; the CLI refuses
-// --rewrap with --algorithm or --frame-length, naming the flag (exit 2).
+// TestE2ERewrapPlanAndFlags: a spec with reencrypt.mode rewrap plans v2
+// messages "to re-encrypt (~)" saying why; with allowHeaderNonceReuse it
+// plans "to rewrap (^)", applies, and then plans unchanged; the CLI
+// refuses --rewrap with --algorithm or --frame-length, and
+// --rewrap-allow-header-nonce-reuse without --rewrap, naming the flag
+// (exit 2).
 func TestE2ERewrapPlanAndFlags(t *testing.T) {
 	dir := t.TempDir()
 	for _, k := range []string{"old.key", "new.key"} {
@@ -81,8 +84,17 @@ spec:
   encrypt: {keyGroup: new}
   reencrypt: {mode: rewrap, add: {rotated: "2026"}}
 `
+	// Without the opt-in, these v2 messages (0x0578) are re-encrypted
+	// in full, and the plan says why.
+	os.WriteFile(filepath.Join(dir, "guarded.yaml"), []byte(job), 0o644)
+	r := encjob(t, dir, nil, "plan", "-f", "guarded.yaml", "-v")
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "3 to re-encrypt (~)") || !strings.Contains(r.stdout, "header nonce") || !strings.Contains(r.stdout, "allowHeaderNonceReuse") {
+		t.Fatalf("plan output without the opt-in: %s", r.stdout)
+	}
+	job = strings.Replace(job, "reencrypt: {mode: rewrap,", "reencrypt: {mode: rewrap, allowHeaderNonceReuse: true,", 1)
 	os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(job), 0o644)
-	r := encjob(t, dir, nil, "plan", "-f", "job.yaml", "-v")
+	r = encjob(t, dir, nil, "plan", "-f", "job.yaml", "-v")
 	wantCode(t, r, 0)
 	if !strings.Contains(r.stdout, "3 to rewrap (^)") || !strings.Contains(r.stdout, "^ ") {
 		t.Fatalf("plan output: %s", r.stdout)
@@ -116,9 +128,14 @@ spec:
 			t.Fatalf("%s with --rewrap: %s", bad[0], r.stderr)
 		}
 	}
+	r = encjob(t, dir, nil, args("reencrypt", "-r", "-i", "tree", "-o", "tree", "--source-wrapping-keys", nw, "-w", old, "--rewrap-allow-header-nonce-reuse")...)
+	wantCode(t, r, 2)
+	if !strings.Contains(r.stderr, "--rewrap-allow-header-nonce-reuse") || !strings.Contains(r.stderr, "rewrap") {
+		t.Fatalf("--rewrap-allow-header-nonce-reuse without --rewrap: %s", r.stderr)
+	}
 	// And back with the CLI: the old key decrypts again, the body is
 	// still the same.
-	wantCode(t, encjob(t, dir, nil, args("reencrypt", "--auto-approve", "-r", "-i", "tree", "-o", "tree", "--source-wrapping-keys", nw, "-w", old, "--rewrap", "-S")...), 0)
+	wantCode(t, encjob(t, dir, nil, args("reencrypt", "--auto-approve", "-r", "-i", "tree", "-o", "tree", "--source-wrapping-keys", nw, "-w", old, "--rewrap", "--rewrap-allow-header-nonce-reuse", "-S")...), 0)
 	if again := treeBodies(t, filepath.Join(dir, "tree")); len(again) != 3 {
 		t.Fatal("tree changed shape")
 	} else {
