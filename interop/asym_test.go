@@ -43,7 +43,9 @@ func rawECDHKeyring(k interop.Key) (crypto.Keyring, error) {
 		if err != nil {
 			return nil, err
 		}
-		if priv, err = p.(interface{ ECDH() (*ecdh.PrivateKey, error) }).ECDH(); err != nil {
+		if priv, err = p.(interface {
+			ECDH() (*ecdh.PrivateKey, error)
+		}).ECDH(); err != nil {
 			return nil, err
 		}
 	}

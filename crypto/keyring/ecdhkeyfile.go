@@ -98,4 +98,6 @@ func ParseECPublicKeyDER(der []byte) (*ecdh.PublicKey, error) {
 
 // MarshalECPublicKeyDER returns the DER SubjectPublicKeyInfo of pub (what
 // KMS DeriveSharedSecret takes).
-func MarshalECPublicKeyDER(pub *ecdh.PublicKey) ([]byte, error) { return x509.MarshalPKIXPublicKey(pub) }
+func MarshalECPublicKeyDER(pub *ecdh.PublicKey) ([]byte, error) {
+	return x509.MarshalPKIXPublicKey(pub)
+}

@@ -352,7 +352,9 @@ func (e *ECDHNoMatchError) Error() string {
 }
 
 // Unwrap returns crypto.ErrNoMatchingKey and the failures.
-func (e *ECDHNoMatchError) Unwrap() []error { return append([]error{crypto.ErrNoMatchingKey}, e.Failures...) }
+func (e *ECDHNoMatchError) Unwrap() []error {
+	return append([]error{crypto.ErrNoMatchingKey}, e.Failures...)
+}
 
 // localAgreement is a KeyAgreement with a private key in memory.
 type localAgreement struct{ priv *ecdh.PrivateKey }
