@@ -34,7 +34,7 @@ func processBlob(ctx context.Context, rt *planner.Runtime, it *planner.Item, in 
 	}
 	switch it.Action {
 	case planner.Encrypt:
-		api, key, err := rt.KMSKey(ctx, job.Encrypt.KeyGroup)
+		k, err := rt.KMSKey(ctx, job.Encrypt.KeyGroup)
 		if err != nil {
 			return err
 		}
@@ -46,15 +46,15 @@ func processBlob(ctx context.Context, rt *planner.Runtime, it *planner.Item, in 
 		if len(pt) > kmsblob.MaxPlaintext {
 			return fmt.Errorf("%w: KMS encrypts at most %d bytes; use format: esdk for larger items", kmsblob.ErrPlaintextTooLarge, kmsblob.MaxPlaintext)
 		}
-		blob, _, err := kmsblob.Encrypt(ctx, api, kmsblob.EncryptInput{KeyID: key, Plaintext: pt, Context: job.Encrypt.Context,
-			GrantTokens: rt.Groups[job.Encrypt.KeyGroup].Spec.GrantTokens})
+		blob, _, err := kmsblob.Encrypt(ctx, k.API, kmsblob.EncryptInput{KeyID: k.ARN, Plaintext: pt, Context: job.Encrypt.Context,
+			GrantTokens: k.GrantTokens})
 		clear(pt)
 		if err != nil {
 			return err
 		}
 		return kmsblob.Write(out, blob, outEnc)
 	case planner.Decrypt:
-		api, key, err := rt.KMSKey(ctx, job.Decrypt.KeyGroup)
+		k, err := rt.KMSKey(ctx, job.Decrypt.KeyGroup)
 		if err != nil {
 			return err
 		}
@@ -62,8 +62,8 @@ func processBlob(ctx context.Context, rt *planner.Runtime, it *planner.Item, in 
 		if err != nil {
 			return err
 		}
-		pt, _, err := kmsblob.Decrypt(ctx, api, kmsblob.DecryptInput{Blob: blob, KeyID: key, Context: required,
-			GrantTokens: rt.Groups[job.Decrypt.KeyGroup].Spec.GrantTokens})
+		pt, _, err := kmsblob.Decrypt(ctx, k.API, kmsblob.DecryptInput{Blob: blob, KeyID: k.ARN, Context: required,
+			GrantTokens: k.GrantTokens})
 		if err != nil {
 			return err
 		}
@@ -71,11 +71,11 @@ func processBlob(ctx context.Context, rt *planner.Runtime, it *planner.Item, in 
 		clear(pt)
 		return err
 	case planner.Reencrypt:
-		api, src, err := rt.KMSKey(ctx, job.Decrypt.KeyGroup)
+		src, err := rt.KMSKey(ctx, job.Decrypt.KeyGroup)
 		if err != nil {
 			return err
 		}
-		_, dst, err := rt.KMSKey(ctx, job.Encrypt.KeyGroup)
+		dst, err := rt.KMSKey(ctx, job.Encrypt.KeyGroup)
 		if err != nil {
 			return err
 		}
@@ -93,14 +93,14 @@ func processBlob(ctx context.Context, rt *planner.Runtime, it *planner.Item, in 
 		for k, v := range job.Reencrypt.Add {
 			dctx[k] = v
 		}
-		tokens := append(append([]string(nil), rt.Groups[job.Decrypt.KeyGroup].Spec.GrantTokens...), rt.Groups[job.Encrypt.KeyGroup].Spec.GrantTokens...)
-		res, err := kmsblob.ReEncrypt(ctx, api, kmsblob.ReEncryptInput{Blob: blob, SourceKeyID: src, SourceContext: required,
-			DestinationKeyID: dst, DestinationContext: dctx, GrantTokens: tokens})
+		tokens := append(append([]string(nil), src.GrantTokens...), dst.GrantTokens...)
+		res, err := kmsblob.ReEncrypt(ctx, src.API, kmsblob.ReEncryptInput{Blob: blob, SourceKeyID: src.ARN, SourceContext: required,
+			DestinationKeyID: dst.ARN, DestinationContext: dctx, GrantTokens: tokens})
 		if err != nil {
 			return err
 		}
-		if !strings.EqualFold(res.KeyARN, dst) && res.KeyARN != "" {
-			return fmt.Errorf("KMS re-encrypted under %s, not %s", res.KeyARN, dst)
+		if !strings.EqualFold(res.KeyARN, dst.ARN) && res.KeyARN != "" {
+			return fmt.Errorf("KMS re-encrypted under %s, not %s", res.KeyARN, dst.ARN)
 		}
 		return kmsblob.Write(out, res.Blob, outEnc)
 	}

@@ -176,7 +176,7 @@ type guard struct {
 }
 
 // ownFiles names the files the guard protects, as a caller sees them.
-func (o *Options) ownFiles() []ownFile {
+func ownFiles(o *Options) []ownFile {
 	var out []ownFile
 	for _, f := range o.SpecFiles {
 		if f != "" && f != "-" {
@@ -215,7 +215,7 @@ func (rt *Runtime) buildGuard(locs []sources.Location) {
 	if m := job.Metadata.Output; m != "" && m != "-" {
 		add(ownFile{what: "metadata log", path: rt.resolve(m), refuse: true})
 	}
-	for _, f := range rt.opts.ownFiles() {
+	for _, f := range ownFiles(&rt.Options) {
 		add(f)
 	}
 	out := job.Output
@@ -311,7 +311,7 @@ func (rt *Runtime) newGuardPass() *guardPass {
 	// or a live run's): never items. Taken now, not in Prepare, because a
 	// plan may be built long after the runtime.
 	seenRoot := map[string]bool{}
-	for _, l := range rt.locs {
+	for _, l := range rt.Locations {
 		if l.Kind != sources.Local {
 			continue
 		}
@@ -352,7 +352,7 @@ type verdict struct {
 // lies in one of its directories, and records the identity of every other
 // local item (for the output checks of finish).
 func (gp *guardPass) classify(srcIdx int, si sources.Item) verdict {
-	loc := gp.rt.locs[srcIdx]
+	loc := gp.rt.Locations[srcIdx]
 	switch loc.Kind {
 	case sources.S3:
 		return gp.classifyS3(loc, si)
@@ -430,7 +430,7 @@ func (gp *guardPass) decide(ctx context.Context, srcIdx int, si sources.Item, co
 	if si.Err == nil && si.Skipped == "" {
 		if v := gp.classify(srcIdx, si); v.reason != "" {
 			it := Item{SourceIndex: srcIdx, Key: si.Key, Size: si.Size, Fingerprint: si.Print, Mode: uint32(si.Mode), Rule: -1,
-				Input: displayInput(gp.rt.locs[srcIdx], si), Action: Skip, Reason: v.reason}
+				Input: displayInput(gp.rt.Locations[srcIdx], si), Action: Skip, Reason: v.reason}
 			if v.refuse && gp.rt.Job.Output.InPlace {
 				return it, &SetupError{Err: fmt.Errorf("%s is %s and an item of in-place source %s (spec.sources[%d]): replacing it would lose data; move it out of the tree or exclude it",
 					it.Input, v.reason, gp.rt.Job.Sources[srcIdx].Path, srcIdx)}
@@ -469,10 +469,10 @@ func (gp *guardPass) finish(items []Item) {
 	seen := map[fileID]int{}
 	for i := range items {
 		it := &items[i]
-		if !it.Action.Changes() || it.SourceIndex < 0 || it.SourceIndex >= len(gp.rt.locs) {
+		if !it.Action.Changes() || it.SourceIndex < 0 || it.SourceIndex >= len(gp.rt.Locations) {
 			continue
 		}
-		if loc := gp.rt.locs[it.SourceIndex]; loc.Kind == sources.Local {
+		if loc := gp.rt.Locations[it.SourceIndex]; loc.Kind == sources.Local {
 			id, ok := gp.ids[it.Input]
 			if !ok {
 				var err error
@@ -506,7 +506,7 @@ func (gp *guardPass) outputClash(it *Item) string {
 				return fmt.Sprintf("output %s would replace encjob's own %s", it.Output, what)
 			}
 		}
-		for _, l := range gp.rt.locs {
+		for _, l := range gp.rt.Locations {
 			if l.Kind == sources.S3 && it.Output == l.Raw && !l.IsPrefix() {
 				return fmt.Sprintf("output %s is source %s (only output.inPlace: true may replace a source)", it.Output, l.Raw)
 			}

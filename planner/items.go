@@ -3,13 +3,11 @@ package planner
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/encjob/encjob/internal/keygroup"
+	"github.com/encjob/encjob/internal/job"
 	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
 )
@@ -22,34 +20,24 @@ const Vanished = "vanished"
 // opened, no key group is built and no KMS call is made. It serves
 // `encjob partition` (Sources[i].List and Identity); Build, BuildItems,
 // BuildListed and the executor need a runtime from Prepare.
-func OpenSources(ctx context.Context, job *spec.Job, o Options) (*Runtime, error) {
-	rt := &Runtime{Job: job, BaseDir: o.BaseDir, Groups: map[string]*keygroup.Group{}, opts: o,
-		dests: map[string]sources.Destination{}, s3c: o.S3Client}
-	for i, s := range job.Sources {
-		src, loc, err := rt.openSource(ctx, s)
-		if err != nil {
-			return nil, fmt.Errorf("spec.sources[%d]: %w", i, err)
-		}
-		rt.Sources = append(rt.Sources, src)
-		rt.locs = append(rt.locs, loc)
+func OpenSources(ctx context.Context, j *spec.Job, o Options) (*Runtime, error) {
+	jr, err := job.OpenSources(ctx, j, o)
+	if err != nil {
+		return nil, err
 	}
-	return rt, nil
+	return &Runtime{Runtime: jr, Job: j}, nil
 }
 
 // Identity is the identity (Item.Identity) that the item si, listed from
 // rt.Sources[src], has in every plan of this job: what shards are assigned
 // by. It reads nothing. It panics if src is out of range.
 func (rt *Runtime) Identity(src int, si sources.Item) string {
-	return displayInput(rt.locs[src], si)
+	return displayInput(rt.Locations[src], si)
 }
 
 // IsStdin reports whether rt.Sources[src] is standard input (which cannot
 // be listed ahead of a run).
-func (rt *Runtime) IsStdin(src int) bool { return rt.locs[src].Kind == sources.Stdio }
-
-// S3Client returns the S3 client of the job's s3 section (Options.S3Client
-// when one was given), built on first use and shared with the sources.
-func (rt *Runtime) S3Client(ctx context.Context) (*awss3.Client, error) { return rt.s3Client(ctx) }
+func (rt *Runtime) IsStdin(src int) bool { return rt.Locations[src].Kind == sources.Stdio }
 
 // BuildListed plans items listed earlier, typically by `encjob partition`
 // into a part file that one shard reads. Unlike BuildItems it plans each
@@ -103,13 +91,13 @@ func BuildListed(ctx context.Context, rt *Runtime, items []Listed, o BuildOption
 // decideLive refreshes a listed item from its source, then decides it.
 func (rt *Runtime) decideLive(ctx context.Context, gp *guardPass, l Listed, completed map[string]sources.Fingerprint) (Item, error) {
 	si := l.Item
-	if si.Err != nil || si.Skipped != "" || rt.locs[l.Source].Kind == sources.Stdio {
+	if si.Err != nil || si.Skipped != "" || rt.Locations[l.Source].Kind == sources.Stdio {
 		return gp.decide(ctx, l.Source, si, completed)
 	}
 	cur, err := rt.Sources[l.Source].Stat(ctx, si.Key)
 	if err != nil {
 		it := Item{SourceIndex: l.Source, Key: si.Key, Size: si.Size, Fingerprint: si.Print, Mode: uint32(si.Mode), Rule: -1}
-		it.Input = displayInput(rt.locs[l.Source], si)
+		it.Input = displayInput(rt.Locations[l.Source], si)
 		if errors.Is(err, sources.ErrNotFound) {
 			it.Action, it.Reason = Skip, Vanished
 		} else {

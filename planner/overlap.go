@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/encjob/encjob/sources"
 )
 
@@ -30,7 +27,7 @@ func (rt *Runtime) checkOverlap(ctx context.Context, locs []sources.Location) er
 			errs = append(errs, rt.overlapLocal(dst, locs)...)
 		}
 	}
-	if out.InPlace && !rt.opts.OwnFilesListedOnly {
+	if out.InPlace && !rt.Options.OwnFilesListedOnly {
 		errs = append(errs, rt.ownInPlace(locs)...)
 	}
 	if len(errs) == 0 {
@@ -120,24 +117,12 @@ func (rt *Runtime) overlapS3(ctx context.Context, dst string, locs []sources.Loc
 		case s.prefix == d.prefix || s.object != "" && s.object == d.object:
 			errs = append(errs, fmt.Sprintf("output %s and source %s are the same S3 location (spec.output.path, spec.sources[%d].path): only output.inPlace: true may replace a source",
 				rt.Job.Output.Path, rt.Job.Sources[i].Path, i))
-		case strings.HasPrefix(s.prefix, d.prefix) && !(s.object != "" && rt.s3IsObject(ctx, l.Bucket, s.object)):
+		case strings.HasPrefix(s.prefix, d.prefix) && !(s.object != "" && rt.Storage.S3ObjectExists(ctx, l.Bucket, s.object)):
 			errs = append(errs, fmt.Sprintf("source %s is inside output prefix %s (spec.sources[%d].path, spec.output.path): outputs would be written among the sources and could replace them; choose an output prefix outside the source prefix",
 				rt.Job.Sources[i].Path, rt.Job.Output.Path, i))
 		}
 	}
 	return errs
-}
-
-// s3IsObject reports whether key names an existing object (a single-object
-// source) rather than a prefix. When S3 cannot tell, it is taken for a
-// prefix, which refuses more, never less.
-func (rt *Runtime) s3IsObject(ctx context.Context, bucket, key string) bool {
-	cl, err := rt.s3Client(ctx)
-	if err != nil {
-		return false
-	}
-	_, err = cl.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	return err == nil
 }
 
 // ownInPlace refuses an in-place job whose trees would list one of

@@ -110,9 +110,12 @@ type Plan struct {
 }
 
 // Counts returns the number of items per action.
-func (p *Plan) Counts() map[Action]int {
+func (p *Plan) Counts() map[Action]int { return Count(p.Items) }
+
+// Count returns the number of items per action.
+func Count(items []Item) map[Action]int {
 	c := map[Action]int{}
-	for _, it := range p.Items {
+	for _, it := range items {
 		c[it.Action]++
 	}
 	return c

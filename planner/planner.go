@@ -71,7 +71,7 @@ func BuildItems(ctx context.Context, rt *Runtime, items []Listed, o BuildOptions
 	if o.Owns != nil {
 		kept := items[:0:0]
 		for _, l := range items {
-			if l.Source >= 0 && l.Source < len(rt.locs) && o.Owns(displayInput(rt.locs[l.Source], l.Item)) {
+			if l.Source >= 0 && l.Source < len(rt.Locations) && o.Owns(displayInput(rt.Locations[l.Source], l.Item)) {
 				kept = append(kept, l)
 			}
 		}
@@ -131,7 +131,7 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 	src := rt.Sources[srcIdx]
 	it := Item{SourceIndex: srcIdx, Key: si.Key, Size: si.Size, Fingerprint: si.Print, Mode: uint32(si.Mode),
 		ContentType: si.ContentType, Metadata: si.Metadata, Rule: -1}
-	it.Input = displayInput(rt.locs[srcIdx], si)
+	it.Input = displayInput(rt.Locations[srcIdx], si)
 	switch {
 	case si.Err != nil:
 		it.Action, it.Reason = Error, si.Err.Error()
@@ -142,7 +142,7 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 	}
 	it.Output, it.OutRoot, it.OutKey = rt.outputFor(srcIdx, si)
 	op := Action(job.Operation)
-	stdin := rt.locs[srcIdx].Kind == sources.Stdio
+	stdin := rt.Locations[srcIdx].Kind == sources.Stdio
 
 	blobs := rt.KMSBlobs(srcIdx)
 	if job.Output.InPlace && (op == Decrypt || blobs) && rt.replacedBy(ctx, &it, op) {

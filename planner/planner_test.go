@@ -66,7 +66,7 @@ func TestOutputFor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rt := &Runtime{Job: &spec.Job{Output: tc.out}, locs: []sources.Location{loc}}
+			rt := bareRuntime(&spec.Job{Output: tc.out}, loc)
 			out, root, key := rt.outputFor(0, tc.item)
 			if out != tc.wantOut || root != tc.wantRoot || key != tc.wantKey {
 				t.Fatalf("got (%q, %q, %q), want (%q, %q, %q)", out, root, key, tc.wantOut, tc.wantRoot, tc.wantKey)

@@ -19,7 +19,7 @@ func (rt *Runtime) Redecide(ctx context.Context, it *Item) Item {
 		n.Action, n.Reason = Error, "no such source"
 		return n
 	}
-	loc := rt.locs[it.SourceIndex]
+	loc := rt.Locations[it.SourceIndex]
 	si := sources.Item{Key: it.Key}
 	// The listing's IsSingle is not in the item; the input name tells.
 	single := sources.Item{Key: it.Key, IsSingle: true}

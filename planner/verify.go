@@ -83,7 +83,7 @@ func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
 		default:
 			return bad("action", "unknown action %q", it.Action)
 		}
-		loc := rt.locs[it.SourceIndex]
+		loc := rt.Locations[it.SourceIndex]
 		stdin := loc.Kind == sources.Stdio
 		if stdin {
 			if it.Key != sources.StdinKey {
@@ -108,9 +108,9 @@ func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
 	}
 	// The live checks stat every item: in parallel, and the first refusal
 	// in plan order is the one reported.
-	for i, l := range rt.locs {
+	for i, l := range rt.Locations {
 		if l.Kind == sources.S3 {
-			singles[i] = !l.IsPrefix() && rt.s3IsObject(ctx, l.Bucket, l.Key)
+			singles[i] = !l.IsPrefix() && rt.Storage.S3ObjectExists(ctx, l.Bucket, l.Key)
 		}
 	}
 	errs := make([]error, len(p.Items))
@@ -153,7 +153,7 @@ func (rt *Runtime) verifyLive(ctx context.Context, gp *guardPass, i int, it *Ite
 	bad := func(field, format string, a ...any) error {
 		return &PlanError{Index: i, Input: it.Input, Field: field, Cause: fmt.Sprintf(format, a...)}
 	}
-	loc := rt.locs[it.SourceIndex]
+	loc := rt.Locations[it.SourceIndex]
 	stdin := loc.Kind == sources.Stdio
 	si, err := rt.liveItem(ctx, it.SourceIndex, it.Key, singles)
 	if err != nil {
@@ -189,7 +189,7 @@ func (rt *Runtime) verifyLive(ctx context.Context, gp *guardPass, i int, it *Ite
 // liveItem stats the item key of source src as a listing would report it
 // now; an error says why the source would not list it as an item.
 func (rt *Runtime) liveItem(ctx context.Context, src int, key string, singles map[int]bool) (sources.Item, error) {
-	loc := rt.locs[src]
+	loc := rt.Locations[src]
 	var si sources.Item
 	err := retryTransient(ctx, func() (err error) {
 		si, err = rt.Sources[src].Stat(ctx, key)

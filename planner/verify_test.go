@@ -111,7 +111,7 @@ func TestOverlapS3(t *testing.T) {
 	} {
 		t.Run(tc.src+" -> "+tc.out, func(t *testing.T) {
 			job := &spec.Job{Operation: spec.OpEncrypt, Sources: []spec.Source{{Path: tc.src}}, Output: spec.Output{Path: tc.out}}
-			rt := &Runtime{Job: job}
+			rt := bareRuntime(job)
 			loc, err := sources.Parse(tc.src)
 			if err != nil {
 				t.Fatal(err)
@@ -131,8 +131,8 @@ func TestOverlapS3(t *testing.T) {
 	job := &spec.Job{Operation: spec.OpEncrypt, Sources: []spec.Source{{Path: "s3://bkt/in/"}}, Output: spec.Output{Path: "s3://bkt/in/enc"},
 		Metadata: spec.MetadataLog{Output: "s3://bkt/in/log.jsonl"}}
 	loc, _ := sources.Parse("s3://bkt/in/")
-	rt := &Runtime{Job: job, locs: []sources.Location{loc}}
-	rt.buildGuard(rt.locs)
+	rt := bareRuntime(job, loc)
+	rt.buildGuard(rt.Locations)
 	gp := rt.newGuardPass()
 	for key, want := range map[string]string{"enc/a.encrypted": "encjob's own output (output.path)", "enc": "encjob's own output (output.path)",
 		"log.jsonl": "encjob's own metadata log", "a": "", "encore": ""} {

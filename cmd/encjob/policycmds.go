@@ -122,7 +122,7 @@ func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly 
 	if err != nil {
 		return refusal(interrupted(ctx, err))
 	}
-	counts := rec.Counts()
+	counts := planner.Count(rec.Items())
 	var parts []string
 	for _, a := range planner.Actions {
 		if n := counts[a]; n > 0 {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,11 +13,11 @@ import (
 	"sort"
 	"strings"
 
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/awskms"
+	"github.com/encjob/encjob/internal/job"
 	"github.com/encjob/encjob/internal/keygroup"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/sources"
@@ -34,7 +35,7 @@ type Options struct {
 	// Check uses them only with ResolveAliases.
 	KMS awskms.Config
 	// S3Client overrides the client built from the policy's s3 section.
-	S3Client *awss3.Client
+	S3Client *sources.S3Client
 	// ResolveAliases lets Check resolve aliases and bare key ids of aws-kms
 	// key groups with DescribeKey (one KMS call each). Without it such a
 	// group cannot be checked offline and its items are violations that
@@ -192,7 +193,7 @@ func newChecker(ctx context.Context, pol *spec.Policy, o Options, resolve, withD
 			c.suites = append(c.suites, nil)
 			continue
 		}
-		s, err := crypto.ParseSuite(orDefault(r.Algorithm, spec.DefaultAlgorithm))
+		s, err := crypto.ParseSuite(cmp.Or(r.Algorithm, spec.DefaultAlgorithm))
 		if err != nil {
 			return nil, fmt.Errorf("policy: spec.rules[%d].algorithm: %w", i, err)
 		}
@@ -229,11 +230,11 @@ func newChecker(ctx context.Context, pol *spec.Policy, o Options, resolve, withD
 		if err != nil {
 			return nil, fmt.Errorf("policy: spec.sources[%d]: %w", i, err)
 		}
-		src, loc, err := openSource(ctx, pol, o, s)
-		if err != nil {
-			return nil, fmt.Errorf("policy: spec.sources[%d]: %w", i, err)
-		}
-		c.srcs, c.locs, c.raw = append(c.srcs, src), append(c.locs, loc), append(c.raw, raw)
+		c.raw = append(c.raw, raw)
+	}
+	storage := job.NewStorage(o.BaseDir, pol.S3, job.StorageOptions{S3Client: o.S3Client})
+	if c.srcs, c.locs, err = storage.OpenSources(ctx, pol.Sources); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
 	}
 	return c, nil
 }
@@ -298,69 +299,11 @@ func offlineSingle(ctx context.Context, name string, g *spec.KeyGroup, pol *spec
 			name, strings.Join(names, ", ")), nil
 	}
 	// With key ARNs only, keygroup.Build makes no KMS call.
-	built, err := keygroup.Build(ctx, name, g, keygroup.Options{KMS: kmsConfig(pol, o), BaseDir: o.BaseDir})
+	built, err := keygroup.Build(ctx, name, g, keygroup.Options{KMS: job.KMSConfig(o.KMS, pol.KMS), BaseDir: o.BaseDir})
 	if err != nil {
 		return nil, "", err
 	}
 	return built, "", nil
-}
-
-func kmsConfig(pol *spec.Policy, o Options) awskms.Config {
-	k := o.KMS
-	if k.RateLimit == 0 {
-		k.RateLimit = pol.KMS.RateLimit
-	}
-	if k.RetryMode == "" {
-		k.RetryMode = pol.KMS.RetryMode
-	}
-	if k.MaxAttempts == 0 {
-		k.MaxAttempts = pol.KMS.MaxAttempts
-	}
-	if k.Endpoint == "" {
-		k.Endpoint = pol.KMS.Endpoint
-	}
-	if k.Timeout == 0 {
-		k.Timeout = pol.KMS.Timeout.Duration
-	}
-	return k
-}
-
-func orDefault(v, d string) string {
-	if v == "" {
-		return d
-	}
-	return v
-}
-
-func resolvePath(base, p string) string {
-	if strings.HasPrefix(p, "s3://") || filepath.IsAbs(p) || base == "" {
-		return p
-	}
-	return filepath.Join(base, p)
-}
-
-func openSource(ctx context.Context, pol *spec.Policy, o Options, s spec.Source) (sources.Source, sources.Location, error) {
-	loc, err := sources.Parse(resolvePath(o.BaseDir, s.Path))
-	if err != nil {
-		return nil, loc, err
-	}
-	f, err := sources.NewFilter(s.Include, s.Exclude)
-	if err != nil {
-		return nil, loc, err
-	}
-	so := sources.SourceOptions{Filter: f, FollowSymlinks: s.FollowSymlinks}
-	src, err := sources.NewSource(loc, so, func() (sources.S3Options, error) {
-		cl := o.S3Client
-		if cl == nil {
-			c := pol.S3
-			var err error
-			if cl, err = sources.NewS3Client(ctx, sources.S3Config{Region: c.Region, Profile: c.Profile, Endpoint: c.Endpoint, UsePathStyle: c.PathStyle, Timeout: c.Timeout.Duration}); err != nil {
-				return sources.S3Options{}, err
-			}
-		}
-		return sources.S3Options{Client: cl, PartSize: int64(pol.S3.PartSize)}, nil
-	})
-	return src, loc, err
 }
 
 // itemPath joins a source location and an item key the way the planner

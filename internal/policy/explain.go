@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"path"
@@ -102,7 +103,7 @@ func underSource(pol *spec.Policy, loc string) int {
 
 // describeRule says what a rule demands, for humans.
 func describeRule(r *spec.Rule) string {
-	suite := orDefault(r.Algorithm, spec.DefaultAlgorithm)
+	suite := cmp.Or(r.Algorithm, spec.DefaultAlgorithm)
 	parts := []string{"key group " + r.KeyGroup}
 	if len(r.RequireContext) > 0 {
 		var kv []string

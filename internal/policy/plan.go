@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -132,7 +133,7 @@ func Plan(ctx context.Context, pol *spec.Policy, o PlanOptions) (*Reconciliation
 	if po.S3Client == nil {
 		po.S3Client = o.S3Client
 	}
-	name := orDefault(o.Name, "policy")
+	name := cmp.Or(o.Name, "policy")
 	for _, k := range keys {
 		part := &Part{Rule: k.rule, Action: k.op, DecryptKeyGroup: k.dec}
 		part.Job, err = partJob(pol, k.rule, k.op, k.dec, c.suites[k.rule].Name)
@@ -244,15 +245,6 @@ func (r *Reconciliation) Items() []planner.Item {
 	out = append(out, r.Others...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Input < out[j].Input })
 	return out
-}
-
-// Counts returns the number of items per action.
-func (r *Reconciliation) Counts() map[planner.Action]int {
-	c := map[planner.Action]int{}
-	for _, it := range r.Items() {
-		c[it.Action]++
-	}
-	return c
 }
 
 // HasChanges reports whether applying would change anything.

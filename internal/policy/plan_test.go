@@ -151,7 +151,7 @@ func TestApplyThenApplyAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rec2.HasChanges() || len(rec2.Parts) != 0 {
-		t.Fatalf("second plan has changes: %v", rec2.Counts())
+		t.Fatalf("second plan has changes: %v", planner.Count(rec2.Items()))
 	}
 	sum2, err := rec2.Apply(ctx, executor.Options{Retries: -1})
 	if err != nil || !sum2.OK() {
