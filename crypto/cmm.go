@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 )
 
 // DefaultCMM is the default materials manager: it asks its keyring for a
@@ -40,7 +41,10 @@ func (c *DefaultCMM) GetEncryptionMaterials(ctx context.Context, req EncryptionR
 	if _, ok := req.Context[publicKeyContextKey]; ok {
 		return nil, fmt.Errorf("crypto: encryption context key %q is reserved", publicKeyContextKey)
 	}
-	m := &EncryptionMaterials{Suite: s, Context: req.Context.Clone()}
+	m := &EncryptionMaterials{Suite: s, Context: req.Context.Clone(), RequiredContextKeys: slices.Clone(req.RequiredContextKeys)}
+	if _, _, err := splitRequired(m.Context, m.RequiredContextKeys); err != nil {
+		return nil, err
+	}
 	if s.Signed() {
 		priv, err := ecdsa.GenerateKey(s.curve, rand.Reader)
 		if err != nil {
@@ -70,7 +74,14 @@ func (c *DefaultCMM) DecryptMaterials(ctx context.Context, req DecryptionRequest
 	if err := req.CommitmentPolicy.checkDecrypt(req.Suite); err != nil {
 		return nil, err
 	}
-	m := &DecryptionMaterials{Suite: req.Suite, Context: req.Context}
+	// The keyring sees the full context (stored and reproduced pairs), as
+	// it did on encrypt, so keyrings that bind the context to their
+	// encrypted data keys check the reproduced values too.
+	full, only, err := mergeReproduced(req.Context, req.ReproducedContext)
+	if err != nil {
+		return nil, err
+	}
+	m := &DecryptionMaterials{Suite: req.Suite, Context: full, RequiredContextKeys: only}
 	encoded, ok := req.Context[publicKeyContextKey]
 	switch {
 	case req.Suite.Signed() && !ok:

@@ -32,6 +32,18 @@ type DecryptOptions struct {
 	UnsignedOnly bool
 	// Concurrency caps the cores one message uses (0: GOMAXPROCS).
 	Concurrency int
+	// ReproducedContext is the encryption context the caller expects (the
+	// ESDKs' decrypt input): every pair the header stores must agree with
+	// it, and its other pairs are the ones a required-encryption-context
+	// CMM kept out of the header - they must be given to decrypt such a
+	// message, and the header authentication checks their values.
+	// Mismatches fail with ErrReproducedContext.
+	ReproducedContext EncryptionContext
+	// ForbidNetV400Retry turns off the ESDKs' compatibility retry for
+	// messages ESDK-.NET 4.0.0 wrote off-specification (see
+	// authenticateHeader). The current ESDKs allow it by default, as does
+	// the zero value here.
+	ForbidNetV400Retry bool
 }
 
 // Decryptor is a streaming ESDK decryptor. Read returns plaintext only

@@ -126,7 +126,12 @@ func NewEncryptor(ctx context.Context, dst io.Writer, o EncryptOptions) (*Encryp
 		return nil, fmt.Errorf("%w: %d encrypted data keys, more than the limit of %d", ErrPolicy, len(m.EncryptedDataKeys), o.MaxEncryptedDataKeys)
 	}
 	s := m.Suite
-	h := &Header{Version: s.MessageVersion, Suite: s, Context: m.Context, EncryptedDataKeys: m.EncryptedDataKeys,
+	// Pairs of required keys are authenticated (header tag) but not stored.
+	stored, only, err := splitRequired(m.Context, m.RequiredContextKeys)
+	if err != nil {
+		return nil, err
+	}
+	h := &Header{Version: s.MessageVersion, Suite: s, Context: stored, RequiredContext: only, EncryptedDataKeys: m.EncryptedDataKeys,
 		ContentType: ContentFramed, FrameLength: uint32(frameLen), AuthIV: make([]byte, ivLen)}
 	if o.NonFramed {
 		h.ContentType = ContentNonFramed
@@ -149,7 +154,11 @@ func NewEncryptor(ctx context.Context, dst io.Writer, o EncryptOptions) (*Encryp
 	if err != nil {
 		return nil, err
 	}
-	h.AuthTag = keys.aead.Seal(nil, h.AuthIV, nil, body)
+	aad, err := h.authAAD(false)
+	if err != nil {
+		return nil, err
+	}
+	h.AuthTag = keys.aead.Seal(nil, h.AuthIV, nil, aad)
 	e := &Encryptor{dst: dst, hdr: h, keys: keys, mid: h.MessageID, frameLen: frameLen, nonFramed: o.NonFramed,
 		want: want, seq: 1, signer: m.SigningKey}
 	e.workers = o.Concurrency

@@ -36,6 +36,13 @@ type Header struct {
 	// the key that unwrapped the data key (DecryptionMaterials.DecryptedWith)
 	// on the header it authenticated. Empty on a parsed header.
 	DecryptedWith string
+	// RequiredContext holds the pairs the header authenticates but does
+	// not store (keys a required-encryption-context CMM listed; see
+	// NewRequiredContextCMM). Not on the wire: set on headers encjob writes
+	// and on headers NewDecryptor and Rewrap authenticated with them from
+	// the reproduced context. Empty on a parsed header, which cannot know
+	// them.
+	RequiredContext EncryptionContext
 
 	body []byte // the serialised header body, exactly the bytes authenticated by AuthTag
 }
@@ -49,6 +56,31 @@ func (h *Header) authLen() int {
 		return ivLen + tagLen
 	}
 	return tagLen
+}
+
+// FullContext returns the message's whole encryption context: the stored
+// pairs and the authenticated-only ones (RequiredContext), as a new map.
+func (h *Header) FullContext() EncryptionContext {
+	out := h.Context.Clone()
+	for k, v := range h.RequiredContext {
+		out[k] = v
+	}
+	return out
+}
+
+// authAAD is the additional data of the header authentication tag: the
+// header body followed by the serialised authenticated-only context
+// (nothing when it is empty). With netV400 an empty one is serialised as
+// a zero pair count, as ESDK-.NET 4.0.0 wrote it.
+func (h *Header) authAAD(netV400 bool) ([]byte, error) {
+	extra, err := h.RequiredContext.Serialize()
+	if err != nil {
+		return nil, err
+	}
+	if netV400 && len(extra) == 0 {
+		extra = []byte{0, 0}
+	}
+	return append(h.body[:len(h.body):len(h.body)], extra...), nil
 }
 
 // marshalBody serialises the header body (everything before the auth

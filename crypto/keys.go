@@ -15,11 +15,27 @@ import (
 type messageKeys struct {
 	aead      cipher.AEAD
 	commitKey []byte
+	// netV400 marks keys derived the ESDK-.NET 4.0.0 way (HKDF info
+	// without the message id, v1 HKDF suites only): they differ from the
+	// standard ones, so a message read with them cannot keep its body
+	// under a standard header (Rewrap refuses it).
+	netV400 bool
 }
 
 // deriveKeys turns a data key into the message's content key (and
 // commitment key) as the suite prescribes.
 func deriveKeys(s *Suite, dataKey, messageID []byte) (*messageKeys, error) {
+	return deriveKeysInfo(s, dataKey, messageID, false)
+}
+
+// netV400KDFDiffers reports whether ESDK-.NET 4.0.0 derived the content
+// key of suite s differently from the specification: for message format 1
+// suites with HKDF, it left the message id out of the HKDF info.
+func netV400KDFDiffers(s *Suite) bool { return s.kdf != nil && !s.Committing && s.MessageVersion == 1 }
+
+// deriveKeysInfo is deriveKeys; with netV400 it derives as ESDK-.NET 4.0.0
+// did (see netV400KDFDiffers), for its retry policy.
+func deriveKeysInfo(s *Suite, dataKey, messageID []byte, netV400 bool) (*messageKeys, error) {
 	if len(dataKey) != s.KeyLen {
 		return nil, fmt.Errorf("crypto: data key is %d bytes, suite %s needs %d", len(dataKey), s, s.KeyLen)
 	}
@@ -37,7 +53,11 @@ func deriveKeys(s *Suite, dataKey, messageID []byte) (*messageKeys, error) {
 			return nil, err
 		}
 	case s.kdf != nil:
-		info := string(binary.BigEndian.AppendUint16(nil, s.ID)) + string(messageID)
+		info := string(binary.BigEndian.AppendUint16(nil, s.ID))
+		if !netV400 {
+			info += string(messageID)
+		}
+		mk.netV400 = netV400
 		k, err := hkdf.Key(s.kdf, dataKey, nil, info, s.KeyLen)
 		if err != nil {
 			return nil, err

@@ -24,17 +24,26 @@ type EncryptionMaterials struct {
 	DataKey           []byte
 	EncryptedDataKeys []EncryptedDataKey
 	SigningKey        *ecdsa.PrivateKey // nil for unsigned suites
-	// RequiredContextKeys lists context keys that are authenticated but not
-	// stored in the header (message format reserved for required-EC CMMs).
+	// RequiredContextKeys lists keys of Context that the message
+	// authenticates but does not store (the header authentication covers
+	// them; a reader must reproduce their values). Set by the
+	// required-encryption-context CMM (NewRequiredContextCMM); every key
+	// must be in Context.
 	RequiredContextKeys []string
 }
 
 // DecryptionMaterials is what keyrings fill in on decrypt.
 type DecryptionMaterials struct {
-	Suite           *Suite
-	Context         EncryptionContext
-	DataKey         []byte // set by the keyring that unwrapped an EDK
-	VerificationKey *ecdsa.PublicKey
+	Suite *Suite
+	// Context is the message's full context: the pairs its header stores
+	// and, for RequiredContextKeys, the reproduced pairs it does not.
+	Context EncryptionContext
+	// RequiredContextKeys lists the keys of Context that are not stored in
+	// the header: the header authentication covers their reproduced
+	// values, so a wrong value fails it.
+	RequiredContextKeys []string
+	DataKey             []byte // set by the keyring that unwrapped an EDK
+	VerificationKey     *ecdsa.PublicKey
 	// DecryptedWith names the key that unwrapped DataKey, set with it by the
 	// keyring: the KMS key ARN the Decrypt call used (which, for a
 	// multi-Region key or discovery, may differ from the EDK's provider
@@ -105,6 +114,13 @@ var (
 	// ErrPolicy: the message is well formed but the configured policy
 	// (commitment, EDK limit, unsigned-only, max length) forbids it.
 	ErrPolicy = errors.New("crypto: message rejected by policy")
+	// ErrReproducedContext: the reproduced encryption context given to
+	// decrypt or rewrap a message does not fit it: a pair disagrees with
+	// one the header stores, a required key is missing, or the pairs the
+	// message authenticates without storing do not verify (then the error
+	// also wraps ErrAuthentication or ErrNoMatchingKey). On encrypt: a
+	// required key is not in the context.
+	ErrReproducedContext = errors.New("crypto: encryption context does not match the required or reproduced context")
 )
 
 // EncryptionRequest asks a materials manager for encryption materials.
@@ -113,6 +129,10 @@ type EncryptionRequest struct {
 	Context          EncryptionContext
 	PlaintextLength  int64 // -1 when unknown
 	CommitmentPolicy CommitmentPolicy
+	// RequiredContextKeys are keys of Context the message must
+	// authenticate without storing; a manager copies them into the
+	// materials (a required-EC CMM adds its own).
+	RequiredContextKeys []string
 }
 
 // DecryptionRequest asks a materials manager for decryption materials.
@@ -121,6 +141,11 @@ type DecryptionRequest struct {
 	Context           EncryptionContext // from the header
 	EncryptedDataKeys []EncryptedDataKey
 	CommitmentPolicy  CommitmentPolicy
+	// ReproducedContext is the context the caller expects the message to
+	// have (decrypt's encryption context input): its pairs must equal the
+	// ones the header stores, and the others become the message's
+	// authenticated-only pairs (DecryptionMaterials.RequiredContextKeys).
+	ReproducedContext EncryptionContext
 }
 
 // MaterialsManager (CMM) turns requests into materials, typically through a

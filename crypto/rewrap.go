@@ -28,10 +28,14 @@ type RewrapOptions struct {
 	// forbids writing a suite forbids rewrapping into it.
 	CommitmentPolicy CommitmentPolicy
 	// Context returns the user context of the new message from the
-	// authenticated source header (nil: the source's user pairs).
-	// ESDK-reserved keys are dropped from the source before the call and
-	// may not be returned.
+	// authenticated source header (nil: the source's user pairs, stored
+	// and authenticated-only: h.FullContext()). ESDK-reserved keys are
+	// dropped from the source before the call and may not be returned.
 	Context func(h *Header) (EncryptionContext, error)
+	// RequiredContextKeys are keys of the new context the new message
+	// authenticates without storing, as a required-encryption-context CMM
+	// makes it (nil: every pair is stored).
+	RequiredContextKeys []string
 	// Check, when set, vets the authenticated source header before
 	// anything is written (e.g. required context pairs).
 	Check func(h *Header) error
@@ -184,20 +188,30 @@ func newRewrap(ctx context.Context, br *bufio.Reader, o RewrapOptions) (*rewrap,
 		r.close()
 		return nil, err
 	}
-	nh := &Header{Version: h.Version, Type: h.Type, Suite: h.Suite, MessageID: h.MessageID, Context: r.em.Context,
+	// Pairs of required keys are authenticated (header tag) but not stored.
+	stored, only, err := splitRequired(r.em.Context, o.RequiredContextKeys)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	nh := &Header{Version: h.Version, Type: h.Type, Suite: h.Suite, MessageID: h.MessageID, Context: stored, RequiredContext: only,
 		EncryptedDataKeys: r.em.EncryptedDataKeys, ContentType: h.ContentType, IVLength: h.IVLength,
 		FrameLength: h.FrameLength, CommitKey: h.CommitKey, AuthIV: make([]byte, ivLen)}
 	if h.Version == 1 {
 		err = freshHeaderIV(nh.AuthIV, h.AuthIV)
 	}
+	var aad []byte
 	if err == nil {
 		r.body, err = nh.marshalBody()
+	}
+	if err == nil {
+		aad, err = nh.authAAD(false)
 	}
 	if err != nil {
 		r.close()
 		return nil, err
 	}
-	nh.AuthTag = keys.aead.Seal(nil, nh.AuthIV, nil, r.body)
+	nh.AuthTag = keys.aead.Seal(nil, nh.AuthIV, nil, aad)
 	r.new = nh
 	return r, nil
 }
@@ -217,8 +231,11 @@ func (r *rewrap) materials(ctx context.Context, o RewrapOptions) error {
 			return err
 		}
 	}
+	if r.keys.netV400 {
+		return fmt.Errorf("crypto: the source was written by ESDK-.NET 4.0.0 with a non-standard key derivation (suite %s): a rewrap would keep its body, which no standard reader opens; re-encrypt it fully instead", s)
+	}
 	user := EncryptionContext{}
-	for k, v := range h.Context {
+	for k, v := range h.FullContext() {
 		if len(k) < len(ReservedPrefix) || k[:len(ReservedPrefix)] != ReservedPrefix {
 			user[k] = v
 		}
@@ -307,7 +324,9 @@ func freshHeaderIV(iv, old []byte) error {
 // openHeader reads and authenticates a message header (for NewDecryptor
 // and Rewrap): limits and policies first, then the data key through the
 // CMM, the key commitment and the header tag. It returns the materials (with the data key, which the caller
-// must clear) and the derived keys.
+// must clear) and the derived keys. The returned header carries the
+// authenticated-only pairs (RequiredContext) the reproduced context
+// supplied.
 func openHeader(ctx context.Context, br *bufio.Reader, o DecryptOptions) (*Header, *DecryptionMaterials, *messageKeys, error) {
 	h, err := parseHeader(br, HeaderLimits{MaxEncryptedDataKeys: o.MaxEncryptedDataKeys})
 	if err != nil {
@@ -324,27 +343,84 @@ func openHeader(ctx context.Context, br *bufio.Reader, o DecryptOptions) (*Heade
 		return nil, nil, nil, err
 	}
 	m, err := o.CMM.DecryptMaterials(ctx, DecryptionRequest{Suite: s, Context: h.Context,
-		EncryptedDataKeys: h.EncryptedDataKeys, CommitmentPolicy: o.CommitmentPolicy})
+		EncryptedDataKeys: h.EncryptedDataKeys, CommitmentPolicy: o.CommitmentPolicy,
+		ReproducedContext: o.ReproducedContext})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, reproducedHint(h, o.ReproducedContext, err)
 	}
 	h.DecryptedWith = m.DecryptedWith
-	keys, err := deriveKeys(s, m.DataKey, h.MessageID)
-	// Commitment first: no plaintext, not even the header's verdict,
-	// before the key is known to be the one the message was made with.
-	if err == nil {
-		err = keys.checkCommitment(h)
-	}
-	if err == nil {
-		if _, e := keys.aead.Open(nil, h.AuthIV, h.AuthTag, h.body); e != nil {
-			err = fmt.Errorf("%w: header authentication tag does not verify", ErrAuthentication)
+	if h.RequiredContext, err = checkDecryptContext(h, m, o.ReproducedContext); err == nil {
+		var keys *messageKeys
+		if keys, err = authenticateHeader(h, m.DataKey, !o.ForbidNetV400Retry); err == nil {
+			return h, m, keys, nil
 		}
 	}
+	clear(m.DataKey)
+	return nil, nil, nil, reproducedHint(h, o.ReproducedContext, err)
+}
+
+// authenticateHeader derives the message keys and checks the key
+// commitment and the header tag. Commitment first: no plaintext, not even
+// the header's verdict, before the key is known to be the one the message
+// was made with.
+//
+// With netV400, a header tag that does not verify is tried once more the
+// way ESDK-.NET 4.0.0 wrote it (the ESDKs' NetV4_0_0 retry policy): the
+// content key of v1 HKDF suites derived without the message id, and an
+// empty authenticated-only context serialised as a zero pair count. Only
+// the header tag is retried; the keys it verifies with then open the body.
+func authenticateHeader(h *Header, dataKey []byte, netV400 bool) (*messageKeys, error) {
+	keys, err := deriveKeys(h.Suite, dataKey, h.MessageID)
 	if err != nil {
-		clear(m.DataKey)
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return h, m, keys, nil
+	if err := keys.checkCommitment(h); err != nil {
+		return nil, err
+	}
+	if headerTagVerifies(h, keys, false) {
+		return keys, nil
+	}
+	if netV400 {
+		legacy := keys
+		if netV400KDFDiffers(h.Suite) {
+			if legacy, err = deriveKeysInfo(h.Suite, dataKey, h.MessageID, true); err != nil {
+				return nil, err
+			}
+		}
+		if headerTagVerifies(h, legacy, true) {
+			return legacy, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: header authentication tag does not verify", ErrAuthentication)
+}
+
+func headerTagVerifies(h *Header, keys *messageKeys, netV400 bool) bool {
+	aad, err := h.authAAD(netV400)
+	if err != nil {
+		return false
+	}
+	_, err = keys.aead.Open(nil, h.AuthIV, h.AuthTag, aad)
+	return err == nil
+}
+
+// reproducedHint makes a failure to authenticate a message whose
+// reproduced context supplied pairs the header does not store name them:
+// their values are authenticated there, so a wrong value fails exactly
+// like a wrong key (the error then also wraps ErrReproducedContext).
+// Without a reproduced context, an authentication failure says that a
+// message written with required context keys needs one.
+func reproducedHint(h *Header, reproduced EncryptionContext, err error) error {
+	if errors.Is(err, ErrReproducedContext) || !(errors.Is(err, ErrAuthentication) || errors.Is(err, ErrNoMatchingKey)) {
+		return err
+	}
+	if only := notStored(h, reproduced); len(only) > 0 {
+		return fmt.Errorf("%w (%w: the message does not store %s of the reproduced context: if it was written with required encryption context keys, their values are wrong)",
+			err, ErrReproducedContext, quoteKeys(only))
+	}
+	if len(reproduced) == 0 && errors.Is(err, ErrAuthentication) {
+		return fmt.Errorf("%w (if the message was written with required encryption context keys, give their values as the reproduced encryption context)", err)
+	}
+	return err
 }
 
 // bodyCopier moves the body of a message from r to w unchanged, checking

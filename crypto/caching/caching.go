@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -409,6 +410,16 @@ func (c *CMM) encryptionKey(req crypto.EncryptionRequest) (cacheKey, error) {
 	}
 	h.Write([]byte{byte(req.CommitmentPolicy)})
 	h.Write(ecHash[:])
+	if len(req.RequiredContextKeys) > 0 {
+		// Materials for a message that keeps some pairs out of its header
+		// are not those for one that stores them (absent: the identifier
+		// stays the specification's).
+		h.Write([]byte("required keys"))
+		for _, key := range slices.Sorted(slices.Values(req.RequiredContextKeys)) {
+			h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(key))))
+			h.Write([]byte(key))
+		}
+	}
 	var k cacheKey
 	h.Sum(k[:0])
 	return k, nil
@@ -446,6 +457,18 @@ func (c *CMM) decryptionKey(req crypto.DecryptionRequest) (cacheKey, error) {
 	}
 	h.Write(make([]byte, sha512.Size))
 	h.Write(ecHash[:])
+	if len(req.ReproducedContext) > 0 {
+		// The materials' context includes the reproduced pairs the header
+		// does not store: a request reproducing other values must not be
+		// served them (absent: the identifier stays the specification's).
+		rc, err := req.ReproducedContext.Serialize()
+		if err != nil {
+			return cacheKey{}, fmt.Errorf("caching: reproduced context: %w", err)
+		}
+		rcHash := sha512.Sum512(rc)
+		h.Write([]byte("reproduced context"))
+		h.Write(rcHash[:])
+	}
 	var k cacheKey
 	h.Sum(k[:0])
 	return k, nil
@@ -484,6 +507,8 @@ func cloneDecryption(m *crypto.DecryptionMaterials) *crypto.DecryptionMaterials 
 		DataKey:         append([]byte(nil), m.DataKey...),
 		VerificationKey: m.VerificationKey,
 		DecryptedWith:   m.DecryptedWith,
+		// Copied: the caller may change its materials.
+		RequiredContextKeys: append([]string(nil), m.RequiredContextKeys...),
 	}
 }
 
