@@ -13,7 +13,8 @@
 //
 // CreateKey, DescribeKey, ListKeys, CreateAlias, ListAliases, Encrypt,
 // Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext,
-// EnableKey, DisableKey and ScheduleKeyDeletion, with the service's request
+// EnableKey, DisableKey, ScheduleKeyDeletion, GetPublicKey and
+// DeriveSharedSecret, with the service's request
 // and response members, error types ({"__type":"NotFoundException",
 // "message":"..."}) and HTTP status codes (400 for client errors and
 // ThrottlingException, 412 for DryRunOperationException, 500 for
@@ -40,6 +41,16 @@
 // A multi-region key (id mrk-...) exists in its primary region and each
 // replica region with the same material, so a ciphertext produced in one
 // region decrypts in the others.
+//
+// Asymmetric keys (KeySpec in CreateKey or the seed): RSA_2048, RSA_3072
+// and RSA_4096 for ENCRYPT_DECRYPT with RSAES_OAEP_SHA_1 and
+// RSAES_OAEP_SHA_256 (Encrypt, and Decrypt with the KeyId and algorithm
+// named, as the service requires for asymmetric ciphertexts; no
+// encryption context), and ECC_NIST_P256/P384/P521 for KEY_AGREEMENT
+// (DeriveSharedSecret with ECDH and a DER SubjectPublicKeyInfo on the
+// key's curve). GetPublicKey returns their DER public key. Using a key for
+// what its usage forbids is InvalidKeyUsageException, GetPublicKey of a
+// symmetric key UnsupportedOperationException, as in the service.
 //
 // The emulator enforces key state (DisabledException; KMSInvalidStateException
 // when pending deletion), key usage (InvalidKeyUsageException), the 4096-byte

@@ -48,6 +48,8 @@ var operations = map[string]func(*Emulator, *reqCtx, []byte) (any, *apiError){
 	"EnableKey":                       (*Emulator).enableKey,
 	"DisableKey":                      (*Emulator).disableKey,
 	"ScheduleKeyDeletion":             (*Emulator).scheduleKeyDeletion,
+	"GetPublicKey":                    (*Emulator).getPublicKey,
+	"DeriveSharedSecret":              (*Emulator).deriveSharedSecret,
 }
 
 // Operations returns the names of the operations the emulator implements.
@@ -56,10 +58,10 @@ func Operations() []string { return slices.Sorted(maps.Keys(operations)) }
 // unimplemented are the other TrentService operations: they are answered
 // with UnsupportedOperationException rather than UnknownOperationException.
 var unimplemented = strings.Fields(`CancelKeyDeletion ConnectCustomKeyStore CreateCustomKeyStore
-	CreateGrant Decapsulate DeleteAlias DeleteCustomKeyStore DeleteImportedKeyMaterial DeriveSharedSecret
+	CreateGrant Decapsulate DeleteAlias DeleteCustomKeyStore DeleteImportedKeyMaterial
 	DescribeCustomKeyStores DisableKeyRotation DisconnectCustomKeyStore EnableKeyRotation Encapsulate
 	GenerateDataKeyPair GenerateDataKeyPairWithoutPlaintext GenerateMac GenerateRandom GetKeyLastUsage
-	GetKeyPolicy GetKeyRotationStatus GetParametersForImport GetPublicKey ImportKeyMaterial ListGrants
+	GetKeyPolicy GetKeyRotationStatus GetParametersForImport ImportKeyMaterial ListGrants
 	ListKeyPolicies ListKeyRotations ListResourceTags ListRetirableGrants PutKeyPolicy ReplicateKey
 	RetireGrant RevokeGrant RotateKeyOnDemand Sign TagResource UntagResource UpdateAlias
 	UpdateCustomKeyStore UpdateKeyDescription UpdatePrimaryRegion Verify VerifyMac`)
@@ -89,7 +91,13 @@ func New(seed *Seed) (*Emulator, error) {
 	now := time.Now()
 	for _, sk := range keys {
 		var mat *material
-		if sk.Usage == usageEncrypt {
+		var asym *asymKey
+		switch {
+		case asymSpecs[sk.KeySpec] == sk.Usage: // not the SIGN_VERIFY stubs
+			if asym, err = newAsymKey(sk.KeySpec); err != nil {
+				return nil, fmt.Errorf("kmsemu: key %s: %w", sk.ID, err)
+			}
+		case sk.Usage == usageEncrypt:
 			if mat, err = newMaterial(sk.material); err != nil {
 				return nil, fmt.Errorf("kmsemu: key %s: %w", sk.ID, err)
 			}
@@ -106,8 +114,8 @@ func New(seed *Seed) (*Emulator, error) {
 			loc := keyLoc{sk.Account, r, sk.ID}
 			e.keys[loc] = &key{
 				keyLoc: loc, arn: keyARN(loc), created: now,
-				usage: sk.Usage, spec: specFor(sk.Usage), allowed: sk.allowed,
-				mat: mat, mrk: mrk, state: state,
+				usage: sk.Usage, spec: sk.KeySpec, allowed: sk.allowed,
+				mat: mat, asym: asym, mrk: mrk, state: state,
 			}
 			for _, a := range sk.Aliases {
 				al := aliasLoc{sk.Account, r, a}

@@ -22,7 +22,7 @@ const (
 // seed key's allowedOperations may list.
 var keyScopedOps = []string{
 	"CreateAlias", "Decrypt", "DescribeKey", "DisableKey", "EnableKey", "Encrypt",
-	"GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt",
+	"GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt", "GetPublicKey", "DeriveSharedSecret",
 	"ReEncryptFrom", "ReEncryptTo", "ScheduleKeyDeletion",
 }
 
@@ -47,7 +47,8 @@ type key struct {
 	usage       string
 	spec        string
 	allowed     map[string]bool // nil = all
-	mat         *material       // nil unless usage is ENCRYPT_DECRYPT
+	mat         *material       // symmetric ENCRYPT_DECRYPT keys only
+	asym        *asymKey        // RSA and ECC keys only
 	mrk         *mrkSet         // nil for single-region keys
 
 	state    string
@@ -195,11 +196,11 @@ func (k *key) authorize(rc *reqCtx, perm string) *apiError {
 // usable checks that a key may perform a cryptographic operation: enabled,
 // and a symmetric encryption key.
 func (k *key) usable(op string) *apiError {
-	switch k.state {
-	case stateDisabled:
-		return clientErr(errDisabled, "%s is disabled.", k.arn)
-	case statePending:
-		return clientErr(errInvalidState, "%s is pending deletion.", k.arn)
+	if aerr := k.stateOK(); aerr != nil {
+		return aerr
+	}
+	if k.asym != nil {
+		return clientErr(errInvalidKeyUsage, "%s is an asymmetric %s key (%s), which is not valid for %s.", k.arn, k.spec, k.usage, op)
 	}
 	if k.usage != usageEncrypt || k.mat == nil {
 		return clientErr(errInvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.arn, k.usage, op)
@@ -225,7 +226,7 @@ func specFor(usage string) string {
 		return "RSA_2048"
 	case "GENERATE_VERIFY_MAC":
 		return "HMAC_256"
-	case "KEY_AGREEMENT":
+	case usageKeyAgreement:
 		return "ECC_NIST_P256"
 	}
 	return specSymmetic
@@ -248,7 +249,10 @@ func (k *key) metadata() *keyMetadata {
 		KeySpec:               k.spec,
 		MultiRegion:           k.mrk != nil,
 	}
-	if k.usage == usageEncrypt {
+	switch {
+	case k.asym != nil:
+		k.asym.algorithms(m)
+	case k.usage == usageEncrypt:
 		m.EncryptionAlgorithms = []string{algSymmetric}
 	}
 	if k.state == statePending {

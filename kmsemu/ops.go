@@ -21,12 +21,23 @@ func (e *Emulator) createKey(rc *reqCtx, body []byte) (any, *apiError) {
 	if in.KeySpec != "" && in.CustomerMasterKeySpec != "" {
 		return nil, clientErr(errValidation, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request.")
 	}
-	spec := in.KeySpec + in.CustomerMasterKeySpec
-	switch {
-	case spec != "" && spec != specSymmetic:
-		return nil, clientErr(errUnsupported, "kmsemu supports only SYMMETRIC_DEFAULT keys, not %s", spec)
-	case in.KeyUsage != "" && in.KeyUsage != usageEncrypt:
-		return nil, clientErr(errValidation, "KeyUsage %s is not compatible with KeySpec SYMMETRIC_DEFAULT", in.KeyUsage)
+	spec, usage := in.KeySpec+in.CustomerMasterKeySpec, in.KeyUsage
+	if spec == "" {
+		spec = specSymmetic
+	}
+	if usage == "" {
+		usage = usageEncrypt
+	}
+	_, asymmetric := asymSpecs[spec]
+	switch msg := checkSpecUsage(spec, usage); {
+	case asymmetric && usage == "SIGN_VERIFY":
+		return nil, clientErr(errUnsupported, "kmsemu does not support SIGN_VERIFY keys (KeySpec %s)", spec)
+	case msg != "" && !asymmetric && spec != specSymmetic:
+		return nil, clientErr(errUnsupported, "%s", msg)
+	case msg != "":
+		return nil, clientErr(errValidation, "%s", msg)
+	case asymmetric && in.MultiRegion:
+		return nil, clientErr(errUnsupported, "kmsemu does not support multi-Region asymmetric keys")
 	case in.Origin != "" && in.Origin != "AWS_KMS":
 		return nil, clientErr(errUnsupported, "kmsemu supports only Origin AWS_KMS, not %s", in.Origin)
 	case in.CustomKeyStoreId != "" || in.XksKeyId != "":
@@ -34,7 +45,14 @@ func (e *Emulator) createKey(rc *reqCtx, body []byte) (any, *apiError) {
 	case len(in.Description) > 8192:
 		return nil, validationErr("Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192")
 	}
-	mat, err := newMaterial(nil)
+	var mat *material
+	var asym *asymKey
+	var err error
+	if asymmetric {
+		asym, err = newAsymKey(spec)
+	} else {
+		mat, err = newMaterial(nil)
+	}
 	if err != nil {
 		return nil, newErr(errInternal, http.StatusInternalServerError, "%v", err)
 	}
@@ -46,8 +64,8 @@ func (e *Emulator) createKey(rc *reqCtx, body []byte) (any, *apiError) {
 	}
 	k := &key{
 		keyLoc: loc, arn: keyARN(loc), created: time.Now(),
-		description: in.Description, usage: usageEncrypt, spec: specSymmetic,
-		mat: mat, mrk: mrk, state: stateEnabled,
+		description: in.Description, usage: usage, spec: spec,
+		mat: mat, asym: asym, mrk: mrk, state: stateEnabled,
 	}
 	e.mu.Lock()
 	e.keys[loc] = k
@@ -231,6 +249,9 @@ func (e *Emulator) encrypt(rc *reqCtx, body []byte) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	if k.asym != nil {
+		return e.encryptRSA(rc, k, in)
+	}
 	if aerr := firstErr(k.authorize(rc, "Encrypt"), k.usable("Encrypt"), checkAlgorithm(in.EncryptionAlgorithm, "encryptionAlgorithm")); aerr != nil {
 		return nil, aerr
 	}
@@ -310,6 +331,12 @@ func (e *Emulator) decrypt(rc *reqCtx, body []byte) (any, *apiError) {
 	}
 	if aerr := checkGrantTokens(in.GrantTokens); aerr != nil {
 		return nil, aerr
+	}
+	if in.KeyId != "" {
+		// An asymmetric ciphertext does not name its key: KeyId does.
+		if k, aerr := e.resolve(rc, in.KeyId, "keyId", true); aerr == nil && k.asym != nil {
+			return e.decryptRSA(rc, k, in)
+		}
 	}
 	k, pt, aerr := e.openBlob(rc, in.CiphertextBlob, in.EncryptionContext, in.KeyId, "keyId", in.EncryptionAlgorithm, "encryptionAlgorithm", "Decrypt")
 	if aerr != nil {

@@ -57,6 +57,13 @@ type SeedKey struct {
 	// GENERATE_VERIFY_MAC or KEY_AGREEMENT for keys that exist only to be
 	// rejected by the cryptographic operations (InvalidKeyUsageException).
 	Usage string `yaml:"usage"`
+	// KeySpec is SYMMETRIC_DEFAULT (the default), RSA_2048, RSA_3072 or
+	// RSA_4096 (usage ENCRYPT_DECRYPT: RSAES_OAEP_SHA_1/256), or
+	// ECC_NIST_P256, ECC_NIST_P384 or ECC_NIST_P521 (usage KEY_AGREEMENT:
+	// DeriveSharedSecret). Asymmetric key pairs are generated at start
+	// and have no replicas. Usages SIGN_VERIFY and GENERATE_VERIFY_MAC
+	// keep their default spec (RSA_2048, HMAC_256) and have no key.
+	KeySpec string `yaml:"keySpec"`
 	// Material is optional standard base64 of 32 bytes of key material,
 	// for reproducible demos; random if empty.
 	Material string `yaml:"material"`
@@ -274,6 +281,19 @@ func (s *Seed) normalize(line func(fieldPath) int) (account, region string, keys
 		case usageEncrypt, "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT":
 		default:
 			bad(append(p, "usage"), "%q is not ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT", k.Usage)
+		}
+		if k.KeySpec == "" {
+			k.KeySpec = specFor(k.Usage)
+		}
+		if stub := k.Usage == "SIGN_VERIFY" || k.Usage == "GENERATE_VERIFY_MAC"; !stub {
+			if msg := checkSpecUsage(k.KeySpec, k.Usage); msg != "" {
+				bad(append(p, "keySpec"), "%s", msg)
+			}
+			if asymSpecs[k.KeySpec] != "" && (len(k.Replicas) > 0 || k.Material != "") {
+				bad(append(p, "keySpec"), "asymmetric keys have no replicas and no material (the key pair is generated)")
+			}
+		} else if k.KeySpec != specFor(k.Usage) {
+			bad(append(p, "keySpec"), "%q is not supported for usage %s", k.KeySpec, k.Usage)
 		}
 		if k.Material != "" {
 			m, err := base64.StdEncoding.DecodeString(k.Material)

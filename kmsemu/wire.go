@@ -34,6 +34,7 @@ type keyMetadata struct {
 	CustomerMasterKeySpec    string             `json:"CustomerMasterKeySpec"`
 	KeySpec                  string             `json:"KeySpec"`
 	EncryptionAlgorithms     []string           `json:"EncryptionAlgorithms,omitempty"`
+	KeyAgreementAlgorithms   []string           `json:"KeyAgreementAlgorithms,omitempty"`
 	MultiRegion              bool               `json:"MultiRegion"`
 	MultiRegionConfiguration *multiRegionConfig `json:"MultiRegionConfiguration,omitempty"`
 }
