@@ -284,7 +284,9 @@ func (e *NoMatchError) Error() string {
 }
 
 // Unwrap returns crypto.ErrNoMatchingKey and the failures.
-func (e *NoMatchError) Unwrap() []error { return append([]error{crypto.ErrNoMatchingKey}, e.Failures...) }
+func (e *NoMatchError) Unwrap() []error {
+	return append([]error{crypto.ErrNoMatchingKey}, e.Failures...)
+}
 
 var (
 	_ crypto.Keyring    = (*Keyring)(nil)

@@ -222,7 +222,9 @@ func TestColdCacheCoalesced(t *testing.T) {
 	dec := keyring(t, hierarchy.Config{Store: e.store, BranchKeyID: id})
 	msgs := make([][]byte, 64)
 	e.reset(t)
-	parallel(64, func(i int) { msgs[i] = encrypt(t, enc, []byte("m"), crypto.EncryptionContext{"i": string(rune('a' + i%26))}) })
+	parallel(64, func(i int) {
+		msgs[i] = encrypt(t, enc, []byte("m"), crypto.EncryptionContext{"i": string(rune('a' + i%26))})
+	})
 	checkOneRead(t, e, "encrypt")
 	e.reset(t)
 	parallel(64, func(i int) {
