@@ -112,35 +112,15 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 	if cfg.Discovery == (len(cfg.Keys) > 0) {
 		return nil, errors.New("awskms: set either keys or discovery, not both or neither")
 	}
-	if cfg.RateLimit < 0 || cfg.RateBurst < 0 {
-		return nil, fmt.Errorf("awskms: rate limit %v/s burst %d must not be negative", cfg.RateLimit, cfg.RateBurst)
-	}
-	switch cfg.RetryMode {
-	case "", "standard", "adaptive":
-	default:
-		return nil, fmt.Errorf("awskms: retry mode %q: want standard or adaptive", cfg.RetryMode)
-	}
-	// KMS refuses more than 10 grant tokens per request (ValidationException);
-	// say so before any call rather than on the first item, and not at all
-	// on a KMS that does not check (local-kms accepts any number).
-	if len(cfg.GrantTokens) > 10 {
-		return nil, fmt.Errorf("awskms: %d grant tokens: KMS accepts at most 10 per request", len(cfg.GrantTokens))
-	}
-	if cfg.MaxAttempts < 0 {
-		return nil, fmt.Errorf("awskms: max attempts %d must not be negative", cfg.MaxAttempts)
-	}
-	provider := cfg.Clients
-	if provider == nil {
-		provider = &DefaultProvider{
-			Profile: cfg.Profile, Endpoint: cfg.Endpoint, RetryMode: cfg.RetryMode,
-			MaxAttempts: cfg.MaxAttempts, MaxBackoff: cfg.MaxBackoff, Timeout: cfg.Timeout, Credentials: cfg.Credentials,
-		}
+	clients, err := newClients(cfg)
+	if err != nil {
+		return nil, err
 	}
 	k := &Keyring{
 		discovery:       cfg.Discovery,
 		discoveryRegion: cfg.DiscoveryRegion,
 		grantTokens:     slices.Clone(cfg.GrantTokens),
-		clients:         newClientCache(provider, cfg.RateLimit, cfg.RateBurst),
+		clients:         clients,
 	}
 	if cfg.Discovery {
 		if f := cfg.DiscoveryFilter; f != nil {
@@ -174,6 +154,36 @@ func New(ctx context.Context, cfg Config) (*Keyring, error) {
 	}
 	k.Matcher.keys = k.keys
 	return k, nil
+}
+
+// newClients validates the client settings of cfg (rate limit, retry
+// mode, grant tokens, attempts) and returns its client cache.
+func newClients(cfg Config) (*clientCache, error) {
+	if cfg.RateLimit < 0 || cfg.RateBurst < 0 {
+		return nil, fmt.Errorf("awskms: rate limit %v/s burst %d must not be negative", cfg.RateLimit, cfg.RateBurst)
+	}
+	switch cfg.RetryMode {
+	case "", "standard", "adaptive":
+	default:
+		return nil, fmt.Errorf("awskms: retry mode %q: want standard or adaptive", cfg.RetryMode)
+	}
+	// KMS refuses more than 10 grant tokens per request (ValidationException);
+	// say so before any call rather than on the first item, and not at all
+	// on a KMS that does not check (local-kms accepts any number).
+	if len(cfg.GrantTokens) > 10 {
+		return nil, fmt.Errorf("awskms: %d grant tokens: KMS accepts at most 10 per request", len(cfg.GrantTokens))
+	}
+	if cfg.MaxAttempts < 0 {
+		return nil, fmt.Errorf("awskms: max attempts %d must not be negative", cfg.MaxAttempts)
+	}
+	provider := cfg.Clients
+	if provider == nil {
+		provider = &DefaultProvider{
+			Profile: cfg.Profile, Endpoint: cfg.Endpoint, RetryMode: cfg.RetryMode,
+			MaxAttempts: cfg.MaxAttempts, MaxBackoff: cfg.MaxBackoff, Timeout: cfg.Timeout, Credentials: cfg.Credentials,
+		}
+	}
+	return newClientCache(provider, cfg.RateLimit, cfg.RateBurst), nil
 }
 
 // describe resolves id with DescribeKey in region.
