@@ -195,3 +195,8 @@ func TestRawECDHNegativeGoESDK(t *testing.T) {
 		}
 	}
 }
+
+func pemPublic(t testing.TB, der []byte) string {
+	t.Helper()
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
