@@ -26,6 +26,7 @@ import (
 func cmdLimits(args []string) error {
 	fs := flag.NewFlagSet("limits", flag.ExitOnError)
 	dir := fs.String("dir", "", "data directory")
+	fs.String("id", "limits", "row id (names the CPU profile)")
 	dur := fs.Duration("time", 500*time.Millisecond, "time per primitive measurement")
 	fs.Parse(args)
 	cores := runtime.GOMAXPROCS(0)

@@ -27,6 +27,7 @@ import (
 	"github.com/encjob/encjob/executor"
 	"github.com/encjob/encjob/kmsemu"
 	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
 )
 
@@ -104,10 +105,14 @@ func runJob(ctx context.Context, yaml string, o planner.Options, want int) (*exe
 	return sum, plan, apply, nil
 }
 
-// countFiles returns the regular files under root.
+// listFiles returns the regular files under root, leaving out encjob's
+// state directory (an output root holds one: its journal is no item).
 func listFiles(root string) ([]string, error) {
 	var out []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == sources.StateDir {
+			return filepath.SkipDir
+		}
 		if err == nil && d.Type().IsRegular() {
 			out = append(out, p)
 		}

@@ -68,9 +68,10 @@ type Decryptor struct {
 	frames   []rawFrame
 	offs     []int
 	errs     []error
-	raw      []byte // scratch for raw frames
-	done     bool   // final frame verified
-	verified bool   // footer and end of input verified
+	raw      []byte     // scratch for raw frames
+	ah       *asyncHash // the signature hash on its own goroutine, or nil
+	done     bool       // final frame verified
+	verified bool       // footer and end of input verified
 	err      error
 }
 
@@ -102,6 +103,9 @@ func NewDecryptor(ctx context.Context, src io.Reader, o DecryptOptions) (*Decryp
 		d.sig = s.signHash()
 		d.sig.Write(h.body)
 		d.sig.Write(h.marshalAuth())
+		if d.workers > 1 && h.ContentType == ContentFramed {
+			d.ah = newAsyncHash(d.sig)
+		}
 	}
 	return d, nil
 }
@@ -206,15 +210,20 @@ func checkNonFramedLimit(n uint64, limit int64) error {
 	return nil
 }
 
+// rawFrame locates one frame in the raw bytes of its batch.
 type rawFrame struct {
 	seq   uint32
 	final bool
-	iv    []byte
-	ct    []byte // ciphertext || tag
+	iv    int // offset of the IV
+	ct    int // offset of ciphertext || tag
+	end   int // end of the tag
 }
 
 // readBatch reads up to a batch of frames, verifies and decrypts them
 // (on several cores when worthwhile), and leaves the plaintext in d.out.
+// The batch's bytes are read exactly as they stand in the message, so the
+// signature hash takes them in one piece (on its own core for a large
+// message, see asyncHash).
 func (d *Decryptor) readBatch() error {
 	if d.hdr.ContentType == ContentNonFramed {
 		return d.readNonFramed()
@@ -223,81 +232,31 @@ func (d *Decryptor) readBatch() error {
 	maxFrames := max(1, min(max(batchBytes/fl, d.workers), (16<<20)/fl))
 	frames := d.frames[:0]
 	defer func() { d.frames = frames[:0] }()
+	raw := d.raw[:0]
 	var size int
-	d.raw = d.raw[:0]
-	var word [4]byte
 	for len(frames) < maxFrames && !d.done {
-		if err := d.read(word[:], "a frame's sequence number"); err != nil {
+		f, err := d.readFrame(&raw, fl)
+		if err != nil {
+			d.raw = raw
 			return err
 		}
-		f := rawFrame{seq: binary.BigEndian.Uint32(word[:])}
-		contentLen := fl
-		if f.seq == 0xFFFFFFFF {
-			f.final = true
-			if err := d.read(word[:], "the final frame's sequence number"); err != nil {
-				return err
-			}
-			f.seq = binary.BigEndian.Uint32(word[:])
-		}
-		if f.seq != d.seq {
-			return fmt.Errorf("%w: frame sequence number %d, expected %d", ErrAuthentication, f.seq, d.seq)
-		}
-		start := len(d.raw)
-		if !f.final {
-			// A regular frame: IV, content and tag in one read.
-			if err := d.readAppend(ivLen+fl+tagLen, "a frame"); err != nil {
-				return err
-			}
-			f.iv, f.ct = d.raw[start:start+ivLen], d.raw[start+ivLen:]
-			frames = append(frames, f)
-			size += fl
-			if d.seq == 0xFFFFFFFF {
-				return malformed("more than 2^32-1 frames")
-			}
-			d.seq++
-			continue
-		}
-		d.raw = grow(d.raw, ivLen)
-		f.iv = d.raw[start:]
-		if err := d.read(f.iv, "a frame IV"); err != nil {
-			return err
-		}
-		if f.final {
-			if err := d.read(word[:], "the final frame's content length"); err != nil {
-				return err
-			}
-			contentLen = int(binary.BigEndian.Uint32(word[:]))
-			if contentLen > fl {
-				return malformed("final frame content length %d exceeds the frame length %d", contentLen, fl)
-			}
-			d.done = true
-		}
-		ctStart := len(d.raw)
-		if err := d.readAppend(contentLen+tagLen, "frame content"); err != nil {
-			return err
-		}
-		f.ct = d.raw[ctStart:]
 		frames = append(frames, f)
-		size += contentLen
-		if d.seq == 0xFFFFFFFF && !d.done {
-			return malformed("more than 2^32-1 frames")
-		}
-		d.seq++
+		size += f.end - f.ct - tagLen
 	}
-	// d.raw may have moved while growing: re-slice every frame from offsets.
-	rebase(frames, d.raw)
+	d.raw = raw
+	d.hashBatch(raw)
 	if cap(d.outBuf) < size {
 		d.outBuf = make([]byte, size)
 	}
 	out := d.outBuf[:size]
 	offs := append(d.offs[:0], 0)
 	for i, f := range frames {
-		offs = append(offs, offs[i]+len(f.ct)-tagLen)
+		offs = append(offs, offs[i]+f.end-f.ct-tagLen)
 	}
 	d.offs = offs
 	errs := append(d.errs[:0], make([]error, len(frames))...)
 	d.errs = errs
-	parallel(len(frames), d.workers, func(lo, hi int) {
+	parallel(len(frames), d.openWorkers(), func(lo, hi int) {
 		aad := make([]byte, 0, len(d.mid)+len(aadFinalFrame)+12)
 		for i := lo; i < hi; i++ {
 			f := frames[i]
@@ -305,8 +264,8 @@ func (d *Decryptor) readBatch() error {
 			if f.final {
 				content = aadFinalFrame
 			}
-			aad = bodyAAD(aad, d.mid, content, f.seq, uint64(len(f.ct)-tagLen))
-			if _, err := d.keys.aead.Open(out[offs[i]:offs[i]], f.iv, f.ct, aad); err != nil {
+			aad = bodyAAD(aad, d.mid, content, f.seq, uint64(f.end-f.ct-tagLen))
+			if _, err := d.keys.aead.Open(out[offs[i]:offs[i]], raw[f.iv:f.iv+ivLen], raw[f.ct:f.end], aad); err != nil {
 				errs[i] = fmt.Errorf("%w: frame %d does not verify", ErrAuthentication, f.seq)
 			}
 		}
@@ -319,6 +278,88 @@ func (d *Decryptor) readBatch() error {
 	}
 	d.out = out
 	return nil
+}
+
+// openWorkers is how many goroutines open a batch: one core is left to
+// the signature hash when it runs on its own.
+func (d *Decryptor) openWorkers() int {
+	if d.ah != nil {
+		return max(1, d.workers-1)
+	}
+	return d.workers
+}
+
+// hashBatch feeds a batch's bytes to the signature hash: inline, or on
+// the hash's own goroutine, in which case raw stays untouched until the
+// next batch and d.raw becomes the buffer the hash has finished with.
+func (d *Decryptor) hashBatch(raw []byte) {
+	switch {
+	case d.sig == nil:
+	case d.ah == nil:
+		d.sig.Write(raw)
+	default:
+		d.raw = d.ah.write(raw)[:0]
+	}
+}
+
+// readFrame appends the next frame's bytes, as they stand in the message,
+// to *raw and checks its sequence number and lengths.
+func (d *Decryptor) readFrame(raw *[]byte, fl int) (rawFrame, error) {
+	b := *raw
+	defer func() { *raw = b }()
+	var err error
+	field := func(what string) (uint32, error) {
+		p := len(b)
+		if b, err = appendFull(d.r, b, 4, what); err != nil {
+			return 0, err
+		}
+		return binary.BigEndian.Uint32(b[p:]), nil
+	}
+	seq, err := field("a frame's sequence number")
+	if err != nil {
+		return rawFrame{}, err
+	}
+	f := rawFrame{seq: seq}
+	if f.seq == 0xFFFFFFFF {
+		f.final = true
+		if f.seq, err = field("the final frame's sequence number"); err != nil {
+			return f, err
+		}
+	}
+	if f.seq != d.seq {
+		return f, fmt.Errorf("%w: frame sequence number %d, expected %d", ErrAuthentication, f.seq, d.seq)
+	}
+	f.iv = len(b)
+	if !f.final {
+		// A regular frame: IV, content and tag in one read.
+		if b, err = appendFull(d.r, b, ivLen+fl+tagLen, "a frame"); err != nil {
+			return f, err
+		}
+		f.ct, f.end = f.iv+ivLen, len(b)
+		if d.seq == 0xFFFFFFFF {
+			return f, malformed("more than 2^32-1 frames")
+		}
+		d.seq++
+		return f, nil
+	}
+	if b, err = appendFull(d.r, b, ivLen, "a frame IV"); err != nil {
+		return f, err
+	}
+	n, err := field("the final frame's content length")
+	if err != nil {
+		return f, err
+	}
+	if int64(n) > int64(fl) {
+		return f, malformed("final frame content length %d exceeds the frame length %d", n, fl)
+	}
+	d.done = true
+	f.ct = len(b)
+	if b, err = appendFull(d.r, b, int(n)+tagLen, "frame content"); err != nil {
+		return f, err
+	}
+	f.end = len(b)
+	d.seq++
+	return f, nil
 }
 
 // readChunk is the most a read grows a buffer by before the bytes are
@@ -377,20 +418,6 @@ func grow(b []byte, n int) []byte {
 	return b[:len(b)+n]
 }
 
-// rebase points each frame's slices into buf, which may have been
-// reallocated after the slices were taken; the frames are laid out
-// contiguously in reading order.
-func rebase(frames []rawFrame, buf []byte) {
-	off := 0
-	for i := range frames {
-		f := &frames[i]
-		f.iv = buf[off : off+ivLen : off+ivLen]
-		off += ivLen
-		f.ct = buf[off : off+len(f.ct) : off+len(f.ct)]
-		off += len(f.ct)
-	}
-}
-
 func (d *Decryptor) readNonFramed() error {
 	iv := make([]byte, ivLen)
 	if err := d.read(iv, "the body IV"); err != nil {
@@ -427,6 +454,9 @@ func (d *Decryptor) readNonFramed() error {
 // finish verifies the footer and that nothing follows the message.
 func (d *Decryptor) finish() error {
 	if d.sig != nil {
+		if d.ah != nil {
+			d.ah.wait()
+		}
 		digest := d.sig.Sum(nil)
 		d.sig = nil // the footer is not part of the signed data
 		var lenb [2]byte

@@ -330,7 +330,7 @@ func (e *Encryptor) flushFrames() error {
 			e.keys.aead.Seal(f[4+ivLen:4+ivLen], iv, pt, aad)
 		}
 	}
-	parallel(nFrames, e.workers, seal)
+	parallel(nFrames, e.sealWorkers(), seal)
 	e.seq += uint32(nFrames)
 	rest := copy(e.buf, e.buf[nFrames*e.frameLen:])
 	e.buf = e.buf[:rest]
@@ -365,21 +365,9 @@ func (e *Encryptor) send(b []byte) error {
 			e.spare = b
 			return err
 		}
-		pipe, free, errc := make(chan []byte, 1), make(chan []byte, 3), make(chan error, 1)
+		pipe, free, errc := make(chan []byte, 1), make(chan []byte, 4), make(chan error, 1)
 		e.pipe, e.free, e.pipeErr = pipe, free, errc
-		go func() {
-			var err error
-			for b := range pipe {
-				if err == nil {
-					err = e.emit(b)
-				}
-				select {
-				case free <- b:
-				default:
-				}
-			}
-			errc <- err
-		}()
+		go e.writeLoop(pipe, free, errc)
 	}
 	select {
 	case err := <-e.pipeErr:
@@ -389,6 +377,52 @@ func (e *Encryptor) send(b []byte) error {
 	case e.pipe <- b:
 		return nil
 	}
+}
+
+// writeLoop is the writer goroutine: it writes each sealed batch and,
+// for signed suites, hands it on to the signature hash on a goroutine of
+// its own (asyncHash), so that one core only hashes while the batch
+// after it is sealed and written. A buffer goes back to free when it has
+// been both written and hashed.
+func (e *Encryptor) writeLoop(pipe <-chan []byte, free chan<- []byte, errc chan<- error) {
+	var ah *asyncHash
+	if e.sig != nil {
+		ah = newAsyncHash(e.sig)
+	}
+	recycle := func(b []byte) {
+		if b == nil {
+			return
+		}
+		select {
+		case free <- b:
+		default:
+		}
+	}
+	var err error
+	for b := range pipe {
+		if err == nil {
+			if _, werr := e.dst.Write(b); werr != nil {
+				err = fmt.Errorf("crypto: writing ciphertext: %w", werr)
+			}
+		}
+		if err == nil && ah != nil {
+			b = ah.write(b)
+		}
+		recycle(b)
+	}
+	if ah != nil {
+		recycle(ah.wait())
+	}
+	errc <- err
+}
+
+// sealWorkers is how many goroutines seal a batch: one core is left to
+// the signature hash, which runs on its own once the pipeline runs.
+func (e *Encryptor) sealWorkers() int {
+	if e.sig != nil {
+		return max(1, e.workers-1)
+	}
+	return e.workers
 }
 
 // drain stops the writer goroutine and returns its error.

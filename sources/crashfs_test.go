@@ -178,7 +178,7 @@ func (f *crashFS) openDir(dir int, name string, create bool) (int, bool, error) 
 	return f.open(n.ino, false), true, nil
 }
 
-func (f *crashFS) openTmp(dir int) (int, error) {
+func (f *crashFS) openTmp(dir int, mode uint32) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dead() {
@@ -193,7 +193,7 @@ func (f *crashFS) openTmp(dir int) (int, error) {
 	if !f.step("tmpfile") {
 		return -1, errCrashed
 	}
-	n := f.newNode(false, 0o600)
+	n := f.newNode(false, mode&0o7777)
 	return f.open(n.ino, false), nil
 }
 

@@ -27,9 +27,10 @@ type fileOps interface {
 	// symlink; with create it makes it first (mode 0777 &^ umask) and
 	// reports whether it did.
 	openDir(dir int, name string, create bool) (fd int, created bool, err error)
-	// openTmp creates an unnamed file in dir (O_TMPFILE, mode 0600);
+	// openTmp creates an unnamed file in dir (O_TMPFILE) with mode
+	// (less the umask or a default ACL: callers check with fstat);
 	// errNoTmpfile where the file system cannot.
-	openTmp(dir int) (int, error)
+	openTmp(dir int, mode uint32) (int, error)
 	// createExcl creates name in dir (O_EXCL|O_NOFOLLOW), write-only.
 	createExcl(dir int, name string, mode uint32) (int, error)
 	// openFile opens name in dir with flags plus O_NOFOLLOW.
@@ -126,8 +127,8 @@ func (unixOps) openDir(dir int, name string, create bool) (int, bool, error) {
 	return fd, created && err == nil, err
 }
 
-func (unixOps) openTmp(dir int) (int, error) {
-	fd, err := unix.Openat(dir, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+func (unixOps) openTmp(dir int, mode uint32) (int, error) {
+	fd, err := unix.Openat(dir, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, mode)
 	if err != nil && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT)) {
 		return -1, errNoTmpfile
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +46,7 @@ type LocalDestination struct {
 	opt  LocalDestOptions
 	st   *rootState
 	gc   groupCommitter
+	dirs *dirCache
 }
 
 // NewLocalDestination returns a destination rooted at root. LocalDestinations
@@ -54,8 +56,9 @@ func NewLocalDestination(root string, o LocalDestOptions) *LocalDestination {
 }
 
 func newLocalDest(st *rootState, o LocalDestOptions) *LocalDestination {
-	d := &LocalDestination{root: filepath.Clean(st.root), opt: o, st: st}
+	d := &LocalDestination{root: filepath.Clean(st.root), opt: o, st: st, dirs: newDirCache(st.ops)}
 	d.gc.d = d
+	runtime.AddCleanup(d, func(c *dirCache) { c.closeAll() }, d.dirs)
 	return d
 }
 
@@ -131,8 +134,11 @@ func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptio
 	}
 	dk, name := dirKey(key), baseKey(key)
 	var created []int
-	dir, err := d.st.walkDir(dk, true, &created) // rootFD is fixed once locked
+	de, err := d.dirs.get(d.st.rootFD, dk, true, &created) // rootFD is fixed once locked
 	if err != nil {
+		for _, fd := range created {
+			d.st.ops.close(fd)
+		}
 		var ee *EscapeError
 		if errors.As(err, &ee) {
 			ee.Key = key
@@ -140,13 +146,13 @@ func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptio
 		}
 		return nil, fmt.Errorf("create directory for %s: %w", final, err)
 	}
-	w := &localWriter{d: d, key: key, final: final, name: name, dk: dk, dir: dir, created: created, fd: -1, opt: o}
+	w := &localWriter{d: d, key: key, final: final, name: name, dk: dk, de: de, dir: de.fd, created: created, fd: -1, opt: o}
 	fail := func(err error) (Writer, error) {
 		w.release()
 		return nil, err
 	}
 	ops := d.st.ops
-	cur, statErr := ops.lstat(dir, name)
+	cur, statErr := ops.lstat(w.dir, name)
 	switch {
 	case o.IfMatch != "":
 		if err := checkStat(key, name, cur, statErr, o.IfMatch); err != nil {
@@ -165,11 +171,14 @@ func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptio
 	if w.mode == 0 {
 		w.mode = 0o666 &^ processUmask()
 	}
-	w.fd, err = ops.openTmp(dir)
+	// An unnamed file is invisible until linked, so it can be created
+	// with its final mode, which saves the fchmod at commit (stage
+	// checks and falls back to it).
+	w.fd, err = ops.openTmp(w.dir, w.mode)
 	if errors.Is(err, errNoTmpfile) {
 		if err = d.st.noteTmpDir(dk); err == nil {
 			w.tmp = d.st.tmpName()
-			w.fd, err = ops.createExcl(dir, w.tmp, 0o600)
+			w.fd, err = ops.createExcl(w.dir, w.tmp, 0o600)
 			if err != nil {
 				w.tmp = ""
 			}
@@ -205,8 +214,9 @@ type localWriter struct {
 	final   string // for messages
 	name    string
 	dk      string
-	dir     int   // the key's directory
-	created []int // parents of directories made for this output
+	de      *dirEntry // the key's directory, held until release
+	dir     int       // its descriptor
+	created []int     // parents of directories made for this output
 	fd      int
 	unnamed bool   // fd is an O_TMPFILE
 	tmp     string // current temporary name in dir, "" for none
@@ -253,9 +263,9 @@ func (w *localWriter) closeDirs() {
 		ops.close(fd)
 	}
 	w.created = nil
-	if w.dir >= 0 {
-		ops.close(w.dir)
-		w.dir = -1
+	if w.de != nil {
+		w.d.dirs.put(w.de)
+		w.de, w.dir = nil, -1
 	}
 }
 
@@ -312,9 +322,14 @@ func (w *localWriter) stage(ctx context.Context) error {
 		return err
 	}
 	ops := w.d.st.ops
-	err := ops.fchmod(w.fd, w.mode)
-	if err == nil {
-		w.newSt, err = ops.fstat(w.fd)
+	var err error
+	w.newSt, err = ops.fstat(w.fd)
+	if err == nil && w.newSt.mode&0o7777 != w.mode {
+		// A named temporary (created 0600), or a umask or default ACL
+		// that took bits off the mode given at creation.
+		if err = ops.fchmod(w.fd, w.mode); err == nil {
+			w.newSt, err = ops.fstat(w.fd)
+		}
 	}
 	if err != nil {
 		w.Abort()
@@ -372,17 +387,22 @@ func (d *LocalDestination) commitBatch(batch []*localWriter) []error {
 		}
 		return errs
 	}
-	type dirID struct{ dev, ino uint64 }
-	dirs := map[dirID]int{}
+	// One fsync per directory: writers of one directory share its cache
+	// entry (a directory replaced meanwhile is a new entry, synced too).
+	dirs := map[*dirEntry]int{}
+	rootSynced := false
 	for i, w := range batch {
 		if errs[i] = w.place(); errs[i] != nil {
 			w.release()
 			continue
 		}
-		if ds, err := ops.fstat(w.dir); err == nil {
-			if _, ok := dirs[dirID{ds.dev, ds.ino}]; !ok {
-				dirs[dirID{ds.dev, ds.ino}] = i
+		if w.de.dk == "" {
+			if !rootSynced {
+				rootSynced = true
+				dirs[w.de] = i
 			}
+		} else if _, ok := dirs[w.de]; !ok {
+			dirs[w.de] = i
 		}
 	}
 	if d.opt.Sync != SyncNone {

@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // TempPrefix starts the name of the temporary files a local Destination
@@ -32,9 +35,10 @@ type SourceOptions struct {
 
 // LocalSource lists a file, a directory tree or a glob.
 type LocalSource struct {
-	loc  Location
-	opt  SourceOptions
-	glob *Pattern
+	loc     Location
+	opt     SourceOptions
+	glob    *Pattern
+	rootDir atomic.Bool // the root was seen to be a directory (rootIsFile)
 }
 
 // NewLocalSource returns the source for a Kind Local location. The path
@@ -224,7 +228,7 @@ func LocalFingerprint(fi fs.FileInfo) Fingerprint {
 
 // path maps a listed key to its file.
 func (s *LocalSource) path(key string) (string, error) {
-	if fi, err := os.Stat(s.loc.Path); err == nil && !fi.IsDir() {
+	if s.rootIsFile() {
 		if key != filepath.Base(s.loc.Path) {
 			return "", fmt.Errorf("source %s: key %q: %w", s.loc.Raw, key, ErrNotFound)
 		}
@@ -234,6 +238,22 @@ func (s *LocalSource) path(key string) (string, error) {
 		return "", fmt.Errorf("source %s: %w", s.loc.Raw, err)
 	}
 	return filepath.Join(s.loc.Path, filepath.FromSlash(key)), nil
+}
+
+// rootIsFile reports whether the source names a single file rather than
+// a directory. Once it was seen to be a directory it is taken to stay
+// one: every later open goes through a path below it, which fails by
+// itself if it stopped being a directory (and a stat per item to ask
+// again was a syscall for nothing).
+func (s *LocalSource) rootIsFile() bool {
+	if s.rootDir.Load() {
+		return false
+	}
+	fi, err := os.Stat(s.loc.Path)
+	if err == nil && fi.IsDir() {
+		s.rootDir.Store(true)
+	}
+	return err == nil && !fi.IsDir()
 }
 
 // Stat returns the item at key.
@@ -268,17 +288,31 @@ func (s *LocalSource) Open(ctx context.Context, key string) (io.ReadCloser, erro
 	if err != nil {
 		return nil, err
 	}
-	flags := os.O_RDONLY | syscall.O_NONBLOCK
-	if !s.opt.FollowSymlinks && p != s.loc.Path {
-		flags |= syscall.O_NOFOLLOW
+	return openLocal(p, !s.opt.FollowSymlinks && p != s.loc.Path)
+}
+
+// openLocal opens a regular file for reading (O_NONBLOCK, so a fifo
+// cannot block the open; O_NOFOLLOW when asked) and keeps the fstat that
+// proved it regular. It is read with plain read(2) on its descriptor, not
+// through an *os.File: that would try to register every file with the
+// network poller (a failing epoll_ctl per item) for nothing.
+func openLocal(p string, noFollow bool) (*localFile, error) {
+	flags := unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC
+	if noFollow {
+		flags |= unix.O_NOFOLLOW
 	}
-	f, err := os.OpenFile(p, flags, 0)
+	fd, err := unix.Open(p, flags, 0)
+	for errors.Is(err, unix.EINTR) {
+		fd, err = unix.Open(p, flags, 0)
+	}
 	if err != nil {
+		err = &fs.PathError{Op: "open", Path: p, Err: syscall.Errno(err.(unix.Errno))}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("open %s: %w", p, ErrNotFound)
 		}
 		return nil, err
 	}
+	f := &localFile{fd: fd, name: p}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fmt.Errorf("open %s: %s", p, skipReason(fi.Mode()))
@@ -287,7 +321,53 @@ func (s *LocalSource) Open(ctx context.Context, key string) (io.ReadCloser, erro
 		f.Close()
 		return nil, err
 	}
+	f.opened = fi
 	return f, nil
+}
+
+// localFile is a regular file open for reading.
+type localFile struct {
+	fd     int
+	name   string
+	opened fs.FileInfo // fstat right after the open
+}
+
+func (f *localFile) Name() string { return f.name }
+
+func (f *localFile) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n, err := unix.Read(f.fd, p)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// Stat fstats the open file.
+func (f *localFile) Stat() (fs.FileInfo, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(f.fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "fstat", Path: f.name, Err: err}
+	}
+	return statInfo{name: filepath.Base(f.name), st: statOf(&st)}, nil
+}
+
+func (f *localFile) Close() error {
+	if f.fd < 0 {
+		return fs.ErrClosed
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	return err
 }
 
 // OpenHeader is Open: a local reader costs nothing beyond what is read.

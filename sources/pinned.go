@@ -67,30 +67,31 @@ type PinnedReader interface {
 
 // OpenPinned opens key if it still has fingerprint want.
 func (s *LocalSource) OpenPinned(ctx context.Context, key string, want Fingerprint) (PinnedReader, error) {
-	rc, err := s.Open(ctx, key)
+	pth, err := s.path(key)
 	if err != nil {
 		return nil, err
 	}
-	f := rc.(*os.File)
-	p := &pinnedFile{File: f, key: key, want: want}
-	if got, err := p.fdPrint(); err != nil || got != want {
+	f, err := openLocal(pth, !s.opt.FollowSymlinks && pth != s.loc.Path)
+	if err != nil {
+		return nil, err
+	}
+	p := &pinnedFile{localFile: f, key: key, want: want}
+	// The fstat the open made is the check "before it was read".
+	if got := LocalFingerprint(f.opened); got != want {
 		f.Close()
-		if err != nil {
-			return nil, err
-		}
 		return nil, &SourceChangedError{Key: key, Want: want, Got: got, When: "before it was read"}
 	}
 	return p, nil
 }
 
 type pinnedFile struct {
-	*os.File
+	*localFile
 	key  string
 	want Fingerprint
 }
 
 func (p *pinnedFile) fdPrint() (Fingerprint, error) {
-	fi, err := p.File.Stat()
+	fi, err := p.localFile.Stat()
 	if err != nil {
 		return "", fmt.Errorf("fstat %s: %w", p.Name(), err)
 	}
