@@ -84,7 +84,7 @@ func runJob(ctx context.Context, yaml string, o planner.Options, want int) (*exe
 	}
 	plan := time.Since(t).Seconds()
 	t = time.Now()
-	sum, err := executor.Apply(ctx, rt, p, executor.Options{Retries: -1})
+	sum, err := executor.Apply(ctx, rt, p, executor.Options{})
 	apply := time.Since(t).Seconds()
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("apply: %w", err)

@@ -68,7 +68,7 @@ func runWith(t *testing.T, job *spec.Job, o planner.Options) runOut {
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	sum, err := executor.Apply(ctx, rt, p, executor.Options{Retries: -1})
+	sum, err := executor.Apply(ctx, rt, p, executor.Options{})
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}

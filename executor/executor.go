@@ -7,13 +7,10 @@ package executor
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"runtime/debug"
 	"strings"
@@ -26,15 +23,17 @@ import (
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/sources"
-	"github.com/encjob/encjob/spec"
 )
 
 // Options configures Apply.
 type Options struct {
-	Concurrency int  // default: the job's execution.concurrency
-	FailFast    bool // default: the job's execution.onError
-	Retries     int  // -1: the job's execution.retries
-	Metadata    *MetadataLog
+	Concurrency int  // default (0): the job's execution.concurrency
+	FailFast    bool // default (false): the job's execution.onError
+	// Retries is the number of attempts after the first for an item that
+	// failed retryably; nil: the job's execution.retries (Retry(0): none).
+	// A pointer, so that the zero Options means the job's settings.
+	Retries  *int
+	Metadata *MetadataLog
 	// Progress is called once per finished item (from several goroutines).
 	Progress func(Result)
 	Shard    string // recorded in metadata records
@@ -89,18 +88,14 @@ func (s *Summary) OK() bool { return len(s.Failed) == 0 }
 // Apply executes the plan's changing items and records every item in the
 // metadata log.
 func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options) (*Summary, error) {
-	job := rt.Job
+	set := rt.Settings
 	if o.Concurrency <= 0 {
-		o.Concurrency = max(1, job.Execution.Concurrency)
+		o.Concurrency = set.Concurrency
 	}
-	if !o.FailFast {
-		o.FailFast = job.Execution.OnError == spec.OnErrorFailFast
-	}
-	if o.Retries < 0 {
-		o.Retries = 3
-		if job.Execution.Retries != nil {
-			o.Retries = *job.Execution.Retries
-		}
+	o.FailFast = o.FailFast || set.FailFast
+	retries := set.Retries
+	if o.Retries != nil {
+		retries = max(0, *o.Retries)
 	}
 	// A plan cannot be edited into a write the job did not ask for: every
 	// item is checked against the job and its sources before any is run.
@@ -121,7 +116,7 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	var mu sync.Mutex
 	var bytesIn, bytesOut atomic.Int64
 	finish := func(r Result) {
-		rec := record(job, &r, o.Shard)
+		rec := record(set.Mode, &r, o.Shard)
 		// A log write that fails does not undo the item: its output is
 		// committed (or it failed for its own reason). Both facts are
 		// reported: the item's outcome, and the unwritten record.
@@ -174,7 +169,7 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 				finish(Result{Item: it, NotStarted: true, NotStartedWhy: notStartedWhy(ctx)})
 				return nil
 			}
-			r, pending := runItemRecovered(gctx, rt, it, o.Retries, o.BytesRead)
+			r, pending := runItemRecovered(gctx, rt, it, retries, o.BytesRead)
 			if pending == nil {
 				finish(r)
 				if r.Err != nil && (o.FailFast || o.Fatal != nil && o.Fatal(r.Err)) {
@@ -208,6 +203,9 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	}
 	return sum, ctx.Err()
 }
+
+// Retry returns n for Options.Retries.
+func Retry(n int) *int { return &n }
 
 // FatalError is the error that stopped a run because it would have failed
 // every other item too (Options.Fatal).
@@ -325,151 +323,6 @@ func (c *counter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// process runs one attempt. Any error aborts the output writer, so no
-// partial output is ever visible.
-func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Result, onRead func(int)) (pending <-chan error, err error) {
-	job := rt.Job
-	rc, recheck, err := openInput(ctx, rt.Sources[it.SourceIndex], it)
-	if err != nil {
-		return nil, fmt.Errorf("opening input: %w", err)
-	}
-	defer rc.Close()
-	in := &counter{r: rc, onRead: onRead}
-	var plainIn io.Reader = in
-	// plain counts (and, with verify, hashes) the plaintext an encryption
-	// reads: the input itself, or what its base64 text decodes to. A
-	// source's encoding applies to every action: on encrypt it is
-	// aws-encryption-cli's --decode, and encrypting the base64 text
-	// instead would hand the user back data they did not mean.
-	plain, size, bound := in, it.Size, int64(-1)
-	if enc := job.Sources[it.SourceIndex].Encoding; it.Action != planner.Encrypt {
-		plainIn = planner.InputReader(in, enc)
-	} else if enc == "base64" {
-		plain = &counter{r: planner.InputReader(in, enc)}
-		plainIn = plain
-		// The decoded length is unknown until the end; the text's length
-		// bounds it (for a caching CMM's byte limit).
-		size, bound = -1, it.Size
-	}
-	dst, err := rt.Destination(ctx, it)
-	if err != nil {
-		return nil, err
-	}
-	// Mode 0 is 0666 &^ umask: plaintext never inherits a ciphertext's mode.
-	co := sources.CreateOptions{Mode: fs.FileMode(it.Mode).Perm(), ContentType: it.ContentType, Metadata: it.Metadata, Size: -1,
-		SourcePrint: planner.SourcePrint(job, it)}
-	if it.Action == planner.Decrypt && !job.Output.InPlace {
-		co.Mode = 0
-	}
-	if job.Output.InPlace {
-		co.IfMatch, co.Overwrite = it.Fingerprint, sources.OverwriteAlways
-	} else if job.Output.Overwrite == spec.OverwriteAlways || job.Output.Overwrite == spec.OverwriteIfNewer {
-		co.Overwrite = sources.OverwriteAlways
-	}
-	w, err := dst.Create(ctx, it.OutKey, co)
-	if err != nil {
-		return nil, fmt.Errorf("creating output: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			w.Abort()
-		}
-		r.BytesIn = in.n
-	}()
-	// Buffer the output so a small message is one write, not one per
-	// header, frame and footer; and the input, which the decryptor then
-	// uses as it is.
-	bw := bufWriters.Get().(*bufio.Writer)
-	bw.Reset(w)
-	defer func() { bw.Reset(nil); bufWriters.Put(bw) }()
-	out := &counter{w: bw}
-	if it.Action != planner.Encrypt {
-		br := bufReaders.Get().(*bufio.Reader)
-		br.Reset(plainIn)
-		defer func() { br.Reset(nil); bufReaders.Put(br) }()
-		plainIn = br
-	}
-	if rt.KMSBlobs(it.SourceIndex) {
-		err := processBlob(ctx, rt, it, in, out)
-		if err == nil {
-			err = bw.Flush()
-		}
-		err = sourceUnchanged(err, recheck)
-		r.BytesOut = out.n
-		if err != nil {
-			return nil, err
-		}
-		return commit(ctx, w, &committed)
-	}
-	var sink io.Writer = out
-	var b64 io.WriteCloser
-	if job.Output.Encoding == "base64" {
-		b64 = base64.NewEncoder(base64.StdEncoding, out)
-		sink = b64
-	}
-	var verify *verifier
-	if job.Output.Verify && it.Action != planner.Decrypt {
-		verify = newVerifier(ctx, rt)
-		sink = io.MultiWriter(sink, verify)
-		plain.h = sha256.New()
-		if it.Action == planner.Reencrypt || it.Action == planner.Rewrap {
-			plain.h = nil // the plaintext digest is taken after decryption
-		}
-	}
-	var hdr, inHdr *crypto.Header
-	switch it.Action {
-	case planner.Encrypt:
-		hdr, err = encrypt(ctx, rt, sink, plainIn, size, bound, rt.Job.Encrypt.Context, nil)
-	case planner.Decrypt:
-		hdr, err = decrypt(ctx, rt, sink, plainIn, it.Size)
-	case planner.Reencrypt:
-		hdr, inHdr, err = reencrypt(ctx, rt, sink, plainIn, it.Size, verify)
-	case planner.Rewrap:
-		hdr, inHdr, err = rewrap(ctx, rt, sink, plainIn, it.Size, verify)
-	default:
-		err = fmt.Errorf("executor: action %q changes nothing", it.Action)
-	}
-	if err == nil && b64 != nil {
-		err = b64.Close()
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil && verify != nil {
-		var want []byte
-		if plain.h != nil {
-			want = plain.h.Sum(nil)
-		} else {
-			want = verify.plainDigest
-		}
-		err = verify.check(want)
-	}
-	err = sourceUnchanged(err, recheck)
-	r.BytesOut = out.n
-	if err != nil {
-		return nil, err
-	}
-	r.Header, r.InputHeader = hdr, inHdr
-	return commit(ctx, w, &committed)
-}
-
-// openInput opens the item's source. Where the source can (local files,
-// S3 objects) it opens exactly the planned version (it.Fingerprint) and
-// returns the check that, once everything is read, proves the bytes read
-// were that version from first to last.
-func openInput(ctx context.Context, src sources.Source, it *planner.Item) (io.ReadCloser, func() error, error) {
-	if po, ok := src.(sources.PinnedOpener); ok && it.Fingerprint != "" {
-		pr, err := po.OpenPinned(ctx, it.Key, it.Fingerprint)
-		if err != nil {
-			return nil, nil, err
-		}
-		return pr, pr.Recheck, nil
-	}
-	rc, err := src.Open(ctx, it.Key)
-	return rc, func() error { return nil }, err
-}
-
 // skippedHeader reads the header of a message skipped for its encryption
 // context, for its metadata line: aws-encryption-cli writes header and
 // header_auth on such lines. The header is parsed, not authenticated (the
@@ -481,8 +334,8 @@ func skippedHeader(ctx context.Context, rt *planner.Runtime, it *planner.Item) *
 		return nil
 	}
 	defer rc.Close()
-	h, err := crypto.ParseHeaderLimits(planner.InputReader(rc, rt.Job.Sources[it.SourceIndex].Encoding),
-		crypto.HeaderLimits{MaxEncryptedDataKeys: rt.Job.MaxEncryptedDataKeys})
+	h, err := crypto.ParseHeaderLimits(planner.InputReader(rc, it.InputEncoding),
+		crypto.HeaderLimits{MaxEncryptedDataKeys: rt.Settings.MaxEncryptedDataKeys})
 	if err != nil {
 		return nil
 	}

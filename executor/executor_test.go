@@ -62,7 +62,7 @@ func run(t *testing.T, job *spec.Job) runOut {
 		t.Fatalf("plan: %v", err)
 	}
 	var meta bytes.Buffer
-	sum, err := executor.Apply(ctx, rt, p, executor.Options{Metadata: executor.NewMetadataLog(&meta), Retries: -1})
+	sum, err := executor.Apply(ctx, rt, p, executor.Options{Metadata: executor.NewMetadataLog(&meta)})
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}

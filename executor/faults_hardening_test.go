@@ -83,7 +83,7 @@ func TestFaultOutputNotWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"OP": "encrypt", "IN": in, "OUT": enc, "KEY": filepath.Join(dir, "k")}
-	r, recs := applyWith(t, jobFor(t, env), planner.Options{}, executor.Options{Retries: -1})
+	r, recs := applyWith(t, jobFor(t, env), planner.Options{}, executor.Options{})
 	if len(r.sum.Failed) != 2 || r.sum.Done[planner.Encrypt] != 1 {
 		t.Fatalf("want 2 failures and 1 done: %d done, %+v", r.sum.Done[planner.Encrypt], r.sum.Failed)
 	}
@@ -104,7 +104,7 @@ func TestFaultOutputNotWritable(t *testing.T) {
 		os.Mkdir(ro, 0o555)
 		t.Cleanup(func() { os.Chmod(ro, 0o755) })
 		env["OUT"] = ro
-		r, recs := applyWith(t, jobFor(t, env), planner.Options{}, executor.Options{Retries: -1})
+		r, recs := applyWith(t, jobFor(t, env), planner.Options{}, executor.Options{})
 		if len(r.sum.Failed) != 3 {
 			t.Fatalf("read-only output directory: %d failures", len(r.sum.Failed))
 		}

@@ -116,7 +116,7 @@ func encryptChangedAfterPlan(t *testing.T, dir string, tree map[string]int, chan
 	}
 	change(in)
 	var meta bytes.Buffer
-	sum, err := executor.Apply(ctx, rt, p, executor.Options{Retries: -1, Metadata: executor.NewMetadataLog(&meta)})
+	sum, err := executor.Apply(ctx, rt, p, executor.Options{Metadata: executor.NewMetadataLog(&meta)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestFaultKMSThrottlingAndErrors(t *testing.T) {
 		tree[fmt.Sprintf("f%03d", i)] = 200
 	}
 	writeTree(t, in, tree)
-	r, recs := applyWith(t, kmsJob(t, "encrypt", in, out, `"`+k.east+`"`, `"`+k.east+`"`, "  execution: {concurrency: 8, retries: 6}\n"), k.options(), executor.Options{Retries: -1})
+	r, recs := applyWith(t, kmsJob(t, "encrypt", in, out, `"`+k.east+`"`, `"`+k.east+`"`, "  execution: {concurrency: 8, retries: 6}\n"), k.options(), executor.Options{})
 	if !r.sum.OK() || r.sum.Done[planner.Encrypt] != 150 {
 		t.Fatalf("%d done, failures: %v", r.sum.Done[planner.Encrypt], r.sum.Failed)
 	}
@@ -171,7 +171,7 @@ func TestFaultKeyDisabledMidJob(t *testing.T) {
 		}
 	}
 	r, recs := applyWith(t, kmsJob(t, "encrypt", in, out, `"`+k.east+`"`, `"`+k.east+`"`, "  execution: {concurrency: 2}\n"),
-		k.options(), executor.Options{Retries: -1, Progress: progress})
+		k.options(), executor.Options{Progress: progress})
 	done, failed := checkOutputs(t, dir, recs)
 	if done < 40 || failed == 0 || done+failed != 120 {
 		t.Fatalf("%d done, %d failed; want >= 40 done and the rest failed", done, failed)
@@ -220,7 +220,7 @@ func TestFaultDiskFull(t *testing.T) {
 	in, enc := filepath.Join(dir, "in"), filepath.Join(dir, "enc")
 	files := writeTree(t, in, map[string]int{"big.bin": 1 << 20, "small.txt": 1000})
 	env := map[string]string{"OP": "encrypt", "IN": in, "OUT": enc, "KEY": filepath.Join(dir, "k")}
-	r, recs := applyWith(t, jobFor(t, env), planner.Options{WrapDestination: func(d sources.Destination) sources.Destination { return failingDest{d} }}, executor.Options{Retries: -1})
+	r, recs := applyWith(t, jobFor(t, env), planner.Options{WrapDestination: func(d sources.Destination) sources.Destination { return failingDest{d} }}, executor.Options{})
 	if len(r.sum.Failed) != 1 || !errors.Is(r.sum.Failed[0].Err, syscall.ENOSPC) {
 		t.Fatalf("want one ENOSPC failure: %v", r.sum.Failed)
 	}
@@ -317,7 +317,7 @@ func TestFaultS3FlakyServer(t *testing.T) {
 	env := map[string]string{"OP": "encrypt", "IN": "s3://flaky-src/", "OUT": "s3://flaky-dst/enc/", "KEY": filepath.Join(dir, "k")}
 	job := jobFor(t, env)
 	job.S3.PartSize = 5 << 20
-	r, _ := applyWith(t, job, planner.Options{S3Client: client}, executor.Options{Retries: 8})
+	r, _ := applyWith(t, job, planner.Options{S3Client: client}, executor.Options{Retries: executor.Retry(8)})
 	if !r.sum.OK() || r.sum.Done[planner.Encrypt] != 60 {
 		t.Fatalf("%d done; failures %v", r.sum.Done[planner.Encrypt], r.sum.Failed)
 	}
@@ -331,7 +331,7 @@ func TestFaultS3FlakyServer(t *testing.T) {
 	// Decrypt back directly (no proxy) and compare.
 	out := filepath.Join(dir, "plain")
 	env = map[string]string{"OP": "decrypt", "IN": "s3://flaky-dst/enc/", "OUT": out, "KEY": filepath.Join(dir, "k")}
-	r, _ = applyWith(t, jobFor(t, env), planner.Options{S3Client: srv.Client}, executor.Options{Retries: -1})
+	r, _ = applyWith(t, jobFor(t, env), planner.Options{S3Client: srv.Client}, executor.Options{})
 	if !r.sum.OK() {
 		t.Fatal(r.sum.Failed)
 	}

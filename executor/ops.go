@@ -16,7 +16,6 @@ import (
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/internal/keygroup"
 	"github.com/encjob/encjob/planner"
-	"github.com/encjob/encjob/spec"
 )
 
 // messageCores is how many cores one message may use: one for small items
@@ -49,36 +48,72 @@ func copyPooled(dst io.Writer, src io.Reader) (int64, error) {
 	return io.CopyBuffer(dst, src, *b)
 }
 
-// encryptOptions: src is the message a re-encryption replaces (nil for an
-// encryption); its suite and frame length are kept unless the job says
-// otherwise (planner.Runtime.TargetFor).
-func encryptOptions(rt *planner.Runtime, ctxPairs map[string]string, size int64, src *crypto.Header) crypto.EncryptOptions {
-	job := rt.Job
-	tgt := rt.TargetFor(src)
-	o := crypto.EncryptOptions{CMM: rt.EncryptCMM, Suite: tgt.Suite, Context: crypto.EncryptionContext(ctxPairs),
-		CommitmentPolicy: rt.Policy, MaxEncryptedDataKeys: job.MaxEncryptedDataKeys, Concurrency: encryptCores(tgt.Suite, size)}
-	if fl := tgt.FrameLength; fl != nil {
+// encryptOptions are the options a message is written with: exactly the
+// item's target.
+func encryptOptions(rt *planner.Runtime, t *planner.Target, size int64) (crypto.EncryptOptions, error) {
+	if t == nil {
+		return crypto.EncryptOptions{}, errors.New("the plan item has no target")
+	}
+	suite, err := crypto.ParseSuite(t.Suite)
+	if err != nil {
+		return crypto.EncryptOptions{}, fmt.Errorf("target suite: %w", err)
+	}
+	cmm, err := rt.CMM(t.KeyGroup, true)
+	if err != nil {
+		return crypto.EncryptOptions{}, err
+	}
+	o := crypto.EncryptOptions{CMM: cmm, Suite: suite, Context: crypto.EncryptionContext(t.Context),
+		CommitmentPolicy: rt.Policy, MaxEncryptedDataKeys: rt.Settings.MaxEncryptedDataKeys, Concurrency: encryptCores(suite, size)}
+	if fl := t.FrameLength; fl != nil {
 		if *fl == 0 {
 			o.NonFramed = true
 		} else {
 			o.FrameLength = *fl
 		}
 	}
-	return o
+	return o, nil
 }
 
-func decryptOptions(rt *planner.Runtime, size int64) crypto.DecryptOptions {
-	job := rt.Job
-	return crypto.DecryptOptions{CMM: rt.DecryptCMM, CommitmentPolicy: rt.Policy,
-		MaxEncryptedDataKeys: job.MaxEncryptedDataKeys, MaxBodyLength: int64(job.Decrypt.MaxBodyLength),
-		UnsignedOnly: job.Decrypt.UnsignedOnly, Concurrency: messageCores(size)}
+// decryptOptions are the options a message is read with: the item's
+// decrypt key group and the runtime's limits.
+func decryptOptions(rt *planner.Runtime, group string, size int64) (crypto.DecryptOptions, error) {
+	cmm, err := rt.CMM(group, false)
+	if err != nil {
+		return crypto.DecryptOptions{}, err
+	}
+	s := rt.Settings
+	return crypto.DecryptOptions{CMM: cmm, CommitmentPolicy: rt.Policy,
+		MaxEncryptedDataKeys: s.MaxEncryptedDataKeys, MaxBodyLength: s.MaxBodyLength,
+		UnsignedOnly: s.UnsignedOnly, Concurrency: messageCores(size)}, nil
 }
 
-// encrypt streams plaintext from in to out as one message. size is the
-// listed size (-1 unknown); a source that changes length while being read
-// fails the item instead of producing a message of the wrong content.
-func encrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, size, bound int64, ec map[string]string, src *crypto.Header) (*crypto.Header, error) {
-	o := encryptOptions(rt, ec, max(size, bound), src)
+// reencryptTarget is what a re-encryption or rewrap of the message with
+// the authenticated header h writes. The planner computed it from the
+// header it read (unauthenticated, but of the very version apply reads:
+// the input is pinned to the planned fingerprint); apply derives it again
+// from the authenticated header with the same function, and an item whose
+// target differs is refused before a byte is written. An item planned
+// without a header (standard input) gets it now.
+func reencryptTarget(rt *planner.Runtime, it *planner.Item, h *crypto.Header) (*planner.Target, error) {
+	want := rt.TargetFor(h)
+	switch {
+	case it.Target == nil || want == nil:
+		return nil, errors.New("the plan item has no target")
+	case it.Target.FromSource && !it.Target.Equal(want):
+		return nil, errors.New("the plan item's target (context, suite, frame length) is not what the job derives from the source's authenticated header")
+	}
+	return want, nil
+}
+
+// encrypt streams plaintext from in to out as one message under t. size
+// is the listed size (-1 unknown); a source that changes length while
+// being read fails the item instead of producing a message of the wrong
+// content.
+func encrypt(ctx context.Context, rt *planner.Runtime, t *planner.Target, out io.Writer, in io.Reader, size, bound int64) (*crypto.Header, error) {
+	o, err := encryptOptions(rt, t, max(size, bound))
+	if err != nil {
+		return nil, err
+	}
 	if size >= 0 {
 		o.PlaintextLength, o.KnownLength = size, true
 	}
@@ -100,12 +135,16 @@ func encrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Read
 // decrypt streams the plaintext of the message in to out. The output is
 // committed by the caller only if this returns nil, that is only after
 // every frame, the signature and the end of the input verified.
-func decrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, size int64) (*crypto.Header, error) {
-	d, err := crypto.NewDecryptor(ctx, in, decryptOptions(rt, size))
+func decrypt(ctx context.Context, rt *planner.Runtime, it *planner.Item, out io.Writer, in io.Reader) (*crypto.Header, error) {
+	o, err := decryptOptions(rt, it.DecryptKeyGroup, it.Size)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkContext(rt.Job, d.Header()); err != nil {
+	d, err := crypto.NewDecryptor(ctx, in, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkContext(rt, d.Header()); err != nil {
 		return nil, err
 	}
 	if _, err := copyPooled(out, d); err != nil {
@@ -116,29 +155,22 @@ func decrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Read
 
 // reencrypt decrypts and encrypts in one pass: the plaintext only ever
 // exists in memory, a frame at a time. A fresh data key is used.
-func reencrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, bound int64, v *verifier) (*crypto.Header, *crypto.Header, error) {
-	d, err := crypto.NewDecryptor(ctx, in, decryptOptions(rt, bound))
+func reencrypt(ctx context.Context, rt *planner.Runtime, it *planner.Item, out io.Writer, in io.Reader, v *verifier) (*crypto.Header, *crypto.Header, error) {
+	o, err := decryptOptions(rt, it.DecryptKeyGroup, it.Size)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := crypto.NewDecryptor(ctx, in, o)
 	if err != nil {
 		return nil, nil, err
 	}
 	ih := d.Header()
-	if err := checkContext(rt.Job, ih); err != nil {
+	if err := checkContext(rt, ih); err != nil {
 		return nil, nil, err
 	}
-	ec := map[string]string{}
-	for k, v := range ih.Context {
-		if !strings.HasPrefix(k, crypto.ReservedPrefix) {
-			ec[k] = v
-		}
-	}
-	for _, k := range rt.Job.Reencrypt.Remove {
-		delete(ec, k)
-	}
-	for k, v := range rt.Job.Reencrypt.Add {
-		ec[k] = v
-	}
-	for k, v := range rt.Job.Encrypt.Context {
-		ec[k] = v
+	t, err := reencryptTarget(rt, it, ih)
+	if err != nil {
+		return nil, nil, err
 	}
 	var src io.Reader = d
 	var h hash.Hash
@@ -149,7 +181,7 @@ func reencrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Re
 	// The plaintext length is unknown until the decryptor is done; the
 	// source's ciphertext size bounds it, which is what a caching
 	// materials manager counts.
-	oh, err := encrypt(ctx, rt, out, src, -1, bound, ec, ih)
+	oh, err := encrypt(ctx, rt, t, out, src, -1, it.Size)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -161,8 +193,8 @@ func reencrypt(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Re
 
 // checkContext re-checks the required context against the authenticated
 // header (the plan saw an unauthenticated one).
-func checkContext(job *spec.Job, h *crypto.Header) error {
-	for k, want := range job.Decrypt.RequireContext {
+func checkContext(rt *planner.Runtime, h *crypto.Header) error {
+	for k, want := range rt.Settings.RequireContext {
 		got, ok := h.Context[k]
 		if !ok || (want != nil && got != *want) {
 			return fmt.Errorf("required encryption context %q is missing or differs", k)
@@ -181,11 +213,20 @@ type verifier struct {
 	plainDigest []byte
 }
 
-func newVerifier(ctx context.Context, rt *planner.Runtime) *verifier {
+// newVerifier decrypts what is written with the target key group alone.
+func newVerifier(ctx context.Context, rt *planner.Runtime, t *planner.Target) (*verifier, error) {
+	if t == nil {
+		return nil, errors.New("the plan item has no target")
+	}
+	kr, err := rt.Keyring(t.KeyGroup)
+	if err != nil {
+		return nil, err
+	}
+	s := rt.Settings
+	o := crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(kr), CommitmentPolicy: rt.Policy,
+		MaxEncryptedDataKeys: s.MaxEncryptedDataKeys, MaxBodyLength: s.MaxBodyLength, UnsignedOnly: s.UnsignedOnly, Concurrency: messageCores(0)}
 	pr, pw := io.Pipe()
 	v := &verifier{pw: pw, done: make(chan error, 1)}
-	o := decryptOptions(rt, 0)
-	o.CMM = crypto.NewDefaultCMM(rt.Groups[rt.Job.Encrypt.KeyGroup].Keyring)
 	go func() {
 		h := sha256.New()
 		d, err := crypto.NewDecryptor(ctx, pr, o)
@@ -196,7 +237,7 @@ func newVerifier(ctx context.Context, rt *planner.Runtime) *verifier {
 		pr.CloseWithError(errors.New("verifier done"))
 		v.done <- err
 	}()
-	return v
+	return v, nil
 }
 
 func (v *verifier) Write(p []byte) (int, error) { return v.pw.Write(p) }
@@ -213,14 +254,11 @@ func (v *verifier) check(want []byte) error {
 }
 
 // record builds the metadata line of a result.
-func record(job *spec.Job, r *Result, shard string) *Record {
+func record(mode string, r *Result, shard string) *Record {
 	it := r.Item
-	rec := &Record{Mode: string(job.Operation), Input: absLocal(it.Input), Output: absLocal(it.Output), Item: it.Identity(), Action: it.Action,
+	rec := &Record{Mode: mode, Input: absLocal(it.Input), Output: absLocal(it.Output), Item: it.Identity(), Action: it.Action,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, DurationMS: float64(r.Duration.Microseconds()) / 1000,
 		Attempts: r.Attempts, Fingerprint: string(it.Fingerprint), Shard: shard, Time: time.Now().UTC()}
-	if job.Decrypt.UnsignedOnly && job.Operation == spec.OpDecrypt {
-		rec.Mode = "decrypt-unsigned"
-	}
 	switch {
 	case r.NotStarted:
 		// Not done: the error field keeps resume and report from taking

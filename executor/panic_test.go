@@ -29,7 +29,7 @@ func TestItemPanicIsItemError(t *testing.T) {
 	in, enc := filepath.Join(dir, "in"), filepath.Join(dir, "enc")
 	writeTree(t, in, map[string]int{"big.bin": 1 << 16, "small.txt": 1000})
 	env := map[string]string{"OP": "encrypt", "IN": in, "OUT": enc, "KEY": filepath.Join(dir, "k")}
-	r, recs := applyWith(t, jobFor(t, env), planner.Options{WrapDestination: func(d sources.Destination) sources.Destination { return panicDest{d} }}, executor.Options{Retries: -1})
+	r, recs := applyWith(t, jobFor(t, env), planner.Options{WrapDestination: func(d sources.Destination) sources.Destination { return panicDest{d} }}, executor.Options{})
 	var pe *executor.PanicError
 	if len(r.sum.Failed) != 1 || !errors.As(r.sum.Failed[0].Err, &pe) || len(pe.Stack) == 0 {
 		t.Fatalf("want one panic failure with a stack: %v", r.sum.Failed)

@@ -3,7 +3,9 @@ package executor
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
+	"maps"
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/planner"
@@ -20,18 +22,34 @@ import (
 // With verify, every frame of the source is also opened and its plaintext
 // digest handed to the verifier, which decrypts the new message with the
 // destination key group and compares.
-func rewrap(ctx context.Context, rt *planner.Runtime, out io.Writer, in io.Reader, size int64, v *verifier) (*crypto.Header, *crypto.Header, error) {
-	job := rt.Job
+func rewrap(ctx context.Context, rt *planner.Runtime, it *planner.Item, out io.Writer, in io.Reader, v *verifier) (*crypto.Header, *crypto.Header, error) {
+	do, err := decryptOptions(rt, it.DecryptKeyGroup, it.Size)
+	if err != nil {
+		return nil, nil, err
+	}
+	if it.Target == nil {
+		return nil, nil, errors.New("the plan item has no target")
+	}
+	kr, err := rt.Keyring(it.Target.KeyGroup)
+	if err != nil {
+		return nil, nil, err
+	}
 	o := crypto.RewrapOptions{
-		Decrypt:              decryptOptions(rt, size),
-		Keyring:              rt.Groups[job.Encrypt.KeyGroup].Keyring,
+		Decrypt:              do,
+		Keyring:              kr,
 		CommitmentPolicy:     rt.Policy,
-		MaxEncryptedDataKeys: job.MaxEncryptedDataKeys,
+		MaxEncryptedDataKeys: rt.Settings.MaxEncryptedDataKeys,
 		// The planner re-encrypts v2 items in full without the opt-in;
 		// a v2 message here (stdin, an edited plan) is refused unless allowed.
-		AllowHeaderNonceReuse: job.Reencrypt.AllowHeaderNonceReuse,
-		Check:                 func(h *crypto.Header) error { return checkContext(job, h) },
-		Context:               func(h *crypto.Header) (crypto.EncryptionContext, error) { return rt.ReencryptContext(h), nil },
+		AllowHeaderNonceReuse: rt.Settings.AllowHeaderNonceReuse,
+		Check:                 func(h *crypto.Header) error { return checkContext(rt, h) },
+		Context: func(h *crypto.Header) (crypto.EncryptionContext, error) {
+			t, err := reencryptTarget(rt, it, h)
+			if err != nil {
+				return nil, err
+			}
+			return crypto.EncryptionContext(maps.Clone(t.Context)), nil
+		},
 	}
 	if v != nil {
 		o.PlaintextHash = sha256.New()

@@ -37,7 +37,7 @@ func runLogged(t *testing.T, job *spec.Job, o planner.Options) runOut {
 		t.Fatalf("plan: %v", err)
 	}
 	var meta bytes.Buffer
-	sum, err := executor.Apply(ctx, rt, p, executor.Options{Metadata: executor.NewMetadataLog(&meta), Retries: -1})
+	sum, err := executor.Apply(ctx, rt, p, executor.Options{Metadata: executor.NewMetadataLog(&meta)})
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
@@ -390,7 +390,7 @@ func TestRewrapV2GuardPlansFull(t *testing.T) {
 	}
 	msg := filepath.Join(v2, "m-0x0578.encrypted")
 	was, _ := os.ReadFile(msg)
-	sum, err := executor.Apply(ctx, rt, edited, executor.Options{Retries: -1})
+	sum, err := executor.Apply(ctx, rt, edited, executor.Options{})
 	if err == nil {
 		for _, f := range sum.Failed {
 			if !errors.Is(f.Err, crypto.ErrHeaderNonceReuse) {

@@ -106,7 +106,7 @@ func TestSourceChangedWhileEncrypting(t *testing.T) {
 				files["other.bin"] = nil
 				r, recs := applyWith(t, jobFor(t, env), planner.Options{WrapDestination: func(d sources.Destination) sources.Destination {
 					return onlyKey{Destination: d, key: "big.bin", wrapped: wrap(d)}
-				}}, executor.Options{Retries: retries, Concurrency: 1})
+				}}, executor.Options{Retries: executor.Retry(retries), Concurrency: 1})
 				if !fired.Load() {
 					t.Fatal("the source was never changed: the test proved nothing")
 				}
@@ -123,14 +123,14 @@ func TestSourceChangedWhileEncrypting(t *testing.T) {
 						t.Fatal("an output was committed from a source that changed while it was read")
 					}
 					// The next run encrypts what the file holds now.
-					r, _ = applyWith(t, jobFor(t, env), planner.Options{}, executor.Options{Retries: 0})
+					r, _ = applyWith(t, jobFor(t, env), planner.Options{}, executor.Options{Retries: executor.Retry(0)})
 				}
 				if !r.sum.OK() {
 					t.Fatalf("failures: %+v", r.sum.Failed)
 				}
 				want, _ := os.ReadFile(src)
 				denv := map[string]string{"OP": "decrypt", "IN": out, "OUT": filepath.Join(dec, "big.bin"), "KEY": env["KEY"]}
-				if r, _ := applyWith(t, jobFor(t, denv), planner.Options{}, executor.Options{Retries: 0}); !r.sum.OK() {
+				if r, _ := applyWith(t, jobFor(t, denv), planner.Options{}, executor.Options{Retries: executor.Retry(0)}); !r.sum.OK() {
 					t.Fatalf("decrypt back: %+v", r.sum.Failed)
 				}
 				if got, err := os.ReadFile(filepath.Join(dec, "big.bin")); err != nil || !bytes.Equal(got, want) {
@@ -183,7 +183,7 @@ func TestSourceChangedWhileReencryptingInPlace(t *testing.T) {
 			return onlyKey{Destination: d, key: "a.bin", wrapped: changingDest{Destination: d, fired: &fired, change: func() {
 				sourceChanges["renamed over"](t, target, newcomer)
 			}}}
-		}}, executor.Options{Retries: retries, Concurrency: 1})
+		}}, executor.Options{Retries: executor.Retry(retries), Concurrency: 1})
 		if !fired.Load() {
 			t.Fatal("the source was never changed")
 		}

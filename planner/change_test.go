@@ -146,7 +146,7 @@ func (w *world) apply(job *spec.Job) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	sum, err := executor.Apply(ctx, rt, p, executor.Options{Retries: 0})
+	sum, err := executor.Apply(ctx, rt, p, executor.Options{Retries: executor.Retry(0)})
 	if err != nil || !sum.OK() {
 		w.t.Fatalf("apply: %v %+v", err, sum.Failed)
 	}

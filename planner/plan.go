@@ -13,8 +13,10 @@ import (
 )
 
 // FormatVersion is the version of the saved plan format. A plan of another
-// version is refused.
-const FormatVersion = 1
+// version is refused. Version 2: items carry everything apply does (how
+// the output is written, the target message, the key groups); version 1
+// plans left that to the spec.
+const FormatVersion = 2
 
 // Action is what apply will do with one item.
 type Action string
@@ -84,6 +86,18 @@ type Item struct {
 
 	// Rule is the policy rule index for policy plans (-1 for jobs).
 	Rule int `json:"rule"`
+
+	// How apply processes a changing item: everything it needs besides
+	// the runtime's keys and limits. Decided by the planner from the job
+	// (itemSettings); VerifyPlan refuses a plan whose values differ.
+	Format          string  `json:"format,omitempty"`         // "kms": a KMS ciphertext blob; "": an ESDK message
+	InputEncoding   string  `json:"input_encoding,omitempty"` // "base64" or "" (binary)
+	OutputEncoding  string  `json:"output_encoding,omitempty"`
+	InPlace         bool    `json:"in_place,omitempty"`  // replaces its source (only if it is still Fingerprint)
+	Overwrite       bool    `json:"overwrite,omitempty"` // may replace an existing output (overwrite: always or if-newer)
+	Verify          bool    `json:"verify,omitempty"`    // the new message is decrypted and compared before it is committed
+	DecryptKeyGroup string  `json:"decrypt_key_group,omitempty"`
+	Target          *Target `json:"target,omitempty"` // encrypt, reencrypt, rewrap: the message written
 }
 
 // Identity is the stable identity of an item: it does not depend on listing
@@ -140,14 +154,29 @@ func (p *Plan) Write(w io.Writer) error {
 
 // Read loads a saved plan and checks its format version.
 func Read(r io.Reader) (*Plan, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("planner: reading plan: %w", err)
+	}
+	// The version first: a plan of another version is refused as such,
+	// not for the fields its shape does not share with this one.
+	var v struct {
+		FormatVersion *int `json:"format_version"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("planner: reading plan: %w", err)
+	}
+	switch {
+	case v.FormatVersion == nil:
+		return nil, fmt.Errorf("planner: reading plan: no format_version (not a saved plan)")
+	case *v.FormatVersion != FormatVersion:
+		return nil, fmt.Errorf("planner: plan format version %d, this encjob reads only version %d (run encjob plan again with this encjob)", *v.FormatVersion, FormatVersion)
+	}
 	var p Plan
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("planner: reading plan: %w", err)
-	}
-	if p.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("planner: plan format version %d, this encjob reads %d", p.FormatVersion, FormatVersion)
 	}
 	if p.Job == nil {
 		return nil, fmt.Errorf("planner: plan has no job")

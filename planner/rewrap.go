@@ -53,10 +53,3 @@ func (rt *Runtime) rewrapFallsBack(suite string) bool {
 	s, err := crypto.ParseSuite(suite)
 	return err == nil && crypto.RewrapReusesHeaderNonce(s) && !rt.Job.Reencrypt.AllowHeaderNonceReuse
 }
-
-// ReencryptContext is the user context a re-encrypted or rewrapped
-// message must have: the source's, without the ESDK's own keys, edited by
-// the job (the planner's idempotence check and the executor agree on it).
-func (rt *Runtime) ReencryptContext(h *crypto.Header) crypto.EncryptionContext {
-	return rt.reencryptContext(h)
-}

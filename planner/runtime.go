@@ -2,7 +2,6 @@ package planner
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -139,41 +138,4 @@ func (rt *Runtime) readBackHeader(ctx context.Context, it *Item) (*crypto.Header
 		return nil, err
 	}
 	return readHeader(ctx, src, it.OutKey, rt.Job.Output.Encoding, rt.Job.MaxEncryptedDataKeys)
-}
-
-// Target is the suite and frame length a message is written with.
-type Target struct {
-	Suite       *crypto.Suite
-	FrameLength *int   // nil: the default frame length
-	Note        string // set when the source's suite could not be kept
-}
-
-// TargetFor returns what a message is encrypted with. For a re-encryption
-// of src, what the job does not set is kept from src, because the user
-// asked to change keys or context, not the format: its suite, unless the
-// commitment policy forbids encrypting with it (then the policy's default,
-// with a Note for the plan), and its frame length (a non-framed source is
-// written framed with the default frame length: encrypting non-framed
-// needs the plaintext length before the first byte, and a re-encryption
-// learns it only while decrypting). Plain encryptions (src nil) use the
-// job's settings.
-func (rt *Runtime) TargetFor(src *crypto.Header) Target {
-	job := rt.Job
-	t := Target{Suite: rt.Suite, FrameLength: job.Encrypt.FrameLength}
-	if src == nil || src.Suite == nil || job.Operation != spec.OpReencrypt {
-		return t
-	}
-	if job.Encrypt.Algorithm == "" {
-		if rt.Policy.AllowsEncrypt(src.Suite) {
-			t.Suite = src.Suite
-		} else {
-			t.Note = fmt.Sprintf("suite %s of the source is not allowed for encryption under commitment policy %s: re-encrypted with %s",
-				src.Suite.Hex(), rt.Policy, rt.Suite.Hex())
-		}
-	}
-	if t.FrameLength == nil && src.ContentType == crypto.ContentFramed && src.FrameLength > 0 {
-		fl := int(src.FrameLength)
-		t.FrameLength = &fl
-	}
-	return t
 }

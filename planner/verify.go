@@ -83,6 +83,9 @@ func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
 		default:
 			return bad("action", "unknown action %q", it.Action)
 		}
+		if err := rt.checkApplyFields(it); err != nil {
+			return bad(err.field, "%s", err.cause)
+		}
 		loc := rt.Locations[it.SourceIndex]
 		stdin := loc.Kind == sources.Stdio
 		if stdin {
@@ -243,4 +246,46 @@ func baseName(k string) string {
 		return k[i+1:]
 	}
 	return k
+}
+
+// fieldError is a plan item field that differs from what the job plans.
+type fieldError struct{ field, cause string }
+
+// checkApplyFields checks how a changing item says apply processes it
+// against the job: the settings applySettings derives, and the target
+// TargetFor derives (for a re-encryption, the key group and the context
+// edit; the rest follows the source header, which apply checks against
+// the authenticated header before writing).
+func (rt *Runtime) checkApplyFields(it *Item) *fieldError {
+	want := *it
+	rt.applySettings(&want)
+	for _, c := range []struct {
+		field     string
+		got, want any
+	}{
+		{"format", it.Format, want.Format}, {"input_encoding", it.InputEncoding, want.InputEncoding},
+		{"output_encoding", it.OutputEncoding, want.OutputEncoding}, {"in_place", it.InPlace, want.InPlace},
+		{"overwrite", it.Overwrite, want.Overwrite}, {"verify", it.Verify, want.Verify},
+		{"decrypt_key_group", it.DecryptKeyGroup, want.DecryptKeyGroup},
+	} {
+		if c.got != c.want {
+			return &fieldError{c.field, fmt.Sprintf("%v, but the job plans %v", c.got, c.want)}
+		}
+	}
+	tgt := rt.TargetFor(nil)
+	switch {
+	case tgt == nil && it.Target != nil:
+		return &fieldError{"target", "a decryption writes no message"}
+	case tgt == nil:
+		return nil
+	case it.Target == nil:
+		return &fieldError{"target", "missing: the item does not say what it writes"}
+	case it.Action == Encrypt && !it.Target.Equal(tgt):
+		return &fieldError{"target", "not the key group, context, suite and frame length the job encrypts with"}
+	case it.Target.KeyGroup != tgt.KeyGroup:
+		return &fieldError{"target", fmt.Sprintf("key group %q, but the job writes under %q", it.Target.KeyGroup, tgt.KeyGroup)}
+	case !it.Target.Edit.equal(tgt.Edit):
+		return &fieldError{"target", "context_edit is not the job's (reencrypt.remove, reencrypt.add, encrypt.context)"}
+	}
+	return nil
 }

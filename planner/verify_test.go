@@ -67,6 +67,19 @@ func TestVerifyPlanRefusesEdits(t *testing.T) {
 		{"out_key", func(p *Plan) { p.Items[0].OutKey = "../../x" }, "out_key"},
 		{"output", func(p *Plan) { p.Items[0].Output = dir + "/k.key" }, "output"},
 		{"duplicate", func(p *Plan) { p.Items = append(p.Items, p.Items[0]) }, "output"},
+		// How the item is written is the job's too (format 2).
+		{"in place", func(p *Plan) { p.Items[0].InPlace = true }, "in_place"},
+		{"overwrite", func(p *Plan) { p.Items[0].Overwrite = true }, "overwrite"},
+		{"format", func(p *Plan) { p.Items[0].Format = "kms" }, "format"},
+		{"input encoding", func(p *Plan) { p.Items[0].InputEncoding = "base64" }, "input_encoding"},
+		{"output encoding", func(p *Plan) { p.Items[0].OutputEncoding = "base64" }, "output_encoding"},
+		{"verify", func(p *Plan) { p.Items[0].Verify = true }, "verify"},
+		{"decrypt key group", func(p *Plan) { p.Items[0].DecryptKeyGroup = "k" }, "decrypt_key_group"},
+		{"no target", func(p *Plan) { p.Items[0].Target = nil }, "target"},
+		{"target context", func(p *Plan) { p.Items[0].Target.Context = map[string]string{"tenant": "evil"} }, "target"},
+		{"target key group", func(p *Plan) { p.Items[0].Target.KeyGroup = "other" }, "target"},
+		{"target suite", func(p *Plan) { p.Items[0].Target.Suite = "0014" }, "target"},
+		{"target frame length", func(p *Plan) { fl := 0; p.Items[0].Target.FrameLength = &fl }, "target"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := reload()
@@ -138,6 +151,22 @@ func TestOverlapS3(t *testing.T) {
 		"log.jsonl": "encjob's own metadata log", "a": "", "encore": ""} {
 		if v := gp.classify(0, sources.Item{Key: key}); v.reason != want {
 			t.Errorf("%s: %q, want %q", key, v.reason, want)
+		}
+	}
+}
+
+// TestReadRefusesOtherVersions: a plan of another format version is
+// refused as such (before its fields are read), with what to do.
+func TestReadRefusesOtherVersions(t *testing.T) {
+	for _, tc := range []struct{ plan, want string }{
+		{`{"format_version": 1, "name": "x", "job": {}, "items": [{"action": "encrypt", "source": 0, "key": "a", "input": "a", "size": 1, "rule": -1, "old_field": 1}]}`,
+			"plan format version 1, this encjob reads only version 2 (run encjob plan again with this encjob)"},
+		{`{"format_version": 3}`, "plan format version 3"},
+		{`{"name": "x"}`, "no format_version"},
+	} {
+		_, err := Read(strings.NewReader(tc.plan))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Read(%.40s...) = %v, want %q", tc.plan, err, tc.want)
 		}
 	}
 }

@@ -161,7 +161,7 @@ func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly 
 	if err != nil {
 		return err
 	}
-	sum, err := rec.Apply(ctx, executor.Options{Metadata: meta, Retries: -1})
+	sum, err := rec.Apply(ctx, executor.Options{Metadata: meta})
 	if cerr := closeMeta(); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -226,7 +226,7 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 		return err
 	}
 	var pr *progress
-	opts := executor.Options{Metadata: meta, Retries: -1, Fatal: fatalItemError(job)}
+	opts := executor.Options{Metadata: meta, Fatal: fatalItemError(job)}
 	if s.shard.Sharded() {
 		opts.Shard = s.shard.String()
 	}

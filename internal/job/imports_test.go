@@ -1,6 +1,7 @@
 package job_test
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"path/filepath"
@@ -44,7 +45,7 @@ func TestJobLayerImports(t *testing.T) {
 	forbidden := map[string][]string{
 		"../../planner":  {mod + "crypto/caching", mod + "crypto/awskms", mod + "internal/kmsblob"},
 		"../policy":      {mod + "crypto/caching", mod + "internal/kmsblob"},
-		"../../executor": {mod + "crypto/caching", mod + "crypto/awskms"},
+		"../../executor": {mod + "spec", mod + "crypto/caching", mod + "crypto/awskms"},
 		".":              {},
 		"../report":      {mod + "spec"},
 	}
@@ -59,5 +60,27 @@ func TestJobLayerImports(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestExecutorReadsNoSpec: the executor applies what the plan items and
+// the runtime's derived settings say; it does not reach the job spec
+// through the planner's runtime either (no selector ".Job").
+func TestExecutorReadsNoSpec(t *testing.T) {
+	files, _ := filepath.Glob("../../executor/*.go")
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(af, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Job" {
+				t.Errorf("%s reads the spec (.Job)", f)
+			}
+			return true
+		})
 	}
 }

@@ -88,8 +88,57 @@ type Runtime struct {
 	Storage   *Storage
 	// Options is what the runtime was prepared with.
 	Options Options
+	// Settings are the job-wide settings apply needs, derived from the
+	// spec once (the executor reads no spec).
+	Settings Settings
 
 	kms awskms.Config // shared KMS settings (KMSConfig), for KMS ciphertext blobs
+}
+
+// Settings are the job-wide settings of a run: what the executor needs
+// besides the plan's items.
+type Settings struct {
+	// Mode is the metadata log's "mode" field: the operation, or
+	// "decrypt-unsigned" for a decryption that accepts only unsigned
+	// suites (as aws-encryption-cli writes it).
+	Mode string
+	// EncryptKeyGroup / DecryptKeyGroup are the groups the runtime's
+	// CMMs are built from ("" when the operation has none).
+	EncryptKeyGroup, DecryptKeyGroup string
+	// Decryption limits and checks, applied to every message read.
+	MaxEncryptedDataKeys int
+	MaxBodyLength        int64
+	UnsignedOnly         bool
+	// AllowHeaderNonceReuse lets a rewrap keep the data key of a message
+	// format v2 message (reencrypt.allowHeaderNonceReuse).
+	AllowHeaderNonceReuse bool
+	// RequireContext: every message decrypted must carry these context
+	// pairs (a nil value: the key with any value).
+	RequireContext map[string]*string
+	// Execution: items at once, stop at the first failure, attempts
+	// after the first for retryable errors.
+	Concurrency int
+	FailFast    bool
+	Retries     int
+}
+
+func settingsOf(j *spec.Job) Settings {
+	s := Settings{Mode: string(j.Operation), MaxEncryptedDataKeys: j.MaxEncryptedDataKeys, MaxBodyLength: int64(j.Decrypt.MaxBodyLength),
+		UnsignedOnly: j.Decrypt.UnsignedOnly, RequireContext: j.Decrypt.RequireContext, AllowHeaderNonceReuse: j.Reencrypt.AllowHeaderNonceReuse,
+		Concurrency: max(1, j.Execution.Concurrency), FailFast: j.Execution.OnError == spec.OnErrorFailFast, Retries: 3}
+	if j.Execution.Retries != nil {
+		s.Retries = *j.Execution.Retries
+	}
+	if j.Operation != spec.OpEncrypt {
+		s.DecryptKeyGroup = j.Decrypt.KeyGroup
+	}
+	if j.Operation != spec.OpDecrypt {
+		s.EncryptKeyGroup = j.Encrypt.KeyGroup
+	}
+	if j.Decrypt.UnsignedOnly && j.Operation == spec.OpDecrypt {
+		s.Mode = "decrypt-unsigned"
+	}
+	return s
 }
 
 // Prepare builds the runtime of a validated job: the key groups its
@@ -138,7 +187,7 @@ func OpenSources(ctx context.Context, j *spec.Job, o Options) (*Runtime, error) 
 }
 
 func newRuntime(j *spec.Job, o Options) *Runtime {
-	return &Runtime{BaseDir: o.BaseDir, Groups: map[string]*keygroup.Group{}, Options: o, kms: KMSConfig(o.KMS, j.KMS),
+	return &Runtime{BaseDir: o.BaseDir, Groups: map[string]*keygroup.Group{}, Options: o, Settings: settingsOf(j), kms: KMSConfig(o.KMS, j.KMS),
 		Storage: NewStorage(o.BaseDir, j.S3, StorageOptions{S3Client: o.S3Client, Stdin: o.Stdin, Stdout: o.Stdout,
 			LocalSync: o.LocalSync, WrapDestination: o.WrapDestination})}
 }
@@ -276,4 +325,28 @@ func (e *SetupError) Unwrap() error { return e.Err }
 // S3Client returns the job's S3 client (Storage.S3Client).
 func (rt *Runtime) S3Client(ctx context.Context) (*sources.S3Client, error) {
 	return rt.Storage.S3Client(ctx)
+}
+
+// CMM returns the materials manager the runtime built for a key group:
+// the encrypting one (encrypt true) or the decrypting one. A plan item
+// names its key groups; one this runtime was not built for is an error,
+// not a fallback to another group.
+func (rt *Runtime) CMM(group string, encrypt bool) (crypto.MaterialsManager, error) {
+	want, cmm := rt.Settings.DecryptKeyGroup, rt.DecryptCMM
+	if encrypt {
+		want, cmm = rt.Settings.EncryptKeyGroup, rt.EncryptCMM
+	}
+	if cmm == nil || group != want {
+		return nil, fmt.Errorf("key group %q: the runtime has no materials manager for it (built for %q)", group, want)
+	}
+	return cmm, nil
+}
+
+// Keyring returns the keyring of a built key group.
+func (rt *Runtime) Keyring(group string) (crypto.Keyring, error) {
+	g := rt.Groups[group]
+	if g == nil {
+		return nil, fmt.Errorf("key group %q is not built in this runtime", group)
+	}
+	return g.Keyring, nil
 }

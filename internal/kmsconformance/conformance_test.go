@@ -567,7 +567,7 @@ spec:
 	if err != nil {
 		t.Fatalf("%s: plan: %v", op, err)
 	}
-	sum, err := executor.Apply(c.ctx, rt, p, executor.Options{Retries: -1})
+	sum, err := executor.Apply(c.ctx, rt, p, executor.Options{})
 	if err != nil {
 		t.Fatalf("%s: apply: %v", op, err)
 	}

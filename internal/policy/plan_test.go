@@ -94,7 +94,7 @@ func TestApplyThenApplyAgain(t *testing.T) {
 		t.Errorf("parts %v, want %v", names, want)
 	}
 
-	sum, err := rec.Apply(ctx, executor.Options{Retries: -1})
+	sum, err := rec.Apply(ctx, executor.Options{})
 	if err != nil || !sum.OK() {
 		t.Fatalf("apply: %v %+v", err, sum.Failed)
 	}
@@ -153,7 +153,7 @@ func TestApplyThenApplyAgain(t *testing.T) {
 	if rec2.HasChanges() || len(rec2.Parts) != 0 {
 		t.Fatalf("second plan has changes: %v", planner.Count(rec2.Items()))
 	}
-	sum2, err := rec2.Apply(ctx, executor.Options{Retries: -1})
+	sum2, err := rec2.Apply(ctx, executor.Options{})
 	if err != nil || !sum2.OK() {
 		t.Fatalf("second apply: %v %+v", err, sum2.Failed)
 	}

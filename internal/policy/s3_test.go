@@ -86,7 +86,7 @@ func TestCheckAndApplyS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := rec.Apply(ctx, executor.Options{Retries: -1})
+	sum, err := rec.Apply(ctx, executor.Options{})
 	if err != nil || !sum.OK() || sum.Done[planner.Reencrypt] != 2 {
 		t.Fatalf("apply: %v %v %+v", err, sum.Done, sum.Failed)
 	}
@@ -105,7 +105,7 @@ func TestCheckAndApplyS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rec2.Apply(ctx, executor.Options{Retries: -1}); err != nil {
+	if _, err := rec2.Apply(ctx, executor.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	counts := planner.Count(rec2.Items())
