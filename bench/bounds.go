@@ -225,6 +225,6 @@ func cmdKMSCalls(args []string) error {
 		}
 	}
 	emit(Row{ID: *id, Items: int64(*n), Seconds: secs, Calls: calls,
-		Note: fmt.Sprintf("KMS calls alone (keyring OnDecrypt%s), %v per call, concurrency %d", map[bool]string{false: " + OnEncrypt", true: ""}[*cache], *latency, *conc)})
+		Note: fmt.Sprintf("KMS calls alone (keyring OnDecrypt%s), %v per call, concurrency %d, %d connections to KMS", map[bool]string{false: " + OnEncrypt", true: ""}[*cache], *latency, *conc, k.conns.Load())})
 	return nil
 }

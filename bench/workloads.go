@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -293,6 +295,7 @@ type kmsEnv struct {
 	emu      *kmsemu.Emulator
 	srv      *httptest.Server
 	old, new string
+	conns    atomic.Int64 // connections accepted
 }
 
 func startKMS() (*kmsEnv, error) {
@@ -305,7 +308,15 @@ func startKMS() (*kmsEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &kmsEnv{emu: emu, srv: httptest.NewServer(emu)}
+	k := &kmsEnv{emu: emu, srv: httptest.NewUnstartedServer(emu)}
+	// Count the connections clients open: each costs a dial here and a
+	// TCP + TLS handshake against AWS.
+	k.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			k.conns.Add(1)
+		}
+	}
+	k.srv.Start()
 	k.old, _ = emu.KeyARN("1234abcd-12ab-34cd-56ef-1234567890ab", "us-east-1")
 	k.new, _ = emu.KeyARN("22223333-4444-5555-6666-777788889999", "us-east-1")
 	return k, nil
@@ -398,7 +409,7 @@ func cmdKMS(args []string) error {
 			calls[op] = n
 		}
 	}
-	note := fmt.Sprintf("reencrypt 0x0578 -> 0x0578, %v per KMS call, concurrency %d", *latency, *conc)
+	note := fmt.Sprintf("reencrypt 0x0578 -> 0x0578, %v per KMS call, concurrency %d, %d connections to KMS", *latency, *conc, k.conns.Load())
 	if *cache {
 		note += ", caching {capacity 1000, maxAge 5m, maxMessagesEncrypted 1000}"
 	}
