@@ -123,6 +123,9 @@ const (
 	ProviderAWSKMS = "aws-kms"
 	ProviderRawAES = "raw-aes"
 	ProviderRawRSA = "raw-rsa"
+	// ProviderHierarchy is the AWS KMS Hierarchical keyring (branch keys
+	// in a DynamoDB key store; fields in hierarchy.go).
+	ProviderHierarchy = "aws-kms-hierarchy"
 )
 
 // KeyGroup is a named set of wrapping keys: the keys of one Provider, or,
@@ -152,6 +155,14 @@ type KeyGroup struct {
 	Name        string `json:"name,omitempty" yaml:"name,omitempty"`
 	Padding     string `json:"padding,omitempty" yaml:"padding,omitempty"` // raw-rsa
 	Generate    bool   `json:"generate,omitempty" yaml:"generate,omitempty"`
+
+	// aws-kms-hierarchy (with grantTokens, region, profile and endpoint
+	// for its KMS client)
+	KeyStore        *KeyStore        `json:"keyStore,omitempty" yaml:"keyStore,omitempty"`
+	BranchKeyID     string           `json:"branchKeyId,omitempty" yaml:"branchKeyId,omitempty"`
+	BranchKeyIDFrom *BranchKeyIDFrom `json:"branchKeyIdFrom,omitempty" yaml:"branchKeyIdFrom,omitempty"`
+	CacheTTL        Duration         `json:"cacheTTL,omitzero" yaml:"cacheTTL,omitempty"`
+	CacheSize       int              `json:"cacheSize,omitempty" yaml:"cacheSize,omitempty"`
 }
 
 // Singles returns the single-provider groups g consists of: its members,

@@ -500,9 +500,13 @@ func (g *KeyGroup) validate(p *Path) ErrorList {
 	if len(g.Members) > 0 {
 		return g.validateMembers(p)
 	}
+	if g.Provider == ProviderHierarchy {
+		return g.validateHierarchy(p)
+	}
+	errs = append(errs, g.forbidHierarchyFields(p, hierarchyOnly)...)
 	switch g.Provider {
 	case "":
-		return ErrorList{Required(p.Child("provider"), "aws-kms, raw-aes or raw-rsa, or list members")}
+		return ErrorList{Required(p.Child("provider"), "aws-kms, aws-kms-hierarchy, raw-aes or raw-rsa, or list members")}
 	case ProviderAWSKMS:
 		if g.Discovery {
 			forbid(len(g.Keys) > 0, "keys", "a discovery group takes no keys; use discoveryFilter to limit accounts")
@@ -592,7 +596,7 @@ func (g *KeyGroup) validate(p *Path) ErrorList {
 		forbid(g.Profile != "", "profile", awsOnly)
 		forbid(g.Endpoint != "", "endpoint", awsOnly)
 	default:
-		return ErrorList{NotSupported(p.Child("provider"), g.Provider, []string{ProviderAWSKMS, ProviderRawAES, ProviderRawRSA})}
+		return ErrorList{NotSupported(p.Child("provider"), g.Provider, []string{ProviderAWSKMS, ProviderHierarchy, ProviderRawAES, ProviderRawRSA})}
 	}
 	return errs
 }
@@ -616,6 +620,7 @@ func (g *KeyGroup) validateMembers(p *Path) ErrorList {
 			errs = append(errs, Forbidden(p.Child(f.name), own))
 		}
 	}
+	errs = append(errs, g.forbidHierarchyFields(p, own)...)
 	rawSeen := map[string]bool{} // provider namespace/name of raw members
 	for i := range g.Members {
 		m := &g.Members[i]

@@ -16,6 +16,7 @@ import (
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/awskms"
+	"github.com/encjob/encjob/crypto/awskms/hierarchy"
 	"github.com/encjob/encjob/crypto/keyring"
 	"github.com/encjob/encjob/spec"
 )
@@ -43,9 +44,10 @@ type provider struct {
 }
 
 var providers = map[string]provider{
-	spec.ProviderRawAES: {build: buildRawAES, offline: offlineRaw(keyring.RawAESMatcher)},
-	spec.ProviderRawRSA: {build: buildRawRSA, offline: offlineRaw(keyring.RawRSAMatcher)},
-	spec.ProviderAWSKMS: {build: buildAWSKMS, offline: offlineAWSKMS},
+	spec.ProviderRawAES:    {build: buildRawAES, offline: offlineRaw(keyring.RawAESMatcher)},
+	spec.ProviderRawRSA:    {build: buildRawRSA, offline: offlineRaw(keyring.RawRSAMatcher)},
+	spec.ProviderAWSKMS:    {build: buildAWSKMS, offline: offlineAWSKMS},
+	spec.ProviderHierarchy: {build: buildHierarchy, offline: offlineHierarchy},
 }
 
 // Options carries settings shared by every group of a job.
@@ -53,6 +55,9 @@ type Options struct {
 	KMS awskms.Config // RateLimit, RetryMode, MaxAttempts, Endpoint, Clients, Credentials
 	// BaseDir resolves relative key files (the directory of the spec file).
 	BaseDir string
+	// KeyStores, when set, supplies the branch key stores of
+	// aws-kms-hierarchy groups (nil: built from the spec and KMS).
+	KeyStores KeyStoreProvider
 }
 
 // GeneratedKeyBits is the size of the AES keys generate: true creates.
@@ -462,6 +467,9 @@ func (g *Group) KeyIDs() []string {
 func EDKLabel(edk crypto.EncryptedDataKey) string {
 	if edk.ProviderID == awskms.ProviderID {
 		return string(edk.ProviderInfo)
+	}
+	if info, err := hierarchy.ParseEDK(edk); err == nil {
+		return info.Label() // branch key id and version, from the header
 	}
 	if p, ok := keyring.ParseRawAESProviderInfo(edk.ProviderInfo, len(edk.ProviderInfo)-20); ok && p.KeyName != "" && p.TagLenBits == 128 {
 		return edk.ProviderID + "/" + p.KeyName

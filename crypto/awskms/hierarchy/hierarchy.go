@@ -228,7 +228,7 @@ func (k *Keyring) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, 
 		}
 		dk, err := k.decryptOne(ctx, m, info, edk)
 		if err == nil {
-			m.DataKey, m.DecryptedWith = dk, ProviderID+":"+info.BranchKeyID+":"+info.Version
+			m.DataKey, m.DecryptedWith = dk, info.Label()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -254,11 +254,20 @@ func (k *Keyring) decryptOne(ctx context.Context, m *crypto.DecryptionMaterials,
 // depends on the message's context, every well-formed hierarchical EDK
 // matches.
 func (k *Keyring) MatchesEDK(edk crypto.EncryptedDataKey) bool {
+	return NewMatcher(k.id).MatchesEDK(edk)
+}
+
+// Matcher is the key-less EDK matcher of a hierarchical keyring.
+type Matcher struct{ BranchKeyID string }
+
+// NewMatcher matches hierarchical EDKs of branchKeyID, any version; ""
+// (a keyring with a supplier) matches every well-formed hierarchical EDK.
+func NewMatcher(branchKeyID string) Matcher { return Matcher{BranchKeyID: branchKeyID} }
+
+// MatchesEDK implements crypto.EDKMatcher.
+func (m Matcher) MatchesEDK(edk crypto.EncryptedDataKey) bool {
 	info, err := ParseEDK(edk)
-	if err != nil {
-		return false
-	}
-	return k.supplier != nil || info.BranchKeyID == k.id
+	return err == nil && (m.BranchKeyID == "" || info.BranchKeyID == m.BranchKeyID)
 }
 
 // NoMatchError says why no EDK was unwrapped.

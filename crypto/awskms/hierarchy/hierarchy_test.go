@@ -115,7 +115,7 @@ func TestRoundTripAndRotation(t *testing.T) {
 	if info := edkInfo(t, h); info.BranchKeyID != id || info.Version != v1.Version {
 		t.Fatalf("EDK info %+v, want %s %s", info, id, v1.Version)
 	}
-	if !kr.MatchesEDK(h.EncryptedDataKeys[0]) || h.DecryptedWith != "aws-kms-hierarchy:"+id+":"+v1.Version {
+	if !kr.MatchesEDK(h.EncryptedDataKeys[0]) || h.DecryptedWith != "aws-kms-hierarchy/"+id+":"+v1.Version {
 		t.Fatalf("MatchesEDK false or DecryptedWith %q", h.DecryptedWith)
 	}
 	v2, err := e.store.VersionKey(ctx, id)

@@ -137,3 +137,7 @@ func ParseEDK(edk crypto.EncryptedDataKey) (EDKInfo, error) {
 	v, _ := keystore.VersionString(edk.Ciphertext[saltLen+ivLen : headerLen])
 	return EDKInfo{BranchKeyID: string(edk.ProviderInfo), Version: v}, nil
 }
+
+// Label renders the EDK's key identity for humans and metadata logs:
+// aws-kms-hierarchy/BRANCH-KEY-ID:VERSION.
+func (i EDKInfo) Label() string { return ProviderID + "/" + i.BranchKeyID + ":" + i.Version }
