@@ -366,6 +366,11 @@ func (gp *guardPass) classify(srcIdx int, si sources.Item) verdict {
 		return verdict{} // listing errors and skips are the listing's to report
 	}
 	if f := gp.files[place{id: id}]; f != nil {
+		if f.what == "output (output.path)" && !gp.rt.Job.Output.InPlace {
+			// The output file is this very source (another spelling,
+			// a hard link): skipped as aws-encryption-cli skips it.
+			return verdict{reason: SameAsSource + " (" + gp.rt.Job.Output.Path + ")", path: f.path}
+		}
 		return verdict{reason: "encjob's own " + f.what, refuse: f.refuse, path: f.path}
 	}
 	if !si.IsSingle {
@@ -487,7 +492,11 @@ func (gp *guardPass) finish(items []Item) {
 				seen[id] = i
 			}
 		}
-		if clash[i] != "" {
+		switch clash[i] {
+		case "":
+		case SameAsSource:
+			it.Action, it.Reason = Skip, SameAsSource+" ("+it.Output+")"
+		default:
 			it.Action, it.Reason = Conflict, clash[i]
 		}
 	}
@@ -524,13 +533,23 @@ func (gp *guardPass) outputClash(it *Item) string {
 	if pl.rest == "" {
 		gp.mu.Lock()
 		src, clash := gp.sources[pl.id]
+		own, known := gp.ids[it.Input]
 		gp.mu.Unlock()
+		if clash && known && own == pl.id {
+			return SameAsSource
+		}
 		if clash {
 			return fmt.Sprintf("output %s is the same file as source item %s (only output.inPlace: true may replace a source)", it.Output, src)
 		}
 	}
 	return ""
 }
+
+// SameAsSource is the reason of an item skipped because its output is its
+// own source file (same device and inode: an empty suffix into the
+// source's directory, "-o .", a symlinked or hard-linked spelling), as
+// aws-encryption-cli skips it. Nothing is written; the source is intact.
+const SameAsSource = "source and destination are the same"
 
 // outputPlace is the place of an output path: the file itself when it
 // exists, else its directory's place (memoized) and its name.

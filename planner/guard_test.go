@@ -222,7 +222,7 @@ func snapshotDir(t *testing.T, root string) string {
 }
 
 // Overlap is decided by identity: every spelling of "the output is the
-// source" or "the source tree is inside the output" is refused.
+// source directory" or "the source tree is inside the output" is refused.
 func TestOverlapRefused(t *testing.T) {
 	dir := guardFixture(t)
 	os.Symlink(filepath.Join(dir, "in"), filepath.Join(dir, "inlink"))
@@ -253,8 +253,6 @@ func TestOverlapRefused(t *testing.T) {
 		{"same dir, symlink", spec.OpDecrypt, "in", "inlink", "same directory"},
 		{"same dir, symlinked parent", spec.OpDecrypt, "top/in", dir + "/in", "same directory"},
 		{"same dir, bind mount", spec.OpDecrypt, "in", bind, "same directory"},
-		{"same file", spec.OpDecrypt, "x.encrypted", dir + "/x.encrypted", "same file"},
-		{"same file, symlinked parent", spec.OpDecrypt, "./x.encrypted", "top/x.encrypted", "same file"},
 		{"tree inside output", spec.OpEncrypt, "in", ".", "is inside"},
 		{"tree inside output, alias", spec.OpEncrypt, "bind", dir, "is inside"},
 		{"tree inside output via symlink", spec.OpEncrypt, "inlink", "top", "is inside"},
@@ -269,6 +267,22 @@ func TestOverlapRefused(t *testing.T) {
 				t.Fatalf("want a SetupError saying %q, got %v", tc.want, err)
 			}
 		})
+	}
+	// One file as its own output, however spelled (a hard link too), is
+	// not a setup error: its item is skipped, as aws-encryption-cli skips
+	// it, and nothing is written.
+	if err := os.Link(filepath.Join(dir, "x.encrypted"), filepath.Join(dir, "xhard")); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{dir + "/x.encrypted", "top/x.encrypted", "xhard"} {
+		job := rawJob(spec.OpDecrypt, "k.key", spec.Output{Path: out, Overwrite: spec.OverwriteAlways}, spec.Source{Path: "./x.encrypted"})
+		p, err := plan(t, job, Options{BaseDir: dir})
+		if err != nil {
+			t.Fatalf("-o %s: %v", out, err)
+		}
+		if len(p.Items) != 1 || p.Items[0].Action != Skip || !strings.HasPrefix(p.Items[0].Reason, SameAsSource) {
+			t.Errorf("-o %s: items %+v", out, p.Items)
+		}
 	}
 }
 
@@ -299,8 +313,9 @@ func TestOutputInsideSourceSkipped(t *testing.T) {
 	}
 }
 
-// Per item: an output that is the same file as a source item, or one of
-// encjob's own files, is a conflict; two spellings of one file are one item.
+// Per item: an output that is its own source file is skipped ("source and
+// destination are the same"); one that is one of encjob's own files is a
+// conflict; two spellings of one file are one item.
 func TestOutputClashes(t *testing.T) {
 	dir := guardFixture(t)
 	write(t, filepath.Join(dir, "d", "x"), []byte("plain"), 0o644)
@@ -312,8 +327,8 @@ func TestOutputClashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if it := p.Items[0]; it.Action != Conflict || !strings.Contains(it.Reason, "same file as source item") {
-		t.Errorf("output onto its own source: %s %q", it.Action, it.Reason)
+	if it := p.Items[0]; it.Action != Skip || !strings.HasPrefix(it.Reason, SameAsSource) {
+		t.Errorf("output onto its own source: %s %q (want skipped, as aws-encryption-cli)", it.Action, it.Reason)
 	}
 	// Decrypt to a name that is the key file.
 	write(t, filepath.Join(dir, "e", "k.key.encrypted"), []byte("msg"), 0o644)

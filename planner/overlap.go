@@ -51,13 +51,15 @@ func (rt *Runtime) overlapLocal(dst string, locs []sources.Location) []string {
 			continue // the listing reports a missing source
 		}
 		tree := srcFi.IsDir()
-		what := "file"
-		if tree {
-			what = "directory"
+		if srcID == dstID && !tree {
+			// One file, output onto itself (a hard link, a symlink): its
+			// item is skipped as "source and destination are the same"
+			// (guardPass.finish), as aws-encryption-cli skips such a file.
+			continue
 		}
 		if srcID == dstID {
-			errs = append(errs, fmt.Sprintf("output %s and source %s are the same %s (spec.output.path, spec.sources[%d].path): only output.inPlace: true may replace a source",
-				rt.Job.Output.Path, rt.Job.Sources[i].Path, what, i))
+			errs = append(errs, fmt.Sprintf("output %s and source %s are the same directory (spec.output.path, spec.sources[%d].path): only output.inPlace: true may replace a source",
+				rt.Job.Output.Path, rt.Job.Sources[i].Path, i))
 			continue
 		}
 		if !dstFi.IsDir() || !tree {

@@ -684,8 +684,10 @@ func checkContextKey(p *Path, k string) *Error {
 
 func validateCommon(sp *Path, maxEDK int, c *Caching, x *Execution, s3 *S3Config, k *KMSConfig) ErrorList {
 	var errs ErrorList
-	if maxEDK < 0 || maxEDK > 65535 {
-		errs = append(errs, Invalid(sp.Child("maxEncryptedDataKeys"), maxEDK, "must be 1 to 65535 (0 or unset = the default, 10 or the key count of the largest key group)"))
+	// No upper bound, as the ESDKs and aws-encryption-cli: a message holds
+	// at most 65535 encrypted data keys, so any larger limit is no limit.
+	if maxEDK < 0 {
+		errs = append(errs, Invalid(sp.Child("maxEncryptedDataKeys"), maxEDK, "must be 1 or more (0 or unset = the default, 10 or the key count of the largest key group)"))
 	}
 	if c != nil {
 		cp := sp.Child("caching")

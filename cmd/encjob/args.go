@@ -21,12 +21,21 @@ import (
 type fileSystem interface {
 	Stat(name string) (fs.FileInfo, error)
 	Glob(pattern string) ([]string, error)
+	// RealPath is the absolute path with every symlink resolved.
+	RealPath(name string) (string, error)
 }
 
 type osFS struct{}
 
 func (osFS) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
 func (osFS) Glob(pattern string) ([]string, error) { return filepath.Glob(pattern) }
+func (osFS) RealPath(name string) (string, error) {
+	p, err := filepath.EvalSymlinks(name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(p)
+}
 
 // cryptoRun is a parsed encrypt / decrypt / reencrypt command line: the
 // job it means and how to run it.
@@ -126,8 +135,10 @@ type cryptoFlags struct {
 	autoApprove                               bool
 	verbosity                                 int
 	concurrency                               int
-	suffixSet                                 bool
 	kmsTimeout, s3Timeout                     time.Duration
+	// set holds the names of the flags given: "was it given" is never a
+	// value the user could type.
+	set map[string]bool
 }
 
 func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet {
@@ -168,9 +179,9 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 	fs.BoolVar(&f.overwriteMetadata, "overwrite-metadata", false, "truncate the metadata file instead of appending")
 	fs.StringVar(&f.commitmentPolicy, "commitment-policy", "", "require-encrypt-require-decrypt (default), require-encrypt-allow-decrypt, forbid-encrypt-allow-decrypt")
 	fs.StringVar(&f.algorithm, "algorithm", "", "algorithm suite name (encrypt)")
-	fs.IntVar(&f.frameLength, "frame-length", -1, "frame length in bytes (encrypt; 0 = non-framed)")
-	fs.IntVar(&f.maxLength, "max-length", -1, "maximum frame or content length to process (decrypt)")
-	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", -1, "maximum number of encrypted data keys to wrap or unwrap (default 10, or the number of wrapping keys if more)")
+	fs.IntVar(&f.frameLength, "frame-length", 0, "frame length in bytes (encrypt; 0 = non-framed)")
+	fs.IntVar(&f.maxLength, "max-length", 0, "maximum frame or content length to process (decrypt)")
+	fs.IntVar(&f.maxEDKs, "max-encrypted-data-keys", 0, "maximum number of encrypted data keys to wrap or unwrap (default 10, or the number of wrapping keys if more)")
 	fs.BoolVarP(&f.buffer, "buffer", "b", false, "accepted for compatibility: outputs are always committed atomically")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "items processed at once (default 2×CPUs)")
 	fs.DurationVar(&f.kmsTimeout, "kms-timeout", 0, "bound on each KMS request attempt (spec kms.timeout; default 30s)")
@@ -181,46 +192,78 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 	return fs
 }
 
-// checkSingleDashLong rejects "-input" style typos (pflag would read it as
-// -i with value "nput"), as aws-encryption-cli does.
-func checkSingleDashLong(fs *pflag.FlagSet, args []string) error {
-	for _, a := range args {
-		if a == "--" {
-			return nil
-		}
-		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
-			continue
-		}
-		name, _, _ := strings.Cut(a[1:], "=")
-		if f := fs.Lookup(name); f != nil && len(name) > 1 {
-			return usageErrorf(a, "unknown flag").withHint("did you mean --%s?", name)
-		}
-	}
-	return nil
-}
-
 // parseCryptoArgs turns an encrypt / decrypt / reencrypt command line into
 // a validated, defaulted job. mode is the subcommand ("encrypt",
 // "decrypt", "reencrypt") or "" when the mode comes from -e / -d /
-// --decrypt-unsigned. Every error names the flag at fault.
+// --decrypt-unsigned. It reads nothing but fsys (whether inputs and
+// outputs exist, globs); every error is a *usageError naming the flag at
+// fault.
 func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, error) {
-	var f cryptoFlags
+	f, err := parseCryptoFlags(mode, args)
+	if err != nil {
+		return nil, err
+	}
+	op, err := cryptoOp(mode, f)
+	if err != nil {
+		return nil, err
+	}
+	if f.quiet && f.verbosity > 0 {
+		return nil, usageErrorf("-q", "not allowed with -v")
+	}
+	run := &cryptoRun{Verbosity: f.verbosity, Quiet: f.quiet, NoProgress: f.noProgress, Interactive: f.interactive, AutoApprove: f.autoApprove,
+		Job: &spec.Job{Operation: spec.Operation(op), KeyGroups: map[string]*spec.KeyGroup{}}}
+	setIO := func(run *cryptoRun, f *cryptoFlags, op string) error { return buildIO(run, f, op, fsys) }
+	for _, step := range []func(*cryptoRun, *cryptoFlags, string) error{
+		setMetadata, setKeyGroups, setContext, setLimits, setCaching, setIO, setOutputMode,
+	} {
+		if err := step(run, f, op); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkMetadataPath(run.MetadataOutput, f.input, f.output, fsys); err != nil {
+		return nil, err
+	}
+	// Validate as a spec would be, then default; keep the naming the
+	// command line asked for (Defaults only fills names when both are
+	// empty, which an explicit empty --suffix must not trigger).
+	job := run.Job
+	out := job.Output
+	if errs := job.Validate(nil); len(errs) > 0 {
+		return nil, flagErrors(errs)
+	}
+	job.Defaults()
+	job.Output.Suffix, job.Output.StripSuffix = out.Suffix, out.StripSuffix
+	return run, nil
+}
+
+// parseCryptoFlags parses the flags of a crypto command line and records
+// which were given (an unset flag and one set to its zero value differ:
+// "--frame-length 0" is non-framed, no --frame-length is the default).
+func parseCryptoFlags(mode string, args []string) (*cryptoFlags, error) {
+	f := &cryptoFlags{}
 	flagMode := mode
 	if flagMode == "" {
 		flagMode = "decrypt" // the superset of encrypt's flags
 	}
-	fset := newCryptoFlagSet(flagMode, &f, io.Discard)
-	if err := checkSingleDashLong(fset, args); err != nil {
+	fset := newCryptoFlagSet(flagMode, f, io.Discard)
+	// Before normalizeMulti, which would read "-wrapping-keys" as -w.
+	if err := checkDashForms(fset, args); err != nil {
 		return nil, err
 	}
 	if err := parseFlagSet(fset, normalizeMulti(args)); err != nil {
 		return nil, err
 	}
-	f.suffixSet = fset.Changed("suffix")
 	if fset.NArg() > 0 {
 		return nil, usageErrorf(fset.Arg(0), "unexpected argument").withHint("inputs are given with -i; quote globs so the shell does not expand them")
 	}
-	// The mode: a subcommand, or aws-encryption-cli's mode flags.
+	f.set = map[string]bool{}
+	fset.Visit(func(fl *pflag.Flag) { f.set[fl.Name] = true })
+	return f, nil
+}
+
+// cryptoOp is the operation: the subcommand, or aws-encryption-cli's mode
+// flags.
+func cryptoOp(mode string, f *cryptoFlags) (string, error) {
 	modes := 0
 	for _, b := range []bool{f.encrypt, f.decrypt, f.decryptUnsigned} {
 		if b {
@@ -228,184 +271,189 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 		}
 	}
 	if modes > 1 {
-		return nil, usageErrorf("-e/-d", "give only one of -e/--encrypt, -d/--decrypt, --decrypt-unsigned")
+		return "", usageErrorf("-e/-d", "give only one of -e/--encrypt, -d/--decrypt, --decrypt-unsigned")
 	}
-	op := mode
 	switch {
-	case mode == "":
-		switch {
-		case f.encrypt:
-			op = "encrypt"
-		case f.decrypt, f.decryptUnsigned:
-			op = "decrypt"
-		default:
-			return nil, usageErrorf("-e/-d", "no operation").withHint("use 'encjob encrypt …', 'encjob decrypt …', or -e / -d")
+	case mode == "" && f.encrypt:
+		if f.stripSuffix != "" {
+			return "", usageErrorf("--strip-suffix", "only for decrypt")
 		}
-	case mode == "encrypt" && (f.decrypt || f.decryptUnsigned):
-		return nil, usageErrorf("--decrypt", "not allowed with encjob encrypt")
+		return "encrypt", nil
+	case mode == "" && (f.decrypt || f.decryptUnsigned):
+		return "decrypt", nil
+	case mode == "":
+		return "", usageErrorf("-e/-d", "no operation").withHint("use 'encjob encrypt …', 'encjob decrypt …', or -e / -d")
+	case mode != "decrypt" && (f.decrypt || f.decryptUnsigned):
+		return "", usageErrorf("--decrypt", "not allowed with encjob %s", mode)
 	case mode != "encrypt" && f.encrypt:
-		return nil, usageErrorf("--encrypt", "not allowed with encjob %s", mode)
-	case mode == "reencrypt" && (f.decrypt || f.decryptUnsigned):
-		return nil, usageErrorf("--decrypt", "not allowed with encjob reencrypt")
+		return "", usageErrorf("--encrypt", "not allowed with encjob %s", mode)
 	}
-	if mode == "" && f.stripSuffix != "" && op == "encrypt" {
-		return nil, usageErrorf("--strip-suffix", "only for decrypt")
-	}
-	run := &cryptoRun{Verbosity: f.verbosity, Quiet: f.quiet, NoProgress: f.noProgress, Interactive: f.interactive, AutoApprove: f.autoApprove}
-	if f.quiet && f.verbosity > 0 {
-		return nil, usageErrorf("-q", "not allowed with -v")
-	}
-	job := &spec.Job{Operation: spec.Operation(op), KeyGroups: map[string]*spec.KeyGroup{}}
-	run.Job = job
+	return mode, nil
+}
 
-	// Metadata: exactly one of --metadata-output and -S, as in
-	// aws-encryption-cli 2.x (optional for reencrypt, encjob's own).
+// setMetadata: exactly one of --metadata-output and -S, as in
+// aws-encryption-cli 2.x (optional for reencrypt, encjob's own).
+func setMetadata(run *cryptoRun, f *cryptoFlags, op string) error {
 	switch {
-	case fset.Changed("metadata-output") && f.suppressMetadata:
-		return nil, usageErrorf("--metadata-output", "not allowed with -S/--suppress-metadata")
-	case fset.Changed("metadata-output") && f.metadataOutput == "":
-		return nil, usageErrorf("--metadata-output", "metadata output file name cannot be empty")
-	case !fset.Changed("metadata-output") && !f.suppressMetadata && op != "reencrypt":
-		return nil, usageErrorf("--metadata-output", "one of --metadata-output and -S/--suppress-metadata is required").
+	case f.set["metadata-output"] && f.suppressMetadata:
+		return usageErrorf("--metadata-output", "not allowed with -S/--suppress-metadata")
+	case f.set["metadata-output"] && f.metadataOutput == "":
+		return usageErrorf("--metadata-output", "metadata output file name cannot be empty")
+	case !f.set["metadata-output"] && !f.suppressMetadata && op != "reencrypt":
+		return usageErrorf("--metadata-output", "one of --metadata-output and -S/--suppress-metadata is required").
 			withHint("pass -S to write no metadata, or --metadata-output FILE (- for stdout)")
 	}
 	run.MetadataOutput, run.MetadataOverwrite = f.metadataOutput, f.overwriteMetadata
+	return nil
+}
 
-	// Keys.
-	encGroup := op != "decrypt"
-	wg, err := parseWrappingKeys("-w/--wrapping-keys", groups(f.wrapping), encGroup)
+// setKeyGroups builds the wrapping key group (-w) and, for reencrypt, the
+// source group (--source-wrapping-keys).
+func setKeyGroups(run *cryptoRun, f *cryptoFlags, op string) error {
+	job := run.Job
+	wg, notes, err := parseWrappingKeys("-w/--wrapping-keys", groups(f.wrapping), op != "decrypt")
 	if err != nil {
-		return nil, err
+		return err
 	}
+	run.Notes = append(run.Notes, notes...)
+	job.KeyGroups[groupWrapping] = wg
 	if op == "decrypt" {
-		job.KeyGroups[groupWrapping] = wg
 		job.Decrypt.KeyGroup = groupWrapping
-	} else {
-		job.KeyGroups[groupWrapping] = wg
-		job.Encrypt.KeyGroup = groupWrapping
+		return nil
 	}
+	job.Encrypt.KeyGroup = groupWrapping
 	if op == "reencrypt" {
-		sg, err := parseWrappingKeys("--source-wrapping-keys", groups(f.sourceWrapping), false)
+		sg, notes, err := parseWrappingKeys("--source-wrapping-keys", groups(f.sourceWrapping), false)
 		if err != nil {
-			return nil, err
+			return err
 		}
+		run.Notes = append(run.Notes, notes...)
 		job.KeyGroups[groupSource] = sg
 		job.Decrypt.KeyGroup = groupSource
 	}
+	return nil
+}
 
-	// Encryption context.
+// setContext reads -c: the context to encrypt under (the first value of a
+// repeated key, as aws-encryption-cli keeps it), or on decrypt the pairs
+// and bare keys a message must carry; and --remove-context.
+func setContext(run *cryptoRun, f *cryptoFlags, op string) error {
+	job := run.Job
 	var words []string
 	for _, g := range f.context {
 		words = append(words, splitGroup(g)...)
 	}
-	switch op {
-	case "encrypt", "reencrypt":
-		if len(words) > 0 {
-			m, _, err := parsePairs("-c/--encryption-context", words)
-			if err != nil {
-				return nil, err
-			}
-			ctx := map[string]string{}
-			for k, v := range m {
-				ctx[k] = v[0] // aws-encryption-cli keeps the first value
-			}
-			if op == "encrypt" {
-				job.Encrypt.Context = ctx
-			} else {
-				job.Reencrypt.Add = ctx
-			}
-		}
-	case "decrypt":
-		for _, w := range words {
-			k, v, hasValue := strings.Cut(w, "=")
-			if k == "" || hasValue && v == "" {
-				return nil, usageErrorf("-c/--encryption-context", "%q: want key=value or a bare key", w)
-			}
-			if job.Decrypt.RequireContext == nil {
-				job.Decrypt.RequireContext = map[string]*string{}
-			}
-			if _, dup := job.Decrypt.RequireContext[k]; dup {
-				continue
-			}
-			if hasValue {
-				job.Decrypt.RequireContext[k] = &v
-			} else {
-				job.Decrypt.RequireContext[k] = nil
-			}
-		}
-	}
 	for _, g := range f.remove {
 		job.Reencrypt.Remove = append(job.Reencrypt.Remove, splitGroup(g)...)
 	}
+	if len(words) == 0 {
+		return nil
+	}
+	if op != "decrypt" {
+		m, _, err := parsePairs("-c/--encryption-context", words)
+		if err != nil {
+			return err
+		}
+		ctx := map[string]string{}
+		for k, v := range m {
+			ctx[k] = v[0]
+		}
+		if op == "encrypt" {
+			job.Encrypt.Context = ctx
+		} else {
+			job.Reencrypt.Add = ctx
+		}
+		return nil
+	}
+	job.Decrypt.RequireContext = map[string]*string{}
+	for _, w := range words {
+		k, v, hasValue := strings.Cut(w, "=")
+		if k == "" || hasValue && v == "" {
+			return usageErrorf("-c/--encryption-context", "%q: want key=value or a bare key", w)
+		}
+		if _, dup := job.Decrypt.RequireContext[k]; dup {
+			continue
+		}
+		if hasValue {
+			job.Decrypt.RequireContext[k] = &v
+		} else {
+			job.Decrypt.RequireContext[k] = nil
+		}
+	}
+	return nil
+}
 
-	job.KMS.Timeout.Duration, job.S3.Timeout.Duration = f.kmsTimeout, f.s3Timeout
-
-	// Crypto parameters.
+// setLimits reads the numeric crypto parameters. A value is checked
+// whenever the flag is given (f.set), on every operation, so no value a
+// user can type means "not given"; a flag the operation does not use is
+// then ignored with a note, as aws-encryption-cli ignores it.
+func setLimits(run *cryptoRun, f *cryptoFlags, op string) error {
+	job := run.Job
 	job.CommitmentPolicy = f.commitmentPolicy
-	if f.maxEDKs != -1 {
+	job.KMS.Timeout.Duration, job.S3.Timeout.Duration = f.kmsTimeout, f.s3Timeout
+	if f.set["max-encrypted-data-keys"] {
+		// The ESDKs' range (aws-encryption-cli accepts 65536 and more:
+		// a message cannot hold more than 65535, so such a limit is none).
 		if f.maxEDKs < 1 {
-			return nil, usageErrorf("--max-encrypted-data-keys", "must be 1 or more")
+			return usageErrorf("--max-encrypted-data-keys", "%d: must be 1 or more", f.maxEDKs)
 		}
 		job.MaxEncryptedDataKeys = f.maxEDKs
 	}
+	if f.set["frame-length"] && f.frameLength < 0 {
+		return usageErrorf("--frame-length", "%d: must be 0 (non-framed) or more", f.frameLength)
+	}
+	if f.set["max-length"] && f.maxLength < 1 {
+		return usageErrorf("--max-length", "%d: must be 1 or more", f.maxLength)
+	}
+	if f.concurrency < 0 {
+		return usageErrorf("--concurrency", "must be 1 or more")
+	}
+	job.Execution.Concurrency = f.concurrency
 	if op == "decrypt" {
-		if f.algorithm != "" {
-			run.Notes = append(run.Notes, "--algorithm is ignored on decrypt (encryption only)")
-		}
-		if f.frameLength != -1 {
-			run.Notes = append(run.Notes, "--frame-length is ignored on decrypt (encryption only)")
-		}
-		if f.maxLength != -1 {
-			if f.maxLength < 1 {
-				return nil, usageErrorf("--max-length", "must be 1 or more")
-			}
-			job.Decrypt.MaxBodyLength = spec.ByteSize(f.maxLength)
-		}
 		job.Decrypt.UnsignedOnly = f.decryptUnsigned
+		for _, n := range []string{"algorithm", "frame-length"} {
+			if f.set[n] {
+				run.Notes = append(run.Notes, "--"+n+" is ignored on decrypt (encryption only)")
+			}
+		}
 	} else {
 		job.Encrypt.Algorithm = f.algorithm
-		if f.frameLength != -1 {
-			if f.frameLength < 0 {
-				return nil, usageErrorf("--frame-length", "must be 0 (non-framed) or more")
-			}
+		if f.set["frame-length"] {
 			fl := f.frameLength
 			job.Encrypt.FrameLength = &fl
 		}
-		if f.maxLength != -1 {
-			if op == "encrypt" {
-				run.Notes = append(run.Notes, "--max-length is ignored on encrypt (decryption only)")
-			} else {
-				job.Decrypt.MaxBodyLength = spec.ByteSize(f.maxLength)
-			}
-		}
 	}
-	if len(f.caching) > 0 {
-		if len(f.caching) > 1 {
-			return nil, usageErrorf("--caching", "may not be specified more than once")
-		}
-		// On decrypt too, as aws-encryption-cli: messages made under one
-		// cached data key share their EDKs, so the decryption materials are
-		// cached (bounded by capacity and max_age; the max_*_encrypted
-		// limits apply to encryption only, as in the ESDKs' caching CMM).
-		if job.Caching, err = parseCaching(splitGroup(f.caching[0])); err != nil {
-			return nil, err
-		}
+	switch {
+	case !f.set["max-length"]:
+	case op == "encrypt":
+		run.Notes = append(run.Notes, "--max-length is ignored on encrypt (decryption only)")
+	default:
+		job.Decrypt.MaxBodyLength = spec.ByteSize(f.maxLength)
 	}
-	if f.concurrency < 0 {
-		return nil, usageErrorf("--concurrency", "must be 1 or more")
-	}
-	job.Execution.Concurrency = f.concurrency
+	return nil
+}
 
-	// Inputs and outputs.
-	if f.input == "" {
-		return nil, usageErrorf("-i/--input", "required")
+// setCaching reads --caching. On decrypt too, as aws-encryption-cli:
+// messages made under one cached data key share their EDKs, so the
+// decryption materials are cached (bounded by capacity and max_age; the
+// max_*_encrypted limits apply to encryption only, as in the ESDKs'
+// caching CMM).
+func setCaching(run *cryptoRun, f *cryptoFlags, _ string) error {
+	switch len(f.caching) {
+	case 0:
+		return nil
+	case 1:
+		var err error
+		run.Job.Caching, err = parseCaching(splitGroup(f.caching[0]))
+		return err
 	}
-	if f.output == "" {
-		return nil, usageErrorf("-o/--output", "required")
-	}
-	if err := buildIO(run, &f, op, fsys); err != nil {
-		return nil, err
-	}
+	return usageErrorf("--caching", "may not be specified more than once")
+}
+
+// setOutputMode reads how outputs are written: encodings, verification,
+// rewrap, and what happens to existing outputs.
+func setOutputMode(run *cryptoRun, f *cryptoFlags, _ string) error {
+	job := run.Job
 	if f.encode {
 		job.Output.Encoding = "base64" // on decrypt too: the plaintext, as aws-encryption-cli does
 	}
@@ -414,9 +462,7 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 			job.Sources[i].Encoding = "base64"
 		}
 	}
-	if f.verify {
-		job.Output.Verify = true
-	}
+	job.Output.Verify = f.verify
 	if f.rewrap {
 		job.Reencrypt.Mode = spec.ReencryptRewrap
 	}
@@ -425,7 +471,7 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 	}
 	switch {
 	case f.interactive && f.noOverwrite:
-		return nil, usageErrorf("--interactive", "not allowed with --no-overwrite")
+		return usageErrorf("--interactive", "not allowed with --no-overwrite")
 	case f.noOverwrite:
 		job.Output.Overwrite = spec.OverwriteNever
 	default:
@@ -435,22 +481,9 @@ func parseCryptoArgs(mode string, args []string, fsys fileSystem) (*cryptoRun, e
 		job.Output.Overwrite = spec.OverwriteAlways
 	}
 	if run.MetadataOutput == "-" && job.Output.Stdout {
-		return nil, usageErrorf("--metadata-output", "metadata output cannot be stdout when output is stdout")
+		return usageErrorf("--metadata-output", "metadata output cannot be stdout when output is stdout")
 	}
-	if err := checkMetadataPath(run.MetadataOutput, f.input, f.output, fsys); err != nil {
-		return nil, err
-	}
-
-	// Validate as a spec would be, then default; keep the naming the
-	// command line asked for (Defaults only fills names when both are
-	// empty, which an explicit empty --suffix must not trigger).
-	out := job.Output
-	if errs := job.Validate(nil); len(errs) > 0 {
-		return nil, flagErrors(errs)
-	}
-	job.Defaults()
-	job.Output.Suffix, job.Output.StripSuffix = out.Suffix, out.StripSuffix
-	return run, nil
+	return nil
 }
 
 func groups(vals []string) [][]string {
@@ -511,86 +544,51 @@ func hasGlob(p string) bool { return strings.ContainsAny(p, "*?[") }
 // buildIO fills the job's sources and output from -i / -o with
 // aws-encryption-cli's rules: a glob is expanded here; a directory needs
 // -r; several inputs or a directory need an existing output directory; a
-// file output needs an existing parent directory.
+// file output needs an existing parent directory; an output that resolves
+// to the input is refused (reencrypt: -o equal to -i is in place).
 func buildIO(run *cryptoRun, f *cryptoFlags, op string, fsys fileSystem) error {
 	job := run.Job
 	in, out := f.input, f.output
-	recursive := f.recursive || f.recursiveR
-	isDir := func(p string) bool { fi, err := fsys.Stat(p); return err == nil && fi.IsDir() }
-	s3In, s3Out := strings.HasPrefix(in, "s3://"), strings.HasPrefix(out, "s3://")
-	multi := false
+	switch {
+	case in == "":
+		return usageErrorf("-i/--input", "required")
+	case out == "":
+		return usageErrorf("-o/--output", "required")
+	}
+	multi, err := buildSources(run, in, f.recursive || f.recursiveR, fsys)
+	if err != nil {
+		return err
+	}
+	s3Out := strings.HasPrefix(out, "s3://")
 	switch {
 	case in == "-":
-		job.Sources = []spec.Source{{Path: "-"}}
-		if out != "-" && !s3Out && isDir(out) {
+		if out != "-" && !s3Out && isDir(fsys, out) {
 			return usageErrorf("-o/--output", "%s: may not be a directory when the input is stdin", out)
 		}
-	case s3In:
-		if strings.HasSuffix(in, "/") && !recursive {
-			return usageErrorf("-i/--input", "%s is a prefix; add -r to process every object under it", in).withHint("add -r")
-		}
-		multi = strings.HasSuffix(in, "/") || hasGlob(in)
-		job.Sources = []spec.Source{{Path: in}}
-	default:
-		paths := []string{in}
-		if hasGlob(in) {
-			m, err := fsys.Glob(in)
-			if err != nil || len(m) == 0 {
-				return usageErrorf("-i/--input", "%s: no such file, directory or matching path", in)
-			}
-			paths = m
-			multi = len(m) > 1
-		} else if _, err := fsys.Stat(in); err != nil {
-			return usageErrorf("-i/--input", "%v", err)
-		}
-		for _, p := range paths {
-			if isDir(p) {
-				if !recursive {
-					if len(paths) == 1 {
-						return usageErrorf("-i/--input", "%s is a directory", p).withHint("add -r to process every file under it")
-					}
-					run.Notes = append(run.Notes, fmt.Sprintf("skipping %s: it is a directory and -r is not set", p))
-					continue
-				}
-				multi = true
-			}
-			job.Sources = append(job.Sources, spec.Source{Path: p})
-		}
-		if len(job.Sources) == 0 {
-			return usageErrorf("-i/--input", "%s: only directories matched and -r is not set", in).withHint("add -r")
-		}
-	}
-	if recursive && s3In {
-		multi = true
-	}
-	sameAsInput := out == in && in != "-"
-	switch {
-	case sameAsInput && op == "reencrypt":
+	case out == in && op == "reencrypt":
 		job.Output.InPlace = true
 		return nil
-	case sameAsInput:
-		return usageErrorf("-o/--output", "destination and source cannot be the same")
-	case out == "-":
+	case out == in || sameLocalPath(fsys, in, out):
+		what := "file"
+		if isDir(fsys, in) {
+			what = "directory"
+		}
+		return usageErrorf("-o/--output", "destination and source cannot be the same: %s and %s are the same %s", out, in, what).
+			withHint("reencrypt replaces files in place only with -o spelled exactly as -i")
+	}
+	if out == "-" {
 		if multi {
 			return usageErrorf("-o/--output", "stdout can take one input only")
 		}
 		job.Output.Stdout = true
 		return nil
 	}
-	if !s3Out && !filepath.IsAbs(out) && !strings.HasPrefix(in, "s3://") && in != "-" {
-		if a, b := filepath.Clean(in), filepath.Clean(out); a == b {
-			return usageErrorf("-o/--output", "destination and source cannot be the same")
-		}
-	}
 	if !s3Out {
 		switch {
-		case multi && !isDir(out):
+		case multi && !isDir(fsys, out):
 			return usageErrorf("-o/--output", "%s: with several inputs or a directory, the output must be an existing directory", out)
-		case !isDir(out):
-			parent := filepath.Dir(out)
-			if !isDir(parent) {
-				return usageErrorf("-o/--output", "%s: if the output is a file, its directory must already exist", out)
-			}
+		case !isDir(fsys, out) && !isDir(fsys, filepath.Dir(out)):
+			return usageErrorf("-o/--output", "%s: if the output is a file, its directory must already exist", out)
 		}
 	}
 	job.Output.Path = out
@@ -603,10 +601,76 @@ func buildIO(run *cryptoRun, f *cryptoFlags, op string, fsys fileSystem) error {
 	case "reencrypt":
 		job.Output.StripSuffix = f.stripSuffix
 	}
-	if f.suffixSet {
+	if f.set["suffix"] {
 		job.Output.Suffix = f.suffix
 	}
 	return nil
+}
+
+func isDir(fsys fileSystem, p string) bool {
+	fi, err := fsys.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// sameLocalPath: two local paths that resolve to one (aws-encryption-cli
+// compares os.path.realpath). A file reached through another name (a hard
+// link) is not caught here: its item is skipped by the planner, which
+// compares device and inode.
+func sameLocalPath(fsys fileSystem, a, b string) bool {
+	if a == "-" || b == "-" || strings.HasPrefix(a, "s3://") || strings.HasPrefix(b, "s3://") {
+		return false
+	}
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	ra, err1 := fsys.RealPath(a)
+	rb, err2 := fsys.RealPath(b)
+	return err1 == nil && err2 == nil && ra == rb
+}
+
+// buildSources fills job.Sources from -i and reports whether it names
+// several items (a directory, a prefix, a glob matching several).
+func buildSources(run *cryptoRun, in string, recursive bool, fsys fileSystem) (multi bool, err error) {
+	job := run.Job
+	switch {
+	case in == "-":
+		job.Sources = []spec.Source{{Path: "-"}}
+		return false, nil
+	case strings.HasPrefix(in, "s3://"):
+		if strings.HasSuffix(in, "/") && !recursive {
+			return false, usageErrorf("-i/--input", "%s is a prefix; add -r to process every object under it", in).withHint("add -r")
+		}
+		job.Sources = []spec.Source{{Path: in}}
+		return recursive || strings.HasSuffix(in, "/") || hasGlob(in), nil
+	}
+	paths := []string{in}
+	if hasGlob(in) {
+		m, err := fsys.Glob(in)
+		if err != nil || len(m) == 0 {
+			return false, usageErrorf("-i/--input", "%s: no such file, directory or matching path", in)
+		}
+		paths = m
+		multi = len(m) > 1
+	} else if _, err := fsys.Stat(in); err != nil {
+		return false, usageErrorf("-i/--input", "%v", err)
+	}
+	for _, p := range paths {
+		if isDir(fsys, p) {
+			if !recursive {
+				if len(paths) == 1 {
+					return false, usageErrorf("-i/--input", "%s is a directory", p).withHint("add -r to process every file under it")
+				}
+				run.Notes = append(run.Notes, fmt.Sprintf("skipping %s: it is a directory and -r is not set", p))
+				continue
+			}
+			multi = true
+		}
+		job.Sources = append(job.Sources, spec.Source{Path: p})
+	}
+	if len(job.Sources) == 0 {
+		return false, usageErrorf("-i/--input", "%s: only directories matched and -r is not set", in).withHint("add -r")
+	}
+	return multi, nil
 }
 
 // checkMetadataPath applies aws-encryption-cli's metadata-file rules.

@@ -128,9 +128,17 @@ func TestParseCryptoArgs(t *testing.T) {
 				t.Errorf("group %+v", g)
 			}
 		}},
-		{name: "wrapping keys several groups make one", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S", "--wrapping-keys", "key=" + kmsARN, "-w", "key=" + kmsARN2}, check: func(t *testing.T, r *cryptoRun, _ string) {
-			if g := r.Job.KeyGroups[groupWrapping]; !reflect.DeepEqual(g.Keys, []string{kmsARN, kmsARN2}) {
-				t.Errorf("keys %v (the first must generate)", g.Keys)
+		{name: "wrapping keys: one member per group, the same key once per group", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S", "--wrapping-keys", "key=" + kmsARN, "key=" + kmsARN, "-w", "key=" + kmsARN2, "key=" + kmsARN}, check: func(t *testing.T, r *cryptoRun, _ string) {
+			g := r.Job.KeyGroups[groupWrapping]
+			want := &spec.KeyGroup{Members: []spec.KeyGroup{
+				{Provider: "aws-kms", Keys: []string{kmsARN}},
+				{Provider: "aws-kms", Keys: []string{kmsARN2, kmsARN}},
+			}}
+			if !reflect.DeepEqual(g, want) {
+				t.Errorf("group %+v, want %+v (the first key generates)", g, want)
+			}
+			if r.Job.MaxEncryptedDataKeys != 10 {
+				t.Errorf("default max EDKs %d", r.Job.MaxEncryptedDataKeys)
 			}
 		}},
 		{name: "wrapping keys missing", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S"}, errFlag: "-w/--wrapping-keys"},
@@ -183,12 +191,67 @@ func TestParseCryptoArgs(t *testing.T) {
 				t.Errorf("group %+v, want %+v", g, want)
 			}
 		}},
-		{name: "wrapping keys kms joins its earlier member", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S", "-w", "key=" + kmsARN, "grant-token=t1",
+		{name: "wrapping keys kms groups stay apart", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S", "-w", "key=" + kmsARN, "grant-token=t1",
 			"-w", "provider=raw-rsa", "key-file=k.pem", "namespace=ns", "name=rsa", "padding=oaep-sha1", "-w", "key=" + kmsARN2, "grant-token=t2"}, check: func(t *testing.T, r *cryptoRun, _ string) {
 			g := r.Job.KeyGroups[groupWrapping]
-			if len(g.Members) != 2 || !reflect.DeepEqual(g.Members[0].Keys, []string{kmsARN, kmsARN2}) ||
-				!reflect.DeepEqual(g.Members[0].GrantTokens, []string{"t1", "t2"}) || g.Members[1].Provider != "raw-rsa" {
+			if len(g.Members) != 3 || !reflect.DeepEqual(g.Members[0].Keys, []string{kmsARN}) || !reflect.DeepEqual(g.Members[0].GrantTokens, []string{"t1"}) ||
+				g.Members[1].Provider != "raw-rsa" || !reflect.DeepEqual(g.Members[2].GrantTokens, []string{"t2"}) {
 				t.Errorf("group %+v (the first key must stay first: it generates)", g)
+			}
+		}},
+		{name: "max encrypted data keys counts keys per group", mode: "encrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "-S",
+			"-w", "key=" + kmsARN, "key=" + kmsARN2, "-w", "key=" + kmsARN, "key=" + kmsARN2, "-w", "key=" + kmsARN, "key=" + kmsARN2,
+			"-w", "key=" + kmsARN, "key=" + kmsARN2, "-w", "key=" + kmsARN, "key=" + kmsARN2, "-w", "key=" + kmsARN, "key=" + kmsARN2}, check: func(t *testing.T, r *cryptoRun, _ string) {
+			if r.Job.MaxEncryptedDataKeys != 12 {
+				t.Errorf("default max EDKs %d, want 12 (what aws-encryption-cli would write)", r.Job.MaxEncryptedDataKeys)
+			}
+		}},
+		{name: "discovery account not 12 digits is dropped with a note", mode: "decrypt", args: []string{"-i", "$D/file.txt.encrypted", "-o", "$D/out", "-S", "-w", "discovery=true",
+			"discovery-account=abc", "discovery-account=111122223333", "discovery-account=1234", "discovery-partition=aws"}, check: func(t *testing.T, r *cryptoRun, _ string) {
+			g := r.Job.KeyGroups[groupWrapping]
+			if g.DiscoveryFilter == nil || !reflect.DeepEqual(g.DiscoveryFilter.Accounts, []string{"111122223333"}) {
+				t.Errorf("filter %+v", g.DiscoveryFilter)
+			}
+			if len(r.Notes) != 2 || !strings.Contains(r.Notes[0], "discovery-account=abc") || !strings.Contains(r.Notes[1], "discovery-account=1234") {
+				t.Errorf("notes %q", r.Notes)
+			}
+		}},
+		{name: "discovery accounts none 12 digits", mode: "decrypt", args: []string{"-i", "$D/file.txt.encrypted", "-o", "$D/out", "-S", "-w", "discovery=true",
+			"discovery-account=abc", "discovery-partition=aws"}, errFlag: "-w/--wrapping-keys"},
+		{name: "discovery account empty", mode: "decrypt", args: []string{"-i", "$D/file.txt.encrypted", "-o", "$D/out", "-S", "-w", "discovery=true",
+			"discovery-account=", "discovery-partition=aws"}, errFlag: "-w/--wrapping-keys"},
+		{name: "max encrypted data keys 65536", mode: "encrypt", args: enc("--max-encrypted-data-keys", "65536"), check: func(t *testing.T, r *cryptoRun, _ string) {
+			if r.Job.MaxEncryptedDataKeys != 65536 {
+				t.Errorf("max edks %d", r.Job.MaxEncryptedDataKeys)
+			}
+		}},
+		{name: "max encrypted data keys -1", mode: "encrypt", args: enc("--max-encrypted-data-keys", "-1"), errFlag: "--max-encrypted-data-keys"},
+		{name: "max encrypted data keys =-1", mode: "decrypt", args: dec("--max-encrypted-data-keys=-1"), errFlag: "--max-encrypted-data-keys"},
+		{name: "frame length -1", mode: "encrypt", args: enc("--frame-length", "-1"), errFlag: "--frame-length"},
+		{name: "frame length -1 on decrypt", mode: "decrypt", args: dec("--frame-length", "-1"), errFlag: "--frame-length"},
+		{name: "frame length 0 is non-framed", mode: "encrypt", args: enc("--frame-length", "0"), check: func(t *testing.T, r *cryptoRun, _ string) {
+			if fl := r.Job.Encrypt.FrameLength; fl == nil || *fl != 0 {
+				t.Errorf("frame length %v", fl)
+			}
+		}},
+		{name: "max length -1", mode: "decrypt", args: dec("--max-length", "-1"), errFlag: "--max-length"},
+		{name: "max length -1 on encrypt", mode: "encrypt", args: enc("--max-length", "-1"), errFlag: "--max-length"},
+		{name: "max length -2", mode: "reencrypt", args: []string{"-i", "$D/file.txt", "-o", "$D/out", "--source-wrapping-keys", "key=" + kmsARN, "-w", "key=" + kmsARN2, "--max-length", "-2"}, errFlag: "--max-length"},
+		{name: "single-dash help", mode: "encrypt", args: enc("-help"), errFlag: "-help"},
+		{name: "single-dash help, no mode", mode: "", args: []string{"-help"}, errFlag: "-help"},
+		{name: "single-dash prefix of a long flag", mode: "encrypt", args: enc("-recurs"), errFlag: "-recurs"},
+		{name: "single-dash long with value", mode: "decrypt", args: dec("-max-length=5"), errFlag: "-max-length=5"},
+		{name: "h in a cluster", mode: "encrypt", args: enc("-vh"), errFlag: "-vh"},
+		{name: "--help with a value", mode: "encrypt", args: enc("--help=x"), errFlag: "--help=x"},
+		{name: "bare --suffix before -help", mode: "encrypt", args: enc("--suffix", "-help"), errFlag: "-help"},
+		{name: "cluster of short flags", mode: "encrypt", args: enc("-rq"), check: func(t *testing.T, r *cryptoRun, _ string) {
+			if !r.Quiet {
+				t.Error("-rq: not quiet")
+			}
+		}},
+		{name: "value starting with a dash is not a flag", mode: "encrypt", args: enc("--suffix=-help"), check: func(t *testing.T, r *cryptoRun, _ string) {
+			if r.Job.Output.Suffix != "-help" {
+				t.Errorf("suffix %q", r.Job.Output.Suffix)
 			}
 		}},
 		{name: "wrapping keys two raw-aes keys", mode: "encrypt", args: append(enc(), "-w", "provider=raw-aes", "key-file=k2", "namespace=ns", "name=k2"), check: func(t *testing.T, r *cryptoRun, _ string) {

@@ -169,6 +169,9 @@ func editDistance(a, b string) int {
 // silently winning hides a mistake). Repeatable flags are the list and
 // count flags. Unknown flags get "did you mean" hints.
 func parseFlagSet(fs *pflag.FlagSet, args []string) error {
+	if err := checkDashForms(fs, args); err != nil {
+		return err
+	}
 	seen := map[string]int{}
 	err := fs.ParseAll(args, func(f *pflag.Flag, value string) error {
 		seen[f.Name]++
@@ -185,6 +188,70 @@ func parseFlagSet(fs *pflag.FlagSet, args []string) error {
 		return u
 	}
 	return flagParseError(fs, err)
+}
+
+// checkDashForms refuses the argument spellings pflag would misread or
+// act on silently, as aws-encryption-cli (argparse) refuses them:
+//   - a single-dash word that is a long flag or the start of one
+//     ("-input", "-help", "-recurs"): pflag would read "-input" as -i with
+//     the value "nput", and "-help" as a request for help that printed
+//     nothing and exited 0;
+//   - "h" inside a cluster of short flags ("-vh"), and "--help=x": pflag
+//     answers both with ErrHelp, which would end the command silently.
+//
+// Only "-h" and "--help" ask for help (dispatch prints it). Values of
+// flags are skipped, so a value that starts with "-" is not misjudged.
+func checkDashForms(fs *pflag.FlagSet, args []string) error {
+	longs := []string{"help"}
+	fs.VisitAll(func(f *pflag.Flag) { longs = append(longs, f.Name) })
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return nil
+		case strings.HasPrefix(a, "--help="):
+			return usageErrorf(sanitize(a), "unknown flag").withHint("--help takes no value")
+		case strings.HasPrefix(a, "--"):
+			name, _, hasValue := strings.Cut(a[2:], "=")
+			if f := fs.Lookup(name); f != nil && !hasValue && f.NoOptDefVal == "" {
+				i++ // its value
+			}
+			continue
+		case len(a) < 2 || a[0] != '-':
+			continue
+		}
+		if a == "-h" {
+			continue
+		}
+		word, _, _ := strings.Cut(a[1:], "=")
+		if len(word) > 1 {
+			var like []string
+			for _, l := range longs {
+				if len(l) > 1 && strings.HasPrefix(l, word) {
+					like = append(like, "--"+l)
+				}
+			}
+			if len(like) > 0 {
+				return usageErrorf(sanitize(a), "unknown flag (a long flag takes two dashes)").withHint("did you mean %s?", strings.Join(like, " or "))
+			}
+		}
+		for j := 1; j < len(a); j++ {
+			if a[j] == 'h' {
+				return usageErrorf(sanitize(a), "-h cannot be combined with other flags").withHint("run '%s --help' for help", fs.Name())
+			}
+			f := fs.ShorthandLookup(a[j : j+1])
+			if f == nil {
+				break // pflag reports the unknown shorthand
+			}
+			if f.NoOptDefVal == "" { // takes a value: the rest, or the next argument
+				if j == len(a)-1 {
+					i++
+				}
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // repeatable reports whether a flag may be given several times.

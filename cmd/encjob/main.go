@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -129,6 +130,9 @@ func dispatch(ctx context.Context, e *env, c *console, args []string) error {
 	case "--version":
 		return cmdVersion(e, nil)
 	}
+	if name == "-version" {
+		return usageErrorf(name, "unknown flag (a long flag takes two dashes)").withHint("did you mean --version?")
+	}
 	if strings.HasPrefix(name, "-") || strings.HasPrefix(name, "@") {
 		// aws-encryption-cli style: the mode is a flag (-e / -d).
 		return cmdCrypto(ctx, e, c, "", args)
@@ -153,7 +157,11 @@ func cmdCrypto(ctx context.Context, e *env, c *console, mode string, args []stri
 	if helpRequested(args) {
 		m := mode
 		if m == "" {
-			m = "decrypt"
+			m = helpMode(args)
+		}
+		if m == "" {
+			fmt.Fprint(e.stdout, usageText())
+			return nil
 		}
 		commandHelp(e.stdout, lookupCommand(m))
 		return nil
@@ -172,4 +180,27 @@ func cmdCrypto(ctx context.Context, e *env, c *console, mode string, args []stri
 		e.prompt = ttyPrompt(e.stderr)
 	}
 	return execute(ctx, e, c, r.Job, s)
+}
+
+// helpMode is the command whose help "encjob -e … --help" asks for: the
+// mode flag's (-e: encrypt; -d, --decrypt-unsigned: decrypt), or "" when
+// the line has none.
+func helpMode(args []string) string {
+	var f cryptoFlags
+	fs := newCryptoFlagSet("decrypt", &f, io.Discard)
+	fs.ParseErrorsWhitelist.UnknownFlags = true
+	var rest []string
+	for _, a := range args {
+		if a != "-h" && a != "--help" {
+			rest = append(rest, a)
+		}
+	}
+	_ = fs.Parse(normalizeMulti(rest)) // only the mode flags matter here
+	switch {
+	case f.encrypt:
+		return "encrypt"
+	case f.decrypt, f.decryptUnsigned:
+		return "decrypt"
+	}
+	return ""
 }
