@@ -163,6 +163,15 @@ type KeyGroup struct {
 	BranchKeyIDFrom *BranchKeyIDFrom `json:"branchKeyIdFrom,omitempty" yaml:"branchKeyIdFrom,omitempty"`
 	CacheTTL        Duration         `json:"cacheTTL,omitzero" yaml:"cacheTTL,omitempty"`
 	CacheSize       int              `json:"cacheSize,omitempty" yaml:"cacheSize,omitempty"`
+
+	// raw-ecdh, aws-kms-ecdh (keys: the one KMS key-agreement key),
+	// aws-kms-rsa (keys: the one KMS RSA key ARN); see asym.go.
+	Curve                  string `json:"curve,omitempty" yaml:"curve,omitempty"`
+	Scheme                 string `json:"scheme,omitempty" yaml:"scheme,omitempty"`
+	PrivateKeyFile         string `json:"privateKeyFile,omitempty" yaml:"privateKeyFile,omitempty"`
+	RecipientPublicKeyFile string `json:"recipientPublicKeyFile,omitempty" yaml:"recipientPublicKeyFile,omitempty"`
+	PublicKeyFile          string `json:"publicKeyFile,omitempty" yaml:"publicKeyFile,omitempty"` // the KMS key's public key (saves GetPublicKey)
+	EncryptionAlgorithm    string `json:"encryptionAlgorithm,omitempty" yaml:"encryptionAlgorithm,omitempty"`
 }
 
 // Singles returns the single-provider groups g consists of: its members,

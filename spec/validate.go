@@ -282,6 +282,11 @@ func (j *Job) validateEncrypt(ep *Path, v *Validators) ErrorList {
 	} else if e := checkSuitePolicy(ep.Child("algorithm"), j.Encrypt.Algorithm, j.CommitmentPolicy); e != nil {
 		errs = append(errs, e)
 	}
+	if !j.Rewrap() && (j.Operation != OpReencrypt || j.Encrypt.Algorithm != "") {
+		if e := checkRSASuite(ep.Child("algorithm"), j.KeyGroups[j.Encrypt.KeyGroup], j.Encrypt.Algorithm); e != nil {
+			errs = append(errs, e)
+		}
+	}
 	if f := j.Encrypt.FrameLength; f != nil && (*f < 0 || *f > maxFrameLen) {
 		errs = append(errs, Invalid(ep.Child("frameLength"), *f, fmt.Sprintf("must be 1..%d bytes, or 0 for a non-framed message", maxFrameLen)))
 	}
@@ -313,6 +318,14 @@ func validateGroupRef(p *Path, name string, groups map[string]*KeyGroup, forEncr
 				return ErrorList{Invalid(p, name, mp.String()+" is a discovery group, which can only decrypt; name the keys to encrypt under")}
 			}
 			return ErrorList{Invalid(p, name, "a discovery key group can only decrypt; name the keys to encrypt under")}
+		}
+		if why := checkDirection(m, forEncrypt); why != "" {
+			if len(g.Members) > 0 {
+				why = mp.String() + " " + why
+			} else {
+				why = "key group " + why
+			}
+			return ErrorList{Invalid(p, name, why)}
 		}
 		if !forEncrypt && m.Provider == ProviderAWSKMS && !m.Discovery {
 			for j, k := range m.Keys {
@@ -501,12 +514,14 @@ func (g *KeyGroup) validate(p *Path) ErrorList {
 		return g.validateMembers(p)
 	}
 	if g.Provider == ProviderHierarchy {
-		return g.validateHierarchy(p)
+		return append(g.validateHierarchy(p), g.forbidAsymFields(p)...)
 	}
 	errs = append(errs, g.forbidHierarchyFields(p, hierarchyOnly)...)
 	switch g.Provider {
 	case "":
-		return ErrorList{Required(p.Child("provider"), "aws-kms, aws-kms-hierarchy, raw-aes or raw-rsa, or list members")}
+		return ErrorList{Required(p.Child("provider"), strings.Join(Providers, ", ")+", or list members")}
+	case ProviderRawECDH, ProviderAWSKMSECDH, ProviderAWSKMSRSA:
+		return g.validateAsym(p)
 	case ProviderAWSKMS:
 		if g.Discovery {
 			forbid(len(g.Keys) > 0, "keys", "a discovery group takes no keys; use discoveryFilter to limit accounts")
@@ -596,9 +611,9 @@ func (g *KeyGroup) validate(p *Path) ErrorList {
 		forbid(g.Profile != "", "profile", awsOnly)
 		forbid(g.Endpoint != "", "endpoint", awsOnly)
 	default:
-		return ErrorList{NotSupported(p.Child("provider"), g.Provider, []string{ProviderAWSKMS, ProviderHierarchy, ProviderRawAES, ProviderRawRSA})}
+		return ErrorList{NotSupported(p.Child("provider"), g.Provider, Providers)}
 	}
-	return errs
+	return append(errs, g.forbidAsymFields(p)...)
 }
 
 // validateMembers checks a group made of member groups: it sets nothing
@@ -615,6 +630,9 @@ func (g *KeyGroup) validateMembers(p *Path) ErrorList {
 		{"region", g.Region != ""}, {"profile", g.Profile != ""}, {"endpoint", g.Endpoint != ""},
 		{"keyFile", g.KeyFile != ""}, {"keyEncoding", g.KeyEncoding != ""}, {"namespace", g.Namespace != ""},
 		{"name", g.Name != ""}, {"padding", g.Padding != ""}, {"generate", g.Generate},
+		{"curve", g.Curve != ""}, {"scheme", g.Scheme != ""}, {"privateKeyFile", g.PrivateKeyFile != ""},
+		{"recipientPublicKeyFile", g.RecipientPublicKeyFile != ""}, {"publicKeyFile", g.PublicKeyFile != ""},
+		{"encryptionAlgorithm", g.EncryptionAlgorithm != ""},
 	} {
 		if f.set {
 			errs = append(errs, Forbidden(p.Child(f.name), own))

@@ -96,7 +96,11 @@ func TestRSAKeyring(t *testing.T) {
 	}
 	// A symmetric key and an ECC key are refused with the KMS key usage.
 	for _, id := range []string{arn("us-east-1", account, "11111111-1111-4111-8111-111111111111"), eccARN} {
-		_, err := awskms.NewRSA(ctx, awskms.RSAConfig{Client: cfg, KeyARN: id, Algorithm: awskms.RSAESOAEPSHA256, FetchPublicKey: true})
+		k, err := awskms.NewRSA(ctx, awskms.RSAConfig{Client: cfg, KeyARN: id, Algorithm: awskms.RSAESOAEPSHA256, FetchPublicKey: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = k.OnEncrypt(ctx, &crypto.EncryptionMaterials{Suite: unsigned})
 		var ke *awskms.KeyError
 		if !errors.As(err, &ke) || ke.Op != "GetPublicKey" {
 			t.Errorf("%s: %v", id, err)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -42,8 +43,9 @@ type RSAConfig struct {
 	// Algorithm is RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256.
 	Algorithm string
 	// PublicKeyPEM is the key's public half (SubjectPublicKeyInfo PEM),
-	// for offline encryption. Nil with FetchPublicKey: New calls
-	// GetPublicKey once. Nil without: the keyring only decrypts.
+	// for offline encryption. Nil with FetchPublicKey: the first OnEncrypt
+	// calls GetPublicKey (once; a keyring only used to decrypt never
+	// does). Nil without: the keyring only decrypts.
 	PublicKeyPEM   []byte
 	FetchPublicKey bool
 }
@@ -59,13 +61,16 @@ type RSAKeyring struct {
 	key     ARN
 	alg     kmstypes.EncryptionAlgorithmSpec
 	hash    func() hash.Hash
-	pub     *rsa.PublicKey // nil: decrypt only
 	grants  []string
 	clients *clientCache
+
+	fetch bool // GetPublicKey on first use
+	mu    sync.Mutex
+	pub   *rsa.PublicKey // nil: decrypt only (or not fetched yet)
 }
 
-// NewRSA validates cfg and returns the keyring (calling GetPublicKey when
-// cfg.FetchPublicKey and no public key is given).
+// NewRSA validates cfg and returns the keyring. It makes no KMS call (see
+// RSAConfig.FetchPublicKey).
 func NewRSA(ctx context.Context, cfg RSAConfig) (*RSAKeyring, error) {
 	key, err := ParseARN(cfg.KeyARN)
 	if err == nil && !key.IsKey() {
@@ -86,33 +91,53 @@ func NewRSA(ctx context.Context, cfg RSAConfig) (*RSAKeyring, error) {
 	if k.clients, err = newClients(cfg.Client); err != nil {
 		return nil, err
 	}
-	der, err := k.publicKeyDER(ctx, cfg)
-	if err != nil || der == nil {
-		return k, err
+	if cfg.PublicKeyPEM == nil {
+		k.fetch = cfg.FetchPublicKey
+		return k, nil
 	}
+	b, _ := pem.Decode(cfg.PublicKeyPEM)
+	if b == nil || b.Type != "PUBLIC KEY" {
+		return nil, fmt.Errorf("awskms: RSA keyring %s: the public key is not a \"PUBLIC KEY\" PEM block", key)
+	}
+	if k.pub, err = k.parsePublic(b.Bytes); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *RSAKeyring) parsePublic(der []byte) (*rsa.PublicKey, error) {
 	p, err := x509.ParsePKIXPublicKey(der)
 	pub, ok := p.(*rsa.PublicKey)
 	switch {
 	case err != nil || !ok:
-		return nil, fmt.Errorf("awskms: RSA keyring %s: the public key is not an RSA SubjectPublicKeyInfo", key)
+		return nil, fmt.Errorf("awskms: RSA keyring %s: the public key is not an RSA SubjectPublicKeyInfo", k.key)
 	case pub.N.BitLen() < 2048:
-		return nil, fmt.Errorf("awskms: RSA keyring %s: the public key has %d bits; KMS RSA keys have at least 2048", key, pub.N.BitLen())
+		return nil, fmt.Errorf("awskms: RSA keyring %s: the public key has %d bits; KMS RSA keys have at least 2048", k.key, pub.N.BitLen())
 	}
-	k.pub = pub
-	return k, nil
+	return pub, nil
 }
 
-func (k *RSAKeyring) publicKeyDER(ctx context.Context, cfg RSAConfig) ([]byte, error) {
-	if cfg.PublicKeyPEM != nil {
-		b, _ := pem.Decode(cfg.PublicKeyPEM)
-		if b == nil || b.Type != "PUBLIC KEY" {
-			return nil, fmt.Errorf("awskms: RSA keyring %s: the public key is not a \"PUBLIC KEY\" PEM block", k.key)
-		}
-		return b.Bytes, nil
+// publicKey returns the encryption key, fetching it on first use (a failed
+// fetch is retried by the next call: it may have been throttled).
+func (k *RSAKeyring) publicKey(ctx context.Context) (*rsa.PublicKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.pub != nil || !k.fetch {
+		return k.pub, nil
 	}
-	if !cfg.FetchPublicKey {
-		return nil, nil
+	der, err := k.fetchPublicKey(ctx)
+	if err != nil {
+		return nil, err
 	}
+	pub, err := k.parsePublic(der)
+	if err != nil {
+		return nil, err
+	}
+	k.pub = pub
+	return pub, nil
+}
+
+func (k *RSAKeyring) fetchPublicKey(ctx context.Context) ([]byte, error) {
 	api, err := asymClient(ctx, k.clients, k.key.String(), "")
 	if err != nil {
 		return nil, err
@@ -145,13 +170,18 @@ func contextDigest(ec crypto.EncryptionContext) ([]byte, error) {
 
 // OnEncrypt generates the data key when m has none and wraps it with the
 // public key, offline.
-func (k *RSAKeyring) OnEncrypt(_ context.Context, m *crypto.EncryptionMaterials) error {
+func (k *RSAKeyring) OnEncrypt(ctx context.Context, m *crypto.EncryptionMaterials) error {
 	switch {
 	case m == nil || m.Suite == nil:
 		return fmt.Errorf("awskms: %s: encryption materials have no algorithm suite", k)
 	case m.Suite.Signed():
 		return fmt.Errorf("%s: %w (suite %s is signed)", k, ErrSignedSuite, m.Suite.Hex())
-	case k.pub == nil:
+	}
+	pub, err := k.publicKey(ctx)
+	switch {
+	case err != nil:
+		return err
+	case pub == nil:
 		return fmt.Errorf("awskms: %s: no public key to encrypt with (give the public key, or allow GetPublicKey): %w", k, crypto.ErrCannotGenerate)
 	}
 	digest, err := contextDigest(m.Context)
@@ -167,7 +197,7 @@ func (k *RSAKeyring) OnEncrypt(_ context.Context, m *crypto.EncryptionMaterials)
 	}
 	plain := append(digest, dk...)
 	defer clear(plain)
-	ct, err := rsa.EncryptOAEP(k.hash(), rand.Reader, k.pub, plain, nil)
+	ct, err := rsa.EncryptOAEP(k.hash(), rand.Reader, pub, plain, nil)
 	if err != nil {
 		if m.DataKey == nil {
 			clear(dk)
@@ -182,11 +212,30 @@ func (k *RSAKeyring) OnEncrypt(_ context.Context, m *crypto.EncryptionMaterials)
 // MatchesEDK implements crypto.EDKMatcher: provider id aws-kms-rsa and the
 // provider info this key's ARN (or a replica of it).
 func (k *RSAKeyring) MatchesEDK(edk crypto.EncryptedDataKey) bool {
+	return rsaMatcher{k.key}.MatchesEDK(edk)
+}
+
+type rsaMatcher struct{ key ARN }
+
+func (m rsaMatcher) MatchesEDK(edk crypto.EncryptedDataKey) bool {
 	if edk.ProviderID != ProviderIDRSA {
 		return false
 	}
 	a, err := ParseARN(string(edk.ProviderInfo))
-	return err == nil && a.IsKey() && MRKMatch(k.key, a)
+	return err == nil && a.IsKey() && MRKMatch(m.key, a)
+}
+
+// NewRSAMatcher returns the EDK matcher of the RSA keyring of keyARN
+// without building it (no client, no call).
+func NewRSAMatcher(keyARN string) (crypto.EDKMatcher, error) {
+	a, err := ParseARN(keyARN)
+	if err == nil && !a.IsKey() {
+		err = fmt.Errorf("%s is an alias ARN", keyARN)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("awskms: RSA key: %w", err)
+	}
+	return rsaMatcher{a}, nil
 }
 
 // OnDecrypt calls KMS Decrypt (KeyId and EncryptionAlgorithm set) for each

@@ -154,6 +154,11 @@ func curveName(k *ecdh.PublicKey) string {
 	return fmt.Sprint(k.Curve())
 }
 
+// KeyID names the keyring's key in logs and metadata: the KMS key ARN, or
+// "raw-ecdh/" and the fingerprint of our static key (the recipient's for
+// the ephemeral scheme). It is what decryption materials record.
+func (k *ECDH) KeyID() string { return k.cfg.DecryptedWith }
+
 // Scheme returns the key agreement scheme.
 func (k *ECDH) Scheme() ECDHScheme { return k.cfg.Scheme }
 

@@ -48,6 +48,10 @@ var providers = map[string]provider{
 	spec.ProviderRawRSA:    {build: buildRawRSA, offline: offlineRaw(keyring.RawRSAMatcher)},
 	spec.ProviderAWSKMS:    {build: buildAWSKMS, offline: offlineAWSKMS},
 	spec.ProviderHierarchy: {build: buildHierarchy, offline: offlineHierarchy},
+	// ECDH groups match by public keys, which only build reads (asym.go).
+	spec.ProviderRawECDH:    {build: buildRawECDH},
+	spec.ProviderAWSKMSECDH: {build: buildKMSECDH},
+	spec.ProviderAWSKMSRSA:  {build: buildKMSRSA, offline: offlineKMSRSA},
 }
 
 // Options carries settings shared by every group of a job.
@@ -465,11 +469,14 @@ func (g *Group) KeyIDs() []string {
 // EDKLabel renders an EDK's key identity for humans and metadata logs:
 // the KMS key ARN, or namespace/name for raw keys.
 func EDKLabel(edk crypto.EncryptedDataKey) string {
-	if edk.ProviderID == awskms.ProviderID {
+	if edk.ProviderID == awskms.ProviderID || edk.ProviderID == awskms.ProviderIDRSA {
 		return string(edk.ProviderInfo)
 	}
 	if info, err := hierarchy.ParseEDK(edk); err == nil {
 		return info.Label() // branch key id and version, from the header
+	}
+	if l, ok := keyring.ECDHEDKLabel(edk); ok {
+		return l
 	}
 	if p, ok := keyring.ParseRawAESProviderInfo(edk.ProviderInfo, len(edk.ProviderInfo)-20); ok && p.KeyName != "" && p.TagLenBits == 128 {
 		return edk.ProviderID + "/" + p.KeyName
