@@ -53,8 +53,12 @@ type Result struct {
 	Err      error
 	BytesIn  int64
 	BytesOut int64
-	Duration time.Duration
-	Attempts int
+	// BytesInStorage is how many of BytesOut the storage copied without
+	// them passing through this process (a rewrap's body, see
+	// sources.RangeCopier).
+	BytesInStorage int64
+	Duration       time.Duration
+	Attempts       int
 	// NotStarted: the run stopped (interrupted, fail-fast, a fatal error)
 	// before this item began; Err is nil and NotStartedWhy says why.
 	NotStarted    bool

@@ -19,6 +19,9 @@ import (
 // commit. Any error aborts the output writer, so no partial output is
 // ever visible.
 func process(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Result, onRead func(int)) (pending <-chan error, err error) {
+	if done, pending, err := rewrapInStorage(ctx, rt, it, r, onRead); done {
+		return pending, err
+	}
 	rc, recheck, err := openInput(ctx, rt.Sources[it.SourceIndex], it)
 	if err != nil {
 		return nil, fmt.Errorf("opening input: %w", err)

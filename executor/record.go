@@ -39,21 +39,24 @@ type Record struct {
 	MissingKeys  []string   `json:"missing_encryption_context_keys,omitzero"`  // omitzero: nil is left out, [] is written
 	MissingPairs [][]string `json:"missing_encryption_context_pairs,omitzero"` // (both are written on a context skip, as the cli)
 
-	Item          string            `json:"item"`
-	ItemB64       string            `json:"item_b64,omitempty"`       // Item's bytes when they are not UTF-8; set by Write
-	DecryptedWith string            `json:"decrypted_with,omitempty"` // the key that unwrapped the data key (decrypt, reencrypt)
-	Action        planner.Action    `json:"action"`
-	Status        string            `json:"status"` // done | failed | planned (unchanged, skip, conflict)
-	Error         string            `json:"error,omitempty"`
-	BytesIn       int64             `json:"bytes_in"`
-	BytesOut      int64             `json:"bytes_out"`
-	DurationMS    float64           `json:"duration_ms"`
-	Attempts      int               `json:"attempts,omitempty"`
-	KeyIDs        []string          `json:"key_ids,omitempty"`
-	InputHeader   *crypto.CLIHeader `json:"input_header,omitempty"` // reencrypt: the header it replaced
-	Fingerprint   string            `json:"fingerprint,omitempty"`
-	Shard         string            `json:"shard,omitempty"`
-	Time          time.Time         `json:"time"`
+	Item          string         `json:"item"`
+	ItemB64       string         `json:"item_b64,omitempty"`       // Item's bytes when they are not UTF-8; set by Write
+	DecryptedWith string         `json:"decrypted_with,omitempty"` // the key that unwrapped the data key (decrypt, reencrypt)
+	Action        planner.Action `json:"action"`
+	Status        string         `json:"status"` // done | failed | planned (unchanged, skip, conflict)
+	Error         string         `json:"error,omitempty"`
+	BytesIn       int64          `json:"bytes_in"`
+	BytesOut      int64          `json:"bytes_out"`
+	// BytesInStorage: of bytes_out, those the storage copied itself
+	// (a rewrap's body: copy_file_range, S3 UploadPartCopy).
+	BytesInStorage int64             `json:"bytes_copied_in_storage,omitempty"`
+	DurationMS     float64           `json:"duration_ms"`
+	Attempts       int               `json:"attempts,omitempty"`
+	KeyIDs         []string          `json:"key_ids,omitempty"`
+	InputHeader    *crypto.CLIHeader `json:"input_header,omitempty"` // reencrypt: the header it replaced
+	Fingerprint    string            `json:"fingerprint,omitempty"`
+	Shard          string            `json:"shard,omitempty"`
+	Time           time.Time         `json:"time"`
 	// Truncated says what Write left out to keep the line within
 	// report.MaxLineBytes (a header with thousands of large EDKs).
 	Truncated string `json:"truncated,omitempty"`

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/sources"
 )
 
 // rewrap moves the message in to out under the destination key group
@@ -23,18 +25,38 @@ import (
 // digest handed to the verifier, which decrypts the new message with the
 // destination key group and compares.
 func rewrap(ctx context.Context, rt *planner.Runtime, it *planner.Item, out io.Writer, in io.Reader, v *verifier) (*crypto.Header, *crypto.Header, error) {
-	do, err := decryptOptions(rt, it.DecryptKeyGroup, it.Size)
+	o, err := rewrapOptions(rt, it)
 	if err != nil {
 		return nil, nil, err
 	}
+	if v != nil {
+		o.PlaintextHash = sha256.New()
+	}
+	nh, oh, err := crypto.Rewrap(ctx, out, in, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if v != nil {
+		v.plainDigest = o.PlaintextHash.Sum(nil)
+	}
+	return nh, oh, nil
+}
+
+// rewrapOptions are the item's rewrap options: its decrypt key group,
+// its target's key group and context.
+func rewrapOptions(rt *planner.Runtime, it *planner.Item) (crypto.RewrapOptions, error) {
+	do, err := decryptOptions(rt, it.DecryptKeyGroup, it.Size)
+	if err != nil {
+		return crypto.RewrapOptions{}, err
+	}
 	if it.Target == nil {
-		return nil, nil, errors.New("the plan item has no target")
+		return crypto.RewrapOptions{}, errors.New("the plan item has no target")
 	}
 	kr, err := rt.Keyring(it.Target.KeyGroup)
 	if err != nil {
-		return nil, nil, err
+		return crypto.RewrapOptions{}, err
 	}
-	o := crypto.RewrapOptions{
+	return crypto.RewrapOptions{
 		Decrypt:              do,
 		Keyring:              kr,
 		CommitmentPolicy:     rt.Policy,
@@ -50,16 +72,72 @@ func rewrap(ctx context.Context, rt *planner.Runtime, it *planner.Item, out io.W
 			}
 			return crypto.EncryptionContext(maps.Clone(t.Context)), nil
 		},
+	}, nil
+}
+
+// rewrapInStorage runs a rewrap whose body the storage copies itself
+// (sources.RangeCopier: copy_file_range for local files, UploadPartCopy
+// for S3), when the item qualifies: an unsigned suite (a signed one must
+// hash every body byte), no verification (it would read every byte), no
+// base64 on either side, and a destination that copies from this source.
+// The header is read pinned to the planned version, the new header is
+// written, the rest of the planned size is copied from that same
+// version, and the output is committed only after all of it succeeded,
+// exactly as a streamed rewrap. done false: the caller streams the item.
+func rewrapInStorage(ctx context.Context, rt *planner.Runtime, it *planner.Item, r *Result, onRead func(int)) (done bool, pending <-chan error, err error) {
+	if it.Action != planner.Rewrap || it.Fingerprint == "" || it.Verify || it.InputEncoding != "" || it.OutputEncoding != "" || it.Format == "kms" {
+		return false, nil, nil
 	}
-	if v != nil {
-		o.PlaintextHash = sha256.New()
+	if s, err := crypto.ParseSuite(it.Suite); err != nil || s.Signed() {
+		return false, nil, nil
 	}
-	nh, oh, err := crypto.Rewrap(ctx, out, in, o)
+	src := rt.Sources[it.SourceIndex]
+	dst, err := rt.Destination(ctx, it)
 	if err != nil {
-		return nil, nil, err
+		return true, nil, err
 	}
-	if v != nil {
-		v.plainDigest = o.PlaintextHash.Sum(nil)
+	if rd, ok := dst.(sources.RangeCopyDestination); !ok || !rd.CopiesFrom(src) {
+		return false, nil, nil
 	}
-	return nh, oh, nil
+	o, err := rewrapOptions(rt, it)
+	if err != nil {
+		return true, nil, err
+	}
+	hr, err := sources.OpenHeaderPinned(ctx, src, it.Key, it.Fingerprint)
+	if err != nil {
+		return true, nil, fmt.Errorf("opening input: %w", err)
+	}
+	hdr, nh, oh, err := crypto.RewrapHeader(ctx, hr, o)
+	hr.Close()
+	if err != nil {
+		return true, nil, err
+	}
+	body := it.Size - int64(oh.Len())
+	if body < 0 {
+		return true, nil, fmt.Errorf("input of %d bytes is shorter than its %d-byte header", it.Size, oh.Len())
+	}
+	w, err := createOutput(ctx, rt, it)
+	if err != nil {
+		return true, nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			w.Abort()
+		}
+	}()
+	if _, err := w.Write(hdr); err != nil {
+		return true, nil, err
+	}
+	r.BytesInStorage, err = w.(sources.RangeCopier).CopyRange(ctx, src, it.Key, it.Fingerprint, int64(oh.Len()), body)
+	if err != nil {
+		return true, nil, err
+	}
+	if onRead != nil {
+		onRead(int(it.Size))
+	}
+	r.BytesIn, r.BytesOut = it.Size, int64(len(hdr))+body
+	r.Header, r.InputHeader = nh, oh
+	pending, err = commit(ctx, w, &committed)
+	return true, pending, err
 }

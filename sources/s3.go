@@ -298,6 +298,11 @@ type rangeReader struct {
 	size        int64 // total, once known
 	body        io.ReadCloser
 	err         error
+	// ifMatch and version, when set, pin every range to one version
+	// (openHeaderPinned); print and item name it in errors.
+	ifMatch, version string
+	print            Fingerprint
+	item             string
 }
 
 func (r *rangeReader) fetch() error {
@@ -305,7 +310,14 @@ func (r *rangeReader) fetch() error {
 		return io.EOF
 	}
 	rng := fmt.Sprintf("bytes=%d-%d", r.off, r.off+r.next-1)
-	out, err := r.c.GetObject(r.ctx, &awss3.GetObjectInput{Bucket: &r.bucket, Key: &r.key, Range: &rng})
+	in := &awss3.GetObjectInput{Bucket: &r.bucket, Key: &r.key, Range: &rng, IfMatch: nonEmpty(r.ifMatch)}
+	if r.version != "" && r.version != "null" {
+		in.VersionId = &r.version
+	}
+	out, err := r.c.GetObject(r.ctx, in)
+	if err != nil && r.ifMatch != "" && isPreconditionFailed(err) {
+		return &SourceChangedError{Key: r.item, Want: r.print, When: "before it was read"}
+	}
 	if err != nil {
 		var re interface{ HTTPStatusCode() int }
 		if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable {
@@ -315,6 +327,10 @@ func (r *rangeReader) fetch() error {
 			return fmt.Errorf("s3://%s/%s: %w", r.bucket, r.key, ErrNotFound)
 		}
 		return fmt.Errorf("s3://%s/%s: get range: %w", r.bucket, r.key, err)
+	}
+	if got := aws.ToString(out.ETag); r.ifMatch != "" && got != "" && got != r.ifMatch {
+		out.Body.Close() // a server that ignored If-Match
+		return &SourceChangedError{Key: r.item, Want: r.print, Got: s3Print(got, aws.ToString(out.VersionId)), When: "while it was read"}
 	}
 	r.body = out.Body
 	if cr := aws.ToString(out.ContentRange); cr != "" {

@@ -124,6 +124,8 @@ type s3Writer struct {
 	parts    []types.CompletedPart
 	err      error // first failure, sticky
 	done     bool
+	sealed   bool // CopyRange queued the last parts: no more writes
+	copied   bool // CopyRange will add UploadPartCopy parts: no part checksums
 }
 
 func (w *s3Writer) fail(err error) error {
@@ -147,6 +149,9 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 	}
 	if err := w.failed(); err != nil {
 		return 0, err
+	}
+	if w.sealed {
+		return 0, w.fail(fmt.Errorf("write %s: after a copied range", w.d.uri(w.full)))
 	}
 	n := 0
 	ps := int(w.d.opt.PartSize)
@@ -180,13 +185,18 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 
 // flush uploads w.buf as the next part, in the background.
 func (w *s3Writer) flush() error {
+	algo, noSum := types.ChecksumAlgorithmCrc32, func(*awss3.Options) {}
+	if w.copied {
+		// UploadPartCopy parts: see CopyRange.
+		algo, noSum = "", func(o *awss3.Options) { o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired }
+	}
 	if w.uploadID == nil {
 		out, err := w.d.opt.Client.CreateMultipartUpload(w.ctx, &awss3.CreateMultipartUploadInput{
 			Bucket: &w.d.loc.Bucket, Key: &w.full, ContentType: nonEmpty(w.opt.ContentType), Metadata: w.metadata(),
 			// Clients from LoadDefaultConfig checksum every part (CRC32 by
 			// default); the upload must declare the same algorithm or
 			// completing it fails with InvalidPart.
-			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+			ChecksumAlgorithm: algo,
 		})
 		if err != nil {
 			return w.fail(fmt.Errorf("%s: create multipart upload: %w", w.d.uri(w.full), err))
@@ -207,8 +217,8 @@ func (w *s3Writer) flush() error {
 		out, err := w.d.opt.Client.UploadPart(w.ctx, &awss3.UploadPartInput{
 			Bucket: &w.d.loc.Bucket, Key: &w.full, UploadId: w.uploadID, PartNumber: &num,
 			Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
-			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
-		})
+			ChecksumAlgorithm: algo,
+		}, noSum)
 		select {
 		case w.free <- buf:
 		default:

@@ -21,8 +21,10 @@ import (
 func TestResumeAfterSIGKILL(t *testing.T) { resumeAfterSIGKILL(t, false) }
 
 // resumeAfterSIGKILL is TestResumeAfterSIGKILL, for a rewrap too
-// (encjob reencrypt --rewrap), which must also keep every body byte.
-func resumeAfterSIGKILL(t *testing.T, rewrap bool) {
+// (encjob reencrypt --rewrap), which must also keep every body byte; with
+// a suite, the tree is encrypted with it (an unsigned one makes every
+// rewrap copy its body in storage, which the metadata log must show).
+func resumeAfterSIGKILL(t *testing.T, rewrap bool, suite ...string) {
 	dir := t.TempDir()
 	for _, k := range []string{"old.key", "new.key"} {
 		b := make([]byte, 32)
@@ -44,7 +46,11 @@ func resumeAfterSIGKILL(t *testing.T, rewrap bool) {
 	nw := []string{"provider=raw-aes", "key-file=new.key", "namespace=encjob", "name=new"}
 	os.Mkdir(filepath.Join(dir, "tree"), 0o755)
 	os.Mkdir(filepath.Join(dir, "check"), 0o755)
-	r := encjob(t, dir, nil, args("encrypt", "-r", "-i", "plain", "-o", "tree", "-w", old, "-c", "tenant=acme", "-S")...)
+	enc := args("encrypt", "-r", "-i", "plain", "-o", "tree", "-w", old, "-c", "tenant=acme", "-S")
+	if len(suite) > 0 {
+		enc = append(enc, "--algorithm", suite[0])
+	}
+	r := encjob(t, dir, nil, enc...)
 	wantCode(t, r, 0)
 
 	re := args("reencrypt", "--auto-approve", "-r", "-i", "tree", "-o", "tree", "--source-wrapping-keys", old, "-w", nw,
@@ -98,6 +104,11 @@ func resumeAfterSIGKILL(t *testing.T, rewrap bool) {
 	if rewrap {
 		if strings.Contains(string(b), `"action":"reencrypt"`) || !strings.Contains(string(b), `"action":"rewrap"`) {
 			t.Error("the metadata log does not record every item as rewrap")
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if len(suite) > 0 && strings.Contains(line, `"status":"done"`) && !strings.Contains(line, `"bytes_copied_in_storage":`) {
+				t.Fatalf("a rewrap of an unsigned message streamed its body: %s", line)
+			}
 		}
 		after := treeBodies(t, filepath.Join(dir, "tree"))
 		for name, body := range bodies {

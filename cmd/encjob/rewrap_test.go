@@ -47,6 +47,13 @@ func treeBodies(t *testing.T, root string) map[string][]byte {
 // none is rewrapped twice, no temporary file remains.
 func TestResumeRewrapAfterSIGKILL(t *testing.T) { resumeAfterSIGKILL(t, true) }
 
+// TestResumeRewrapInStorageAfterSIGKILL is TestResumeRewrapAfterSIGKILL
+// for an unsigned suite (0x0478, with the opt-in): every body is copied
+// by copy_file_range, killed runs leave nothing half-written.
+func TestResumeRewrapInStorageAfterSIGKILL(t *testing.T) {
+	resumeAfterSIGKILL(t, true, "AES_256_GCM_HKDF_SHA512_COMMIT_KEY")
+}
+
 // TestE2ERewrapPlanAndFlags: a spec with reencrypt.mode rewrap plans v2
 // messages "to re-encrypt (~)" saying why; with allowHeaderNonceReuse it
 // plans "to rewrap (^)", applies, and then plans unchanged; the CLI

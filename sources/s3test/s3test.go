@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"go/build"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,4 +217,51 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// ByteCounter counts the body bytes of every request sent and response
+// received through a client made by NewCountingClient: what passed
+// through the client, as opposed to what the server copied itself.
+type ByteCounter struct{ sent, received atomic.Int64 }
+
+// Sent and Received return the request and response body bytes so far.
+func (c *ByteCounter) Sent() int64     { return c.sent.Load() }
+func (c *ByteCounter) Received() int64 { return c.received.Load() }
+
+// Total is Sent plus Received.
+func (c *ByteCounter) Total() int64 { return c.Sent() + c.Received() }
+
+// NewCountingClient is NewClient with every body byte counted.
+func (s *Server) NewCountingClient(opts ...func(*awss3.Options)) (*awss3.Client, *ByteCounter) {
+	c := &ByteCounter{}
+	hc := &http.Client{Transport: &countingTransport{base: http.DefaultTransport, c: c}}
+	return s.NewClient(append([]func(*awss3.Options){func(o *awss3.Options) { o.HTTPClient = hc }}, opts...)...), c
+}
+
+type countingTransport struct {
+	base http.RoundTripper
+	c    *ByteCounter
+}
+
+func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		req = req.Clone(req.Context())
+		req.Body = &countingBody{ReadCloser: req.Body, n: &t.c.sent}
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err == nil && resp.Body != nil {
+		resp.Body = &countingBody{ReadCloser: resp.Body, n: &t.c.received}
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	k, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(k))
+	return k, err
 }

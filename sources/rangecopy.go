@@ -1,0 +1,152 @@
+package sources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// RangeCopyDestination is an optional Destination capability: outputs
+// made of new bytes followed by a byte range of an existing item, with
+// the range copied by the storage rather than through this process (a
+// rewrap: a new header, the old body). LocalDestination copies from a
+// LocalSource with copy_file_range(2); S3Destination copies from an
+// S3Source on the same client with UploadPartCopy.
+type RangeCopyDestination interface {
+	// CopiesFrom reports whether this destination's writers implement
+	// RangeCopier for items of src.
+	CopiesFrom(src Source) bool
+}
+
+// RangeCopier is the Writer side of RangeCopyDestination.
+type RangeCopier interface {
+	// CopyRange appends bytes [off, off+n) of item key of src, which was
+	// planned as version pin, after everything written so far; nothing
+	// may be written after it. The bytes are exactly that version's, or
+	// CopyRange fails with *SourceChangedError. It returns how many of
+	// the n bytes the storage copied without them passing through this
+	// process (the rest did: an S3 first part must hold 5 MiB, a kernel
+	// or file system may not copy across file systems). Any error fails
+	// the writer: Commit returns it, and nothing is left behind.
+	CopyRange(ctx context.Context, src Source, key string, pin Fingerprint, off, n int64) (inStorage int64, err error)
+}
+
+// OpenHeaderPinned opens item key of src, only if it is still version pin
+// (else *SourceChangedError), for a caller that reads its first bytes and
+// closes it: S3 sends conditional Range GETs of growing size, as
+// OpenHeader does; a local file is opened pinned.
+func OpenHeaderPinned(ctx context.Context, src Source, key string, pin Fingerprint) (io.ReadCloser, error) {
+	if s, ok := src.(*S3Source); ok {
+		return s.openHeaderPinned(ctx, key, pin)
+	}
+	po, ok := src.(PinnedOpener)
+	if !ok {
+		return nil, fmt.Errorf("source %s cannot open a pinned version", src)
+	}
+	return po.OpenPinned(ctx, key, pin)
+}
+
+// CopiesFrom: local files copy from local files (copy_file_range, falling
+// back to an ordinary copy across file systems).
+func (d *LocalDestination) CopiesFrom(src Source) bool {
+	_, ok := src.(*LocalSource)
+	return ok
+}
+
+// CopyRange implements RangeCopier.
+func (w *localWriter) CopyRange(ctx context.Context, src Source, key string, pin Fingerprint, off, n int64) (int64, error) {
+	fail := func(err error) (int64, error) {
+		err = fmt.Errorf("copy into %s: %w", w.final, err)
+		if w.err == nil {
+			w.err = err
+		}
+		return 0, err
+	}
+	ls, ok := src.(*LocalSource)
+	if !ok || w.done {
+		return fail(errors.New("not a local source, or the writer is done"))
+	}
+	pr, err := ls.OpenPinned(ctx, key, pin)
+	if err != nil {
+		return fail(err)
+	}
+	defer pr.Close()
+	f := pr.(*pinnedFile).File
+	kernel, err := w.kernelCopy(ctx, f, off, n)
+	if err == nil && kernel < n {
+		err = w.userCopy(f, off+kernel, n-kernel)
+	}
+	if err == nil {
+		err = pr.Recheck()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return kernel, nil
+}
+
+// kernelCopy copies with copy_file_range(2) from f at off to the output's
+// file offset, until n bytes are copied or the kernel declines (another
+// file system, an unsupported file system: then it returns what it
+// copied and nil, and the caller copies the rest).
+func (w *localWriter) kernelCopy(ctx context.Context, f *os.File, off, n int64) (int64, error) {
+	if _, real := w.d.st.ops.(unixOps); !real {
+		return 0, nil // a test file system: its writes are what it records
+	}
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var done int64
+	roff := off
+	for done < n {
+		if err := ctx.Err(); err != nil {
+			return done, err
+		}
+		var k int
+		var cerr error
+		if err := sc.Read(func(fd uintptr) bool {
+			k, cerr = unix.CopyFileRange(int(fd), &roff, w.fd, nil, int(min(n-done, 1<<30)), 0)
+			return true
+		}); err != nil {
+			return done, err
+		}
+		switch {
+		case errors.Is(cerr, unix.EINTR):
+			continue
+		case errors.Is(cerr, unix.EXDEV), errors.Is(cerr, unix.ENOSYS), errors.Is(cerr, unix.EOPNOTSUPP),
+			errors.Is(cerr, unix.EINVAL), errors.Is(cerr, unix.EPERM), errors.Is(cerr, unix.EBADF):
+			return done, nil
+		case cerr != nil:
+			return done, fmt.Errorf("copy_file_range: %w", cerr)
+		case k == 0:
+			return done, &SourceChangedError{Key: f.Name(), When: "while it was read (shorter than planned)"}
+		}
+		done += int64(k)
+	}
+	return done, nil
+}
+
+// userCopy copies n bytes from f at off through this process.
+func (w *localWriter) userCopy(f *os.File, off, n int64) error {
+	got, err := io.Copy(writerOnly{w}, io.NewSectionReader(f, off, n))
+	if err == nil && got < n {
+		err = &SourceChangedError{Key: f.Name(), When: "while it was read (shorter than planned)"}
+	}
+	return err
+}
+
+// writerOnly hides every method but Write (so io.Copy does not look for
+// a ReaderFrom).
+type writerOnly struct{ io.Writer }
+
+var (
+	_ RangeCopyDestination = (*LocalDestination)(nil)
+	_ RangeCopier          = (*localWriter)(nil)
+	_ RangeCopyDestination = (*S3Destination)(nil)
+	_ RangeCopier          = (*s3Writer)(nil)
+)
