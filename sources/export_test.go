@@ -62,3 +62,11 @@ func NewExchangeHookDestination(root string, o LocalDestOptions, before func()) 
 	abs, _ := filepath.Abs(root)
 	return newLocalDest(newRootState(abs, &hookOps{before: before}), o)
 }
+
+// DeclineCopyFileRange makes copy_file_range fail with EXDEV (as across
+// file systems) until restore is called.
+func DeclineCopyFileRange() (restore func()) {
+	old := copyFileRange
+	copyFileRange = func(int, *int64, int, *int64, int, int) (int, error) { return 0, unix.EXDEV }
+	return func() { copyFileRange = old }
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,7 +74,7 @@ func (w *localWriter) CopyRange(ctx context.Context, src Source, key string, pin
 		return fail(err)
 	}
 	defer pr.Close()
-	f := pr.(*pinnedFile).File
+	f := pr.(*pinnedFile).localFile
 	kernel, err := w.kernelCopy(ctx, f, off, n)
 	if err == nil && kernel < n {
 		err = w.userCopy(f, off+kernel, n-kernel)
@@ -89,17 +88,17 @@ func (w *localWriter) CopyRange(ctx context.Context, src Source, key string, pin
 	return kernel, nil
 }
 
+// copyFileRange is unix.CopyFileRange (a variable so a test can decline
+// like a kernel that cannot copy across file systems).
+var copyFileRange = unix.CopyFileRange
+
 // kernelCopy copies with copy_file_range(2) from f at off to the output's
 // file offset, until n bytes are copied or the kernel declines (another
 // file system, an unsupported file system: then it returns what it
 // copied and nil, and the caller copies the rest).
-func (w *localWriter) kernelCopy(ctx context.Context, f *os.File, off, n int64) (int64, error) {
+func (w *localWriter) kernelCopy(ctx context.Context, f *localFile, off, n int64) (int64, error) {
 	if _, real := w.d.st.ops.(unixOps); !real {
 		return 0, nil // a test file system: its writes are what it records
-	}
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return 0, err
 	}
 	var done int64
 	roff := off
@@ -107,22 +106,15 @@ func (w *localWriter) kernelCopy(ctx context.Context, f *os.File, off, n int64) 
 		if err := ctx.Err(); err != nil {
 			return done, err
 		}
-		var k int
-		var cerr error
-		if err := sc.Read(func(fd uintptr) bool {
-			k, cerr = unix.CopyFileRange(int(fd), &roff, w.fd, nil, int(min(n-done, 1<<30)), 0)
-			return true
-		}); err != nil {
-			return done, err
-		}
+		k, err := copyFileRange(f.fd, &roff, w.fd, nil, int(min(n-done, 1<<30)), 0)
 		switch {
-		case errors.Is(cerr, unix.EINTR):
+		case errors.Is(err, unix.EINTR):
 			continue
-		case errors.Is(cerr, unix.EXDEV), errors.Is(cerr, unix.ENOSYS), errors.Is(cerr, unix.EOPNOTSUPP),
-			errors.Is(cerr, unix.EINVAL), errors.Is(cerr, unix.EPERM), errors.Is(cerr, unix.EBADF):
+		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP),
+			errors.Is(err, unix.EINVAL), errors.Is(err, unix.EPERM), errors.Is(err, unix.EBADF):
 			return done, nil
-		case cerr != nil:
-			return done, fmt.Errorf("copy_file_range: %w", cerr)
+		case err != nil:
+			return done, fmt.Errorf("copy_file_range: %w", err)
 		case k == 0:
 			return done, &SourceChangedError{Key: f.Name(), When: "while it was read (shorter than planned)"}
 		}
@@ -132,12 +124,24 @@ func (w *localWriter) kernelCopy(ctx context.Context, f *os.File, off, n int64) 
 }
 
 // userCopy copies n bytes from f at off through this process.
-func (w *localWriter) userCopy(f *os.File, off, n int64) error {
-	got, err := io.Copy(writerOnly{w}, io.NewSectionReader(f, off, n))
-	if err == nil && got < n {
-		err = &SourceChangedError{Key: f.Name(), When: "while it was read (shorter than planned)"}
+func (w *localWriter) userCopy(f *localFile, off, n int64) error {
+	buf := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		k, err := unix.Pread(f.fd, buf[:min(n, int64(len(buf)))], off)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return fmt.Errorf("read %s: %w", f.Name(), err)
+		case k == 0:
+			return &SourceChangedError{Key: f.Name(), When: "while it was read (shorter than planned)"}
+		}
+		if _, err := w.Write(buf[:k]); err != nil {
+			return err
+		}
+		off, n = off+int64(k), n-int64(k)
 	}
-	return err
+	return nil
 }
 
 // writerOnly hides every method but Write (so io.Copy does not look for

@@ -18,7 +18,8 @@ import (
 )
 
 // TestLocalCopyRange: a new head plus a range of a local file, copied by
-// copy_file_range (the whole range in the kernel); a source that changed
+// copy_file_range (the whole range in the kernel), or through encjob when
+// the kernel declines; a source that changed
 // since it was planned fails the copy with ErrSourceChanged, and the
 // failed output never appears.
 func TestLocalCopyRange(t *testing.T) {
@@ -55,6 +56,23 @@ func TestLocalCopyRange(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(out, "dst")); !bytes.Equal(got, append([]byte("HEAD"), data[100:]...)) {
 		t.Fatal("copied content differs")
+	}
+
+	// A kernel that declines (another file system): copied through
+	// encjob, same content, nothing counted as copied in the kernel.
+	restore := sources.DeclineCopyFileRange()
+	w, _ = d.Create(ctx, "fallback", sources.CreateOptions{})
+	w.Write([]byte("HEAD"))
+	n, err = w.(sources.RangeCopier).CopyRange(ctx, src, "src", it.Print, 100, int64(len(data)-100))
+	restore()
+	if err != nil || n != 0 {
+		t.Fatalf("CopyRange without copy_file_range: %d bytes in the kernel, %v", n, err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "fallback")); !bytes.Equal(got, append([]byte("HEAD"), data[100:]...)) {
+		t.Fatal("fallback copy differs")
 	}
 
 	os.WriteFile(filepath.Join(dir, "src"), data[:len(data)-1], 0o644) // changed after planning
