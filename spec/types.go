@@ -336,6 +336,13 @@ type Rule struct {
 	Algorithm         string             `json:"algorithm,omitempty" yaml:"algorithm,omitempty"` // default: the job default suite
 	RequireSigned     bool               `json:"requireSigned,omitempty" yaml:"requireSigned,omitempty"`
 	RequireCommitting bool               `json:"requireCommitting,omitempty" yaml:"requireCommitting,omitempty"`
+	// Reencrypt says how apply moves a message that violates the rule
+	// only by its key group or context: mode full (the default: a fresh
+	// data key) or rewrap (the data key and body kept, plan ^), with
+	// allowHeaderNonceReuse as for a job. A violation of the suite is
+	// always fixed by full re-encryption. add and remove are not rule
+	// fields (requireContext is).
+	Reencrypt ReencryptSettings `json:"reencrypt,omitzero" yaml:"reencrypt,omitempty"`
 }
 
 // PolicyMatcher finds the rule that applies to an item.

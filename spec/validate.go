@@ -800,7 +800,8 @@ func (p *Policy) Validate(v *Validators) ErrorList {
 				name string
 				set  bool
 			}{{"keyGroup", r.KeyGroup != ""}, {"requireContext", len(r.RequireContext) > 0}, {"algorithm", r.Algorithm != ""},
-				{"requireSigned", r.RequireSigned}, {"requireCommitting", r.RequireCommitting}} {
+				{"requireSigned", r.RequireSigned}, {"requireCommitting", r.RequireCommitting},
+				{"reencrypt", r.Reencrypt.Mode != "" || r.Reencrypt.AllowHeaderNonceReuse}} {
 				if f.set {
 					errs = append(errs, Forbidden(rp.Child(f.name), "an exempt rule only matches"))
 				}
@@ -809,6 +810,7 @@ func (p *Policy) Validate(v *Validators) ErrorList {
 		}
 		errs = append(errs, validateGroupRef(rp.Child("keyGroup"), r.KeyGroup, p.KeyGroups, true)...)
 		errs = append(errs, validateRequireContext(rp.Child("requireContext"), r.RequireContext)...)
+		errs = append(errs, validateRuleReencrypt(rp.Child("reencrypt"), &r.Reencrypt)...)
 		if r.Algorithm != "" {
 			if e := v.algorithm(rp.Child("algorithm"), r.Algorithm); e != nil {
 				errs = append(errs, e)
@@ -853,4 +855,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// validateRuleReencrypt checks a policy rule's reencrypt settings: a mode
+// and its opt-in, no context edits (the rule's requireContext is the edit).
+func validateRuleReencrypt(rp *Path, r *ReencryptSettings) ErrorList {
+	var errs ErrorList
+	switch r.Mode {
+	case "", ReencryptFull, ReencryptRewrap:
+	default:
+		errs = append(errs, NotSupported(rp.Child("mode"), r.Mode, []string{ReencryptFull, ReencryptRewrap}))
+	}
+	if r.AllowHeaderNonceReuse && r.Mode != ReencryptRewrap {
+		errs = append(errs, Forbidden(rp.Child("allowHeaderNonceReuse"), "only with reencrypt.mode rewrap"))
+	}
+	if len(r.Add) > 0 || len(r.Remove) > 0 {
+		errs = append(errs, Forbidden(rp, "a rule's context edit is its requireContext: add and remove are job fields"))
+	}
+	return errs
 }

@@ -41,6 +41,10 @@
 //     first of the policy's decryptKeyGroups, in order, that holds one of
 //     its data keys (decided from the header); the part's job names that
 //     group as decrypt.keyGroup.
+//     With the rule's reencrypt.mode rewrap, a message whose only
+//     violations are key group or context is rewrapped instead (its data
+//     key and body kept; its own part, "rule-N/rewrap-from-G"); a suite
+//     violation always takes a full re-encryption.
 //   - An item that is not an ESDK message is encrypted in place under the
 //     rule (operation encrypt, same name, context = the rule's pairs with a
 //     value): a matching non-exempt rule means "must be encrypted", and

@@ -123,6 +123,9 @@ func describeRule(r *spec.Rule) string {
 	if r.RequireSigned {
 		parts = append(parts, "signed")
 	}
+	if r.Reencrypt.Mode == spec.ReencryptRewrap {
+		parts = append(parts, "key group or context violations fixed by rewrap (same data key)")
+	}
 	return strings.Join(parts, "; ")
 }
 

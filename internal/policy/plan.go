@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type Reconciliation struct {
 type Part struct {
 	Rule   int
 	Action planner.Action // planner.Encrypt or planner.Reencrypt
+	// Rewrap: a reencrypt part of a rule with reencrypt.mode rewrap
+	// (its items violate only key group or context).
+	Rewrap bool
 	// DecryptKeyGroup is the group a reencrypt part decrypts with.
 	DecryptKeyGroup string
 	Job             *spec.Job
@@ -45,6 +49,9 @@ type Part struct {
 // Name identifies the part in messages: "rule-1/encrypt",
 // "rule-0/reencrypt-from-old".
 func (p *Part) Name() string {
+	if p.Action == planner.Reencrypt && p.Rewrap {
+		return fmt.Sprintf("rule-%d/rewrap-from-%s", p.Rule, p.DecryptKeyGroup)
+	}
 	if p.Action == planner.Reencrypt {
 		return fmt.Sprintf("rule-%d/reencrypt-from-%s", p.Rule, p.DecryptKeyGroup)
 	}
@@ -121,7 +128,10 @@ func Plan(ctx context.Context, pol *spec.Policy, o PlanOptions) (*Reconciliation
 		if a.op != b.op {
 			return a.op == planner.Encrypt
 		}
-		return a.dec < b.dec
+		if a.dec != b.dec {
+			return a.dec < b.dec
+		}
+		return !a.rewrap && b.rewrap
 	})
 	po := o.Planner
 	if po.BaseDir == "" {
@@ -135,8 +145,8 @@ func Plan(ctx context.Context, pol *spec.Policy, o PlanOptions) (*Reconciliation
 	}
 	name := cmp.Or(o.Name, "policy")
 	for _, k := range keys {
-		part := &Part{Rule: k.rule, Action: k.op, DecryptKeyGroup: k.dec}
-		part.Job, err = partJob(pol, k.rule, k.op, k.dec, c.suites[k.rule].Name)
+		part := &Part{Rule: k.rule, Action: k.op, DecryptKeyGroup: k.dec, Rewrap: k.rewrap}
+		part.Job, err = partJob(pol, k, c.suites[k.rule].Name)
 		if err != nil {
 			return nil, err
 		}
@@ -180,6 +190,7 @@ func (c *checker) route(ir *ItemReport) (k partKey, why string) {
 		return k, ""
 	}
 	k.op = planner.Reencrypt
+	k.rewrap = rule.Reencrypt.Mode == spec.ReencryptRewrap && !slices.ContainsFunc(ir.Codes, suiteCode)
 	for _, name := range decryptGroups(c.pol) {
 		if g := c.groups[name]; g != nil && g.HoldsAny(ir.hdr.EncryptedDataKeys) {
 			k.dec = name
@@ -192,14 +203,19 @@ func (c *checker) route(ir *ItemReport) (k partKey, why string) {
 
 // partKey identifies a part.
 type partKey struct {
-	rule int
-	op   planner.Action
-	dec  string
+	rule   int
+	op     planner.Action
+	dec    string
+	rewrap bool
 }
+
+// suiteCode: a violation only a new suite fixes (a rewrap keeps it).
+func suiteCode(c Code) bool { return c == CodeSuite || c == CodeNotCommitting || c == CodeNotSigned }
 
 // partJob is the job of one part: in place, under the rule's key group and
 // suite, with the rule's valued context pairs.
-func partJob(pol *spec.Policy, rule int, op planner.Action, dec, suite string) (*spec.Job, error) {
+func partJob(pol *spec.Policy, k partKey, suite string) (*spec.Job, error) {
+	rule, op, dec := k.rule, k.op, k.dec
 	r := &pol.Rules[rule]
 	ec := map[string]string{}
 	for k, v := range r.RequireContext {
@@ -227,6 +243,11 @@ func partJob(pol *spec.Policy, rule int, op planner.Action, dec, suite string) (
 		// The message's context is kept; the rule's pairs are added.
 		job.Decrypt.KeyGroup = dec
 		job.Encrypt.Context, job.Reencrypt.Add = nil, ec
+	}
+	if k.rewrap {
+		// The suite already complies: a rewrap keeps it, and so sets none.
+		job.Encrypt.Algorithm = ""
+		job.Reencrypt.Mode, job.Reencrypt.AllowHeaderNonceReuse = spec.ReencryptRewrap, r.Reencrypt.AllowHeaderNonceReuse
 	}
 	if errs := job.Validate(nil); len(errs) > 0 {
 		return nil, fmt.Errorf("policy: rule %d: the %s job it implies is invalid: %w", rule, op, errs)
