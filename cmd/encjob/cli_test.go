@@ -11,81 +11,14 @@ import (
 	"unicode/utf8"
 )
 
-// inproc runs one command line in-process (no binary, no subprocess):
-// the script-style tests below drive the real dispatch with buffers.
+// inproc runs one command line in-process (no binary, no subprocess),
+// driving the real dispatch with buffers.
 func inproc(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	var so, se bytes.Buffer
 	e := &env{stdin: strings.NewReader(stdin), stdout: &so, stderr: &se, getenv: func(string) string { return "" }}
 	code := run(context.Background(), e, args)
 	return result{so.String(), se.String(), code}
-}
-
-// script runs "args => code" steps in-process and checks exit codes and
-// that the expected text appears in stdout or stderr.
-func script(t *testing.T, steps []struct {
-	args []string
-	code int
-	want []string
-	not  []string
-}) {
-	t.Helper()
-	for _, s := range steps {
-		r := inproc(t, "", s.args...)
-		if r.code != s.code {
-			t.Errorf("encjob %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(s.args, " "), r.code, s.code, r.stdout, r.stderr)
-			continue
-		}
-		out := r.stdout + r.stderr
-		for _, w := range s.want {
-			if !strings.Contains(out, w) {
-				t.Errorf("encjob %s: output lacks %q:\n%s", strings.Join(s.args, " "), w, out)
-			}
-		}
-		for _, w := range s.not {
-			if strings.Contains(out, w) {
-				t.Errorf("encjob %s: output has %q:\n%s", strings.Join(s.args, " "), w, out)
-			}
-		}
-	}
-}
-
-type step = struct {
-	args []string
-	code int
-	want []string
-	not  []string
-}
-
-func TestCLIConventions(t *testing.T) {
-	script(t, []step{
-		{[]string{"paln"}, 2, []string{"paln: unknown command", "did you mean plan?"}, nil},
-		{[]string{"aply", "-f", "x"}, 2, []string{"did you mean apply?"}, nil},
-		{[]string{"encyrpt"}, 2, []string{"did you mean encrypt?"}, nil},
-		{[]string{"zzzzzz"}, 2, []string{"run 'encjob help' for the commands"}, nil},
-		{[]string{"help", "paln"}, 2, []string{"did you mean plan?"}, nil},
-		{[]string{"plan", "--detaild-exitcode"}, 2, []string{"did you mean --detailed-exitcode?"}, nil},
-		{[]string{"encrypt", "--wraping-keys", "x"}, 2, []string{"did you mean --wrapping-keys?"}, nil},
-		// A repeated single-valued flag is refused, wherever it is.
-		{[]string{"plan", "-f", "a.yaml", "-f", "b.yaml"}, 2, []string{"-f/--file: given more than once"}, nil},
-		{[]string{"plan", "--file=a.yaml", "-f", "b.yaml"}, 2, []string{"-f/--file: given more than once"}, nil},
-		{[]string{"encrypt", "-i", "a", "-i", "b", "-o", "x", "-S", "-w", "key=k"}, 2, []string{"-i/--input: given more than once"}, nil},
-		{[]string{"-e", "-i", "a", "-o", "x", "-o", "y", "-S", "-w", "key=k"}, 2, []string{"-o/--output: given more than once"}, nil},
-		{[]string{"decrypt", "--max-length", "5", "--max-length=6"}, 2, []string{"--max-length: given more than once"}, nil},
-		{[]string{"render", "k8s", "--image", "a", "--image", "b"}, 2, []string{"--image: given more than once"}, nil},
-		{[]string{"inspect", "--decode", "--decode", "x"}, 2, []string{"--decode: given more than once"}, nil},
-		// Repeatable flags stay repeatable.
-		{[]string{"validate", "-f", "/nonexistent/a", "-f", "/nonexistent/b"}, 2, []string{"/nonexistent/a", "/nonexistent/b"}, []string{"more than once"}},
-		{[]string{"version"}, 0, []string{"encjob "}, nil},
-		{[]string{"--version"}, 0, []string{"encjob "}, nil},
-		{[]string{"version", "--json"}, 0, []string{`"revision"`, `"version"`}, nil},
-		{[]string{"completion", "bsh"}, 2, []string{"did you mean bash?"}, nil},
-		{[]string{"help"}, 0, []string{"Exit codes:", "4    internal error"}, nil},
-	})
-	// Repeated -v and -w parse.
-	if _, err := parseCryptoArgs("encrypt", []string{"-i", "/", "-o", "/tmp", "-r", "-S", "-v", "-v", "-w", "key=arn:aws:kms:us-east-1:111122223333:key/a", "-w", "key=arn:aws:kms:us-west-2:111122223333:key/b"}, osFS{}); err != nil {
-		t.Errorf("repeatable flags refused: %v", err)
-	}
 }
 
 // TestHelpPerCommand: `encjob help CMD` and `encjob CMD --help` print the

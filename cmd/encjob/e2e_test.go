@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/internal/keygroup"
 	"github.com/encjob/encjob/sources"
@@ -25,20 +27,29 @@ import (
 
 var binPath string
 
+// TestMain serves two purposes. testscript.Main makes this test binary
+// the "encjob" command of the scripts in testdata/script (it re-executes
+// itself and runs main, so the scripts need no build); otherwise it runs
+// the tests, after building the real binary the Go end-to-end tests run.
 func TestMain(m *testing.M) {
+	testscript.Main(buildingM{m}, map[string]func(){"encjob": main})
+}
+
+// buildingM builds the binary around the test run.
+type buildingM struct{ m *testing.M }
+
+func (b buildingM) Run() int {
 	dir, err := os.MkdirTemp("", "encjob-cli-test")
 	if err != nil {
 		panic(err)
 	}
+	defer os.RemoveAll(dir)
 	binPath = filepath.Join(dir, "encjob")
 	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 	if err != nil {
-		os.RemoveAll(dir)
 		panic("building encjob: " + err.Error() + "\n" + string(out))
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return b.m.Run()
 }
 
 type result struct {
@@ -148,70 +159,6 @@ func readMetadata(t *testing.T, path string) []map[string]any {
 	return recs
 }
 
-func TestE2EEncryptDecryptTree(t *testing.T) {
-	dir, files := setup(t)
-	r := encjob(t, dir, nil, args("encrypt", "-i", "in", "-o", "enc", "-r", rawKey, "-c", "tenant=acme", "--metadata-output", "enc.jsonl")...)
-	wantCode(t, r, 0)
-	if !strings.Contains(r.stderr, "3 encrypted (+)") {
-		t.Errorf("summary missing: %s", r.stderr)
-	}
-	r = encjob(t, dir, nil, args("-d", "-i", "enc", "-o", "dec", "-r", rawKey, "-c", "tenant=acme", "--metadata-output", "dec.jsonl")...)
-	wantCode(t, r, 0)
-	for name, want := range files {
-		got, err := os.ReadFile(filepath.Join(dir, "dec", name+".encrypted.decrypted"))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("%s: not decrypted back byte-identical: %v", name, err)
-		}
-	}
-	// Metadata in aws-encryption-cli's shape.
-	for _, tc := range []struct {
-		file, mode string
-	}{{"enc.jsonl", "encrypt"}, {"dec.jsonl", "decrypt"}} {
-		recs := readMetadata(t, filepath.Join(dir, tc.file))
-		if len(recs) != 3 {
-			t.Fatalf("%s: %d records", tc.file, len(recs))
-		}
-		for _, rec := range recs {
-			if rec["mode"] != tc.mode || rec["input"] == "" || rec["output"] == "" {
-				t.Fatalf("%s: record %v", tc.file, rec)
-			}
-			h, _ := rec["header"].(map[string]any)
-			for _, k := range []string{"version", "algorithm", "message_id", "encryption_context", "encrypted_data_keys", "content_type", "frame_length", "header_iv_length"} {
-				if _, ok := h[k]; !ok {
-					t.Fatalf("%s: header lacks %s: %v", tc.file, k, h)
-				}
-			}
-			if h["encryption_context"].(map[string]any)["tenant"] != "acme" {
-				t.Fatalf("context %v", h["encryption_context"])
-			}
-			edk := h["encrypted_data_keys"].([]any)[0].(map[string]any)
-			if edk["key_provider"].(map[string]any)["provider_id"] != "ZW5jam9i" { // base64("encjob")
-				t.Fatalf("edk %v", edk)
-			}
-			_, hasAuth := rec["header_auth"]
-			if hasAuth != (tc.mode == "decrypt") {
-				t.Fatalf("%s: header_auth present=%v", tc.file, hasAuth)
-			}
-		}
-	}
-	// Metadata appends by default; --overwrite-metadata truncates.
-	os.RemoveAll(filepath.Join(dir, "dec"))
-	os.Mkdir(filepath.Join(dir, "dec"), 0o755)
-	r = encjob(t, dir, nil, args("decrypt", "-i", "enc", "-o", "dec", "-r", rawKey, "--strip-suffix", "--metadata-output", "dec.jsonl")...)
-	wantCode(t, r, 0)
-	if n := len(readMetadata(t, filepath.Join(dir, "dec.jsonl"))); n != 6 {
-		t.Fatalf("appended metadata has %d records, want 6", n)
-	}
-	if got, _ := os.ReadFile(filepath.Join(dir, "dec", "b", "c.bin")); !bytes.Equal(got, files["b/c.bin"]) {
-		t.Fatal("--strip-suffix output wrong")
-	}
-	r = encjob(t, dir, nil, args("decrypt", "-i", "enc/b/c.bin.encrypted", "-o", "dec/x", rawKey, "--metadata-output", "dec.jsonl", "--overwrite-metadata")...)
-	wantCode(t, r, 0)
-	if n := len(readMetadata(t, filepath.Join(dir, "dec.jsonl"))); n != 1 {
-		t.Fatalf("overwritten metadata has %d records, want 1", n)
-	}
-}
-
 func TestE2EContextMismatchSkipped(t *testing.T) {
 	dir, _ := setup(t)
 	wantCode(t, encjob(t, dir, nil, args("encrypt", "-i", "in/b/c.bin", "-o", "enc", rawKey, "-c", "tenant=acme", "-S")...), 0)
@@ -265,32 +212,6 @@ spec:
     dev: {provider: raw-aes, keyFile: ./key, namespace: encjob, name: dev}
   encrypt: {keyGroup: dev, context: {tenant: acme}}
 `
-
-func TestE2EPlanDetailedExitcode(t *testing.T) {
-	dir, _ := setup(t)
-	os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(jobYAML), 0o644)
-	r := encjob(t, dir, nil, "plan", "-f", "job.yaml", "--detailed-exitcode", "-v")
-	wantCode(t, r, 2)
-	if !strings.Contains(r.stdout, "3 to encrypt (+)") || !strings.Contains(r.stdout, "+ ") {
-		t.Errorf("plan output: %s", r.stdout)
-	}
-	r = encjob(t, dir, nil, "plan", "-f", "job.yaml", "--json")
-	wantCode(t, r, 0)
-	var p map[string]any
-	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil || len(p["items"].([]any)) != 3 {
-		t.Fatalf("plan --json: %v\n%s", err, r.stdout)
-	}
-	wantCode(t, encjob(t, dir, nil, "apply", "-f", "job.yaml", "--metadata-output", "m.jsonl"), 0)
-	r = encjob(t, dir, nil, "plan", "-f", "job.yaml", "--detailed-exitcode")
-	wantCode(t, r, 0)
-	if !strings.Contains(r.stdout, "3 unchanged (=)") {
-		t.Errorf("second plan: %s", r.stdout)
-	}
-	// A broken spec is an error: 1 with --detailed-exitcode, 2 without.
-	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("kind: nope\n"), 0o644)
-	wantCode(t, encjob(t, dir, nil, "plan", "-f", "bad.yaml", "--detailed-exitcode"), 1)
-	wantCode(t, encjob(t, dir, nil, "plan", "-f", "bad.yaml"), 2)
-}
 
 func TestE2ESavedPlanRefusedWhenStale(t *testing.T) {
 	dir, files := setup(t)
