@@ -82,7 +82,7 @@ func parseWrappingKeys(flag string, groups [][]string, forEncrypt bool) (g *spec
 			return nil, nil, err
 		}
 		notes = append(notes, n...)
-		if g.Provider != spec.ProviderAWSKMS {
+		if g.Provider == spec.ProviderRawAES || g.Provider == spec.ProviderRawRSA {
 			// Two raw keys of one name would be ambiguous on decrypt
 			// (which key file unwraps namespace/name?).
 			id := g.Provider + " " + g.Namespace + "/" + g.Name
@@ -112,11 +112,15 @@ func parseWrappingGroup(flag string, words []string, forEncrypt bool) (*spec.Key
 	if provider == "" {
 		provider = spec.ProviderAWSKMS
 	}
+	if _, ok := asymAttrs[provider]; ok {
+		g, err := parseAsymGroup(flag, provider, m, order) // wrapping_asym.go
+		return g, nil, err
+	}
 	attrs := rawAttrs
 	if provider == spec.ProviderAWSKMS {
 		attrs = kmsAttrs
 	} else if provider != spec.ProviderRawAES && provider != spec.ProviderRawRSA {
-		return nil, nil, usageErrorf(flag, "unknown provider %q (want aws-kms, raw-aes or raw-rsa)", provider)
+		return nil, nil, usageErrorf(flag, "unknown provider %q (want aws-kms, raw-aes, raw-rsa, raw-ecdh, aws-kms-ecdh or aws-kms-rsa)", provider)
 	}
 	for _, k := range order {
 		if !slices.Contains(attrs, k) {
