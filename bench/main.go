@@ -13,6 +13,7 @@
 //	bench prim -id ID -what sign|verify|sha384 [-bytes N] -conc 4  crypto primitive floor
 //	bench kmscalls -id ID -conc 64 [-cache]  the KMS calls of a re-encryption alone
 //	bench peer -id ID -- COMMAND...      runs a peer that prints one JSON line
+//	bench rewrap -dir D -where local|s3 -suite 0478  copy vs full re-encryption vs rewrap (issue 18)
 //	bench report -rows FILE -machine FILE -out FILE
 //
 // It measures through the Go API (planner.Prepare -> planner.Build ->
@@ -90,6 +91,7 @@ func main() {
 	cmds := map[string]func([]string) error{
 		"prepare": cmdPrepare, "limits": cmdLimits, "exec": cmdExec, "mem": cmdMem,
 		"kms": cmdKMS, "s3": cmdS3, "copy": cmdCopy, "prim": cmdPrim, "kmscalls": cmdKMSCalls, "peer": cmdPeer, "report": cmdReport,
+		"rewrap": cmdRewrap,
 	}
 	f, ok := cmds[os.Args[1]]
 	if !ok {

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/planner"
+	"github.com/encjob/encjob/spec"
+)
+
+// cmdRewrap measures issue 18's benchmark in one process, so the three
+// rows share the data and the machine's state: a plain copy of the
+// encrypted data, a full re-encryption and a rewrap (reencrypt.mode
+// rewrap, with allowHeaderNonceReuse: every committing suite is message
+// format v2), each to a new output. -where local: the large file of the
+// data set; -where s3: N x 64 MiB objects on versitygw (N = 100 x scale,
+// at least 2). Each row has wall seconds, the CPU seconds of the timed
+// part (Value: bytes through the client, measured on the HTTP client for
+// S3; for local files what encjob read and wrote itself, the storage's
+// own copies left out).
+func cmdRewrap(args []string) error {
+	fs := flag.NewFlagSet("rewrap", flag.ExitOnError)
+	id := fs.String("id", "rewrap", "row id prefix")
+	dir := fs.String("dir", "", "data directory")
+	where := fs.String("where", "local", "local or s3")
+	suite := fs.String("suite", "0478", "suite of the messages, hex")
+	conc := fs.Int("conc", 4, "concurrency")
+	fs.Parse(args)
+	sc, err := readScale(*dir)
+	if err != nil {
+		return err
+	}
+	newKey := filepath.Join(*dir, "key-rewrap")
+	if _, err := os.Stat(newKey); err != nil {
+		k := make([]byte, 32)
+		rand.Read(k)
+		if err := os.WriteFile(newKey, k, 0o600); err != nil {
+			return err
+		}
+	}
+	r := &rewrapBench{id: *id + "/" + *where + "/" + *suite, dir: *dir, suite: *suite, conc: *conc, oldKey: filepath.Join(*dir, "key"), newKey: newKey}
+	if *where == "s3" {
+		return r.s3(int(max(2, 100*sc.Factor+0.5)))
+	}
+	return r.local(filepath.Join(*dir, "large"))
+}
+
+type rewrapBench struct {
+	id, dir, suite string
+	conc           int
+	oldKey, newKey string
+	opts           planner.Options
+}
+
+// job is the spec of one encjob run of the benchmark.
+func (r *rewrapBench) job(op, in, out, mode string) string {
+	y := fmt.Sprintf(`apiVersion: encjob.dev/v1
+kind: EncryptionJob
+metadata: {name: bench-rewrap}
+spec:
+  operation: %s
+  sources: [{path: %q}]
+  output: {path: %q}
+  keyGroups:
+    old: {provider: raw-aes, keyFile: %q, namespace: encjob, name: old}
+    new: {provider: raw-aes, keyFile: %q, namespace: encjob, name: new}
+  execution: {concurrency: %d, retries: 0}
+`, op, in, out, r.oldKey, r.newKey, r.conc)
+	switch {
+	case op == "encrypt":
+		y += fmt.Sprintf("  encrypt: {keyGroup: old, context: {tenant: acme}, algorithm: \"0x%s\"}\n", r.suite)
+	case mode == "rewrap":
+		y += "  decrypt: {keyGroup: old}\n  encrypt: {keyGroup: new}\n  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true}\n"
+	default:
+		y += "  decrypt: {keyGroup: old}\n  encrypt: {keyGroup: new}\n"
+	}
+	return y
+}
+
+// run plans and applies a job; it returns the summary, the apply time and
+// the bytes encjob moved itself (in + out, less what the storage copied).
+func (r *rewrapBench) run(ctx context.Context, yaml string, want int) (*executor.Summary, float64, int64, error) {
+	docs, err := spec.Parse("bench.yaml", []byte(yaml), nil)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	rt, err := planner.Prepare(ctx, docs[0].Job, r.opts)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	p, err := planner.Build(ctx, rt, planner.BuildOptions{Name: "bench"})
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	var meta bytes.Buffer
+	t := time.Now()
+	sum, err := executor.Apply(ctx, rt, p, executor.Options{Metadata: executor.NewMetadataLog(&meta)})
+	secs := time.Since(t).Seconds()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	done, moved := 0, int64(0)
+	for _, line := range strings.Split(strings.TrimSpace(meta.String()), "\n") {
+		var rec executor.Record
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Status == "done" && rec.Action.Changes() {
+			done++
+			moved += rec.BytesIn + rec.BytesOut - 2*rec.BytesInStorage
+		}
+	}
+	if !sum.OK() || done != want {
+		return nil, 0, 0, fmt.Errorf("%d of %d items done, %d failed; counts %v", done, want, len(sum.Failed), p.Counts())
+	}
+	return sum, secs, moved, nil
+}
+
+// cpu is the process's user + system CPU time so far.
+func cpu() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// timed runs f and emits its row.
+func (r *rewrapBench) timed(mode string, items int, msgBytes int64, note string, f func() (secs float64, through int64, err error)) error {
+	syscall.Sync()
+	c0 := cpu()
+	secs, through, err := f()
+	if err != nil {
+		return fmt.Errorf("%s: %w", mode, err)
+	}
+	emit(Row{ID: r.id + "/" + mode, Items: int64(items), Bytes: msgBytes, Seconds: secs, CPUS: cpu() - c0, RSSKiB: vmhwm(),
+		Value: float64(through), Unit: "bytes through the client", Note: note})
+	return nil
+}
+
+func (r *rewrapBench) local(plain string) error {
+	ctx := context.Background()
+	out := filepath.Join(r.dir, "out", "rewrap-"+r.suite)
+	os.RemoveAll(out)
+	defer os.RemoveAll(out)
+	enc := filepath.Join(out, "enc")
+	if _, _, _, err := r.run(ctx, r.job("encrypt", plain, enc, ""), 1); err != nil {
+		return fmt.Errorf("preparing: %w", err)
+	}
+	src := filepath.Join(enc, "file.encrypted")
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("1 file of %d MiB, 0x%s, raw AES, local file system", fi.Size()>>20, r.suite)
+	err = r.timed("copy", 1, fi.Size(), note+"; read + write through a 1 MiB buffer", func() (float64, int64, error) {
+		t := time.Now()
+		n, err := copyThrough(src, filepath.Join(out, "copy"))
+		return time.Since(t).Seconds(), 2 * n, err
+	})
+	for _, mode := range []string{"full", "rewrap"} {
+		if err != nil {
+			return err
+		}
+		err = r.timed(mode, 1, fi.Size(), note, func() (float64, int64, error) {
+			_, secs, moved, err := r.run(ctx, r.job("reencrypt", enc, filepath.Join(out, mode), mode), 1)
+			return secs, moved, err
+		})
+	}
+	return err
+}
+
+// copyThrough copies a file through this process (no copy_file_range).
+func copyThrough(src, dst string) (int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	o, err := os.Create(dst)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.CopyBuffer(struct{ io.Writer }{o}, struct{ io.Reader }{in}, make([]byte, 1<<20))
+	if err == nil {
+		err = o.Sync()
+	}
+	if cerr := o.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// countingClient counts request and response body bytes.
+type countingClient struct {
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countingClient) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		req = req.Clone(req.Context())
+		req.Body = &countBody{ReadCloser: req.Body, n: &c.n}
+	}
+	resp, err := c.base.RoundTrip(req)
+	if err == nil && resp.Body != nil {
+		resp.Body = &countBody{ReadCloser: resp.Body, n: &c.n}
+	}
+	return resp, err
+}
+
+type countBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countBody) Read(p []byte) (int, error) {
+	k, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(k))
+	return k, err
+}
+
+func (r *rewrapBench) s3(n int) error {
+	ctx := context.Background()
+	base, stop, err := startS3(filepath.Join(r.dir, "out", "s3-rewrap-"+r.suite))
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cc := &countingClient{base: http.DefaultTransport}
+	client := awss3.New(base.Options(), func(o *awss3.Options) { o.HTTPClient = &http.Client{Transport: cc} })
+	r.opts = planner.Options{S3Client: client}
+	if _, err := client.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
+		return err
+	}
+	const size = 64 << 20
+	g := new(errgroup.Group)
+	g.SetLimit(2)
+	for i := range n {
+		g.Go(func() error {
+			b := make([]byte, size)
+			mrand.NewChaCha8([32]byte{byte(i), byte(i >> 8)}).Read(b)
+			_, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(fmt.Sprintf("plain/obj-%03d", i)), Body: bytes.NewReader(b)})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	if _, _, _, err := r.run(ctx, r.job("encrypt", "s3://bench/plain/", "s3://bench/enc/", ""), n); err != nil {
+		return fmt.Errorf("preparing: %w", err)
+	}
+	var keys []string
+	var total int64
+	pg := awss3.NewListObjectsV2Paginator(client, &awss3.ListObjectsV2Input{Bucket: aws.String("bench"), Prefix: aws.String("enc/")})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range page.Contents {
+			keys, total = append(keys, *o.Key), total+aws.ToInt64(o.Size)
+		}
+	}
+	note := fmt.Sprintf("%d x 64 MiB, 0x%s, raw AES, versitygw posix on loopback, concurrency %d", n, r.suite, r.conc)
+	err = r.timed("copy", n, total, note+"; GET + PUT with aws-sdk-go-v2", func() (float64, int64, error) {
+		c0 := cc.n.Load()
+		t := time.Now()
+		g := new(errgroup.Group)
+		g.SetLimit(r.conc)
+		for _, k := range keys {
+			g.Go(func() error {
+				obj, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String(k)})
+				if err != nil {
+					return err
+				}
+				b, err := io.ReadAll(obj.Body)
+				obj.Body.Close()
+				if err != nil {
+					return err
+				}
+				_, err = client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String("copy/" + k), Body: bytes.NewReader(b)})
+				return err
+			})
+		}
+		err := g.Wait()
+		return time.Since(t).Seconds(), cc.n.Load() - c0, err
+	})
+	for _, mode := range []string{"full", "rewrap"} {
+		if err != nil {
+			return err
+		}
+		err = r.timed(mode, n, total, note, func() (float64, int64, error) {
+			c0 := cc.n.Load()
+			_, secs, _, err := r.run(ctx, r.job("reencrypt", "s3://bench/enc/", "s3://bench/"+mode+"/", mode), n)
+			return secs, cc.n.Load() - c0, err
+		})
+	}
+	return err
+}
