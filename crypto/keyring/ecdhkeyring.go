@@ -347,11 +347,14 @@ func (e *ECDHNoMatchError) Error() string {
 	if len(e.Skipped) == 0 && len(e.Failures) == 0 {
 		b.WriteString(" (the message has no ECDH encrypted data key)")
 	}
-	for _, s := range e.Skipped {
-		b.WriteString("; " + s)
-	}
+	// One entry per EDK of an untrusted header: bounded, with a count.
+	parts := make([]string, 0, len(e.Failures)+len(e.Skipped))
 	for _, f := range e.Failures {
-		b.WriteString("; " + f.Error())
+		parts = append(parts, f.Error())
+	}
+	parts = append(parts, e.Skipped...)
+	if len(parts) > 0 {
+		b.WriteString("; " + crypto.BoundedList(parts, "; "))
 	}
 	return b.String()
 }
