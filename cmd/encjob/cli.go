@@ -67,6 +67,8 @@ func init() {
 		{name: "encrypt", usage: "-i IN -o OUT -w KEYS (-S | --metadata-output FILE) [flags]", short: "encrypt files or objects (aws-encryption-cli compatible)", run: cryptoCmd("encrypt")},
 		{name: "decrypt", usage: "-i IN -o OUT -w KEYS (-S | --metadata-output FILE) [flags]", short: "decrypt files or objects (aws-encryption-cli compatible)", run: cryptoCmd("decrypt")},
 		{name: "reencrypt", usage: "-i IN -o OUT --source-wrapping-keys KEYS -w KEYS [flags]", short: "re-encrypt under new keys in one streaming pass", run: cryptoCmd("reencrypt")},
+		{name: "keystore", usage: "create-key|version-key|describe --table T [--kms-key ARN] [flags]", short: "create, rotate and list hierarchical keyring branch keys",
+			long: keystoreUsage, run: cmdKeystore},
 		{name: "version", usage: "", short: "print the version and VCS revision",
 			run: func(_ context.Context, e *env, _ *console, a []string) error { return cmdVersion(e, a) }},
 		{name: "completion", usage: "bash|zsh|fish", short: "print a shell completion script",

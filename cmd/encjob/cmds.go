@@ -18,6 +18,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/encjob/encjob/crypto"
+	"github.com/encjob/encjob/internal/keygroup"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
@@ -433,7 +434,16 @@ func cmdInspect(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: not an ESDK message: %w", name, err)
 	}
-	out, err := json.MarshalIndent(h.CLIMetadata(), "", "  ")
+	// key_ids adds what the cli's header does not spell out, e.g. the
+	// branch key id and version of hierarchical keyring EDKs.
+	view := struct {
+		crypto.CLIHeader
+		KeyIDs []string `json:"key_ids"`
+	}{CLIHeader: h.CLIMetadata(), KeyIDs: []string{}}
+	for _, edk := range h.EncryptedDataKeys {
+		view.KeyIDs = append(view.KeyIDs, keygroup.EDKLabel(edk))
+	}
+	out, err := json.MarshalIndent(view, "", "  ")
 	if err != nil {
 		return err
 	}

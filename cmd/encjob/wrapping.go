@@ -112,6 +112,10 @@ func parseWrappingGroup(flag string, words []string, forEncrypt bool) (*spec.Key
 	if provider == "" {
 		provider = spec.ProviderAWSKMS
 	}
+	if provider == spec.ProviderHierarchy {
+		g, err := parseHierarchyGroup(flag, m, order) // wrapping_hierarchy.go
+		return g, nil, err
+	}
 	if _, ok := asymAttrs[provider]; ok {
 		g, err := parseAsymGroup(flag, provider, m, order) // wrapping_asym.go
 		return g, nil, err
@@ -120,7 +124,7 @@ func parseWrappingGroup(flag string, words []string, forEncrypt bool) (*spec.Key
 	if provider == spec.ProviderAWSKMS {
 		attrs = kmsAttrs
 	} else if provider != spec.ProviderRawAES && provider != spec.ProviderRawRSA {
-		return nil, nil, usageErrorf(flag, "unknown provider %q (want aws-kms, raw-aes, raw-rsa, raw-ecdh, aws-kms-ecdh or aws-kms-rsa)", provider)
+		return nil, nil, usageErrorf(flag, "unknown provider %q (want aws-kms, aws-kms-hierarchy, raw-aes, raw-rsa, raw-ecdh, aws-kms-ecdh or aws-kms-rsa)", provider)
 	}
 	for _, k := range order {
 		if !slices.Contains(attrs, k) {
