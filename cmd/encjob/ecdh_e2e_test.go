@@ -13,6 +13,7 @@ import (
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/internal/keygroup"
+	"github.com/encjob/encjob/kmsemu/kmsemutest"
 )
 
 // writeECPair writes NAME.pem (PKCS#8) and NAME.pub.pem (SPKI) on P-384.
@@ -150,4 +151,51 @@ func TestE2ERawECDHSpec(t *testing.T) {
 	r = encjob(t, dir, nil, args("decrypt", "-i", "enc", "-o", "dec", "-r", ecdhKey("PublicKeyDiscovery", "private-key-file=them.pem"), "--strip-suffix", "-S")...)
 	wantCode(t, r, 0)
 	checkTree(t, dir, "dec", files)
+}
+
+// AWS KMS RSA and ECDH key groups through the binary against kmsemu: RSA
+// encrypts offline with the public key from GetPublicKey and decrypts
+// through KMS; a KMS ECDH sender writes to a raw recipient, who decrypts
+// with raw discovery, and the sender's own KMS group decrypts too; the
+// signed default suite with the RSA group is a usage error (exit 2).
+func TestE2EKMSAsymmetric(t *testing.T) {
+	dir, files := setup(t)
+	writeECPair(t, dir, "them")
+	srv := kmsemutest.Start(t, `account: "111122223333"
+region: us-east-1
+keys:
+  - id: 66666666-6666-4666-8666-666666666666
+    keySpec: RSA_3072
+  - id: 77777777-7777-4777-8777-777777777777
+    keySpec: ECC_NIST_P384
+    usage: KEY_AGREEMENT
+`)
+	rsaARN := "arn:aws:kms:us-east-1:111122223333:key/66666666-6666-4666-8666-666666666666"
+	rsa := []string{"-w", "provider=aws-kms-rsa", "key=" + rsaARN, "encryption-algorithm=RSAES_OAEP_SHA_256"}
+	r := encjobKMS(t, srv, dir, args("encrypt", "-i", "in", "-o", "enc", "-r", rsa, "-S")...)
+	wantCode(t, r, 2)
+	if !strings.Contains(r.stderr, "only unsigned suites") {
+		t.Errorf("signed default suite: %s", r.stderr)
+	}
+	r = encjobKMS(t, srv, dir, args("encrypt", "-i", "in", "-o", "enc", "-r", rsa, "--algorithm", "AES_256_GCM_HKDF_SHA512_COMMIT_KEY", "-S")...)
+	wantCode(t, r, 0)
+	if srv.Emu.CallCount("GetPublicKey") != 1 || srv.Emu.CallCount("Encrypt") != 0 {
+		t.Errorf("RSA encrypt: %d GetPublicKey, %d Encrypt calls; want 1 and 0", srv.Emu.CallCount("GetPublicKey"), srv.Emu.CallCount("Encrypt"))
+	}
+	r = encjobKMS(t, srv, dir, args("decrypt", "-i", "enc", "-o", "dec", "-r", rsa, "--strip-suffix", "-S")...)
+	wantCode(t, r, 0)
+	checkTree(t, dir, "dec", files)
+
+	eccARN := "arn:aws:kms:us-east-1:111122223333:key/77777777-7777-4777-8777-777777777777"
+	kmsECDH := []string{"-w", "provider=aws-kms-ecdh", "key=" + eccARN, "curve=ECC_NIST_P384", "scheme=KmsPrivateKeyToStaticPublicKey", "recipient-public-key-file=them.pub.pem"}
+	os.Mkdir(filepath.Join(dir, "enc2"), 0o755)
+	r = encjobKMS(t, srv, dir, args("encrypt", "-i", "in", "-o", "enc2", "-r", kmsECDH, "-S")...)
+	wantCode(t, r, 0)
+	for i, key := range [][]string{ecdhKey("PublicKeyDiscovery", "private-key-file=them.pem"), kmsECDH} {
+		out := "dec2-" + string(rune('a'+i))
+		os.Mkdir(filepath.Join(dir, out), 0o755)
+		r = encjobKMS(t, srv, dir, args("decrypt", "-i", "enc2", "-o", out, "-r", key, "--strip-suffix", "-S")...)
+		wantCode(t, r, 0)
+		checkTree(t, dir, out, files)
+	}
 }
