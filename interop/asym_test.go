@@ -1,6 +1,7 @@
 package interop_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
@@ -199,4 +200,22 @@ func TestRawECDHNegativeGoESDK(t *testing.T) {
 func pemPublic(t testing.TB, der []byte) string {
 	t.Helper()
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// TestMixedECDHGoESDK: a multi-keyring of raw ECDH (generator), raw AES
+// and raw RSA written by either side is read by each member alone on the
+// other side.
+func TestMixedECDHGoESDK(t *testing.T) {
+	t.Parallel()
+	const curve = "ECC_NIST_P384"
+	sender, recipient := genEC(t, curve), genEC(t, curve)
+	f := keys(t)
+	aes := interop.AESKey("ns", "aes", bytes.Repeat([]byte{3}, 32))
+	rsaKey := f.rsa(t, 2048, "oaep-sha256")
+	enc := []interop.Key{ecdhKey(t, curve, "RawPrivateKeyToStaticPublicKey", sender, recipient.PublicKey()), aes, rsaKey}
+	for _, d := range []interop.Key{ecdhKey(t, curve, "PublicKeyDiscovery", recipient, nil), aes, rsaKey} {
+		cases := frameCases("mixed-to-"+d.Type, []uint16{0x0578, 0x0478}, []int{4096}, enc, []interop.Key{d})
+		runCases(t, encjobOneShot, goESDK, cases)
+		runCases(t, goESDK, encjobOneShot, cases)
+	}
 }
