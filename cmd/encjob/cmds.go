@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/pflag"
-
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/internal/keygroup"
@@ -412,12 +411,17 @@ func cmdInspect(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return &exitError{Code: exitUsage, Err: err}
 		}
-		out, err := cl.GetObject(ctx, &awss3.GetObjectInput{Bucket: &loc.Bucket, Key: &loc.Key})
+		src, err := sources.NewS3Source(loc, sources.S3Options{Client: cl})
+		if err != nil {
+			return usageErrorf(name, "%v", err)
+		}
+		// The header is at the start: ranged reads, not the whole object.
+		body, err := src.OpenHeader(ctx, path.Base(loc.Key))
 		if err != nil {
 			return interrupted(ctx, &exitError{Code: exitUsage, Err: fmt.Errorf("%s: %w", name, err)})
 		}
-		defer out.Body.Close()
-		r = out.Body
+		defer body.Close()
+		r = body
 	default:
 		f, err := os.Open(name)
 		if err != nil {

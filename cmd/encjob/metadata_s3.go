@@ -16,10 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
 	"github.com/encjob/encjob/executor"
 	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/planner"
@@ -82,25 +78,49 @@ func reportHasS3(args []string) bool {
 	return false
 }
 
+// reportS3Args is a parsed report command line that names S3 locations.
+type reportS3Args struct {
+	asJSON, pathStyle bool
+	region            string
+	logs              []string
+}
+
+// parseReportS3Args parses encjob report's flags (the S3 form).
+func parseReportS3Args(e *env, args []string) (*reportS3Args, error) {
+	a := &reportS3Args{}
+	fs := newFlagSet("report", e)
+	fs.BoolVar(&a.asJSON, "json", false, "print the summary as JSON")
+	fs.BoolVar(&a.pathStyle, "s3-path-style", false, "address S3 buckets in the path (S3-compatible servers); the endpoint comes from AWS_ENDPOINT_URL_S3")
+	fs.StringVar(&a.region, "s3-region", "", "S3 region (default: from the environment)")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	a.logs = fs.Args()
+	if len(a.logs) == 0 {
+		return nil, usageErrorf("report", "give metadata logs, a directory of shard-*.jsonl logs, or an s3:// prefix")
+	}
+	return a, nil
+}
+
 // cmdReportS3: encjob report [--json] [--s3-path-style] (s3://bucket/prefix/ | s3://bucket/log.jsonl | LOG | DIR)...
 // A prefix (ending in "/") stands for its shard-*.jsonl objects, oldest
-// first; local arguments are read as cmdReportMerge reads them.
+// first; local arguments are read as cmdReportMerge reads them. Objects
+// are listed and read through package sources.
 func cmdReportS3(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("report", e)
-	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	pathStyle := fs.Bool("s3-path-style", false, "address S3 buckets in the path (S3-compatible servers); the endpoint comes from AWS_ENDPOINT_URL_S3")
-	region := fs.String("s3-region", "", "S3 region (default: from the environment)")
-	if err := parseFlags(fs, args); err != nil {
+	a, err := parseReportS3Args(e, args)
+	if err != nil {
 		return err
 	}
-	var client *awss3.Client
-	getClient := func(ctx context.Context) (*awss3.Client, error) {
-		if client != nil {
-			return client, nil
+	var opts *sources.S3Options
+	s3opts := func() (sources.S3Options, error) {
+		if opts == nil {
+			c, err := sources.NewS3Client(ctx, sources.S3Config{Region: a.region, UsePathStyle: a.pathStyle})
+			if err != nil {
+				return sources.S3Options{}, err
+			}
+			opts = &sources.S3Options{Client: c}
 		}
-		c, err := sources.NewS3Client(ctx, sources.S3Config{Region: *region, UsePathStyle: *pathStyle})
-		client = c
-		return c, err
+		return *opts, nil
 	}
 	var logs []io.Reader
 	defer func() {
@@ -110,38 +130,12 @@ func cmdReportS3(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}()
-	for _, a := range fs.Args() {
-		if !strings.HasPrefix(a, "s3://") {
-			local, err := localReportLogs(a)
-			if err != nil {
-				return err
-			}
-			logs = append(logs, local...)
-			continue
-		}
-		loc, err := sources.Parse(a)
-		if err != nil || loc.Glob != "" {
-			return usageErrorf(a, "want s3://bucket/prefix/ or s3://bucket/key")
-		}
-		cl, err := getClient(ctx)
+	for _, arg := range a.logs {
+		found, err := reportLogs(ctx, arg, s3opts)
 		if err != nil {
 			return err
 		}
-		if loc.IsPrefix() {
-			found, err := listShardLogs(ctx, cl, loc)
-			if err != nil {
-				return interrupted(ctx, err)
-			}
-			if len(found) == 0 {
-				return usageErrorf(a, "no shard-*.jsonl objects under this prefix")
-			}
-			logs = append(logs, found...)
-			continue
-		}
-		logs = append(logs, &s3Log{client: cl, bucket: loc.Bucket, key: loc.Key, ctx: ctx})
-	}
-	if len(logs) == 0 {
-		return usageErrorf("report", "give metadata logs, a directory of shard-*.jsonl logs, or an s3:// prefix")
+		logs = append(logs, found...)
 	}
 	sum, err := report.Merge(logs...)
 	if err != nil {
@@ -150,7 +144,70 @@ func cmdReportS3(ctx context.Context, e *env, args []string) error {
 		}
 		return &exitError{Code: exitUsage, Err: err}
 	}
-	return printReport(e, sum, *asJSON)
+	return printReport(e, sum, a.asJSON)
+}
+
+// reportLogs opens the logs one report argument names: a local log or
+// directory, an S3 object, or the shard-*.jsonl objects directly under an
+// S3 prefix, oldest first (then by key).
+func reportLogs(ctx context.Context, arg string, s3opts func() (sources.S3Options, error)) ([]io.Reader, error) {
+	if !strings.HasPrefix(arg, "s3://") {
+		return localReportLogs(arg)
+	}
+	loc, err := sources.Parse(arg)
+	if err != nil || loc.Glob != "" {
+		return nil, usageErrorf(arg, "want s3://bucket/prefix/ or s3://bucket/key")
+	}
+	o, err := s3opts()
+	if err != nil {
+		return nil, err
+	}
+	if !loc.IsPrefix() {
+		dir, name := path.Split(loc.Key)
+		src, err := s3Dir(loc.Bucket, dir, o)
+		if err != nil {
+			return nil, err
+		}
+		return []io.Reader{&s3Log{src: src, key: name, ctx: ctx}}, nil
+	}
+	src, err := s3Dir(loc.Bucket, loc.Key, o)
+	if err != nil {
+		return nil, err
+	}
+	var items []sources.Item
+	err = src.List(ctx, func(it sources.Item) error {
+		if ok, _ := path.Match("shard-*.jsonl", it.Key); ok && it.Err == nil && it.Skipped == "" {
+			items = append(items, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, interrupted(ctx, fmt.Errorf("listing %s: %w", arg, err))
+	}
+	if len(items) == 0 {
+		return nil, usageErrorf(arg, "no shard-*.jsonl objects under this prefix")
+	}
+	slices.SortStableFunc(items, func(a, b sources.Item) int {
+		if c := a.ModTime.Compare(b.ModTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	out := make([]io.Reader, len(items))
+	for i, it := range items {
+		out[i] = &s3Log{src: src, key: it.Key, ctx: ctx}
+	}
+	return out, nil
+}
+
+// s3Dir is a source over the objects directly under prefix (a glob that
+// does not cross "/").
+func s3Dir(bucket, prefix string, o sources.S3Options) (*sources.S3Source, error) {
+	loc, err := sources.Parse("s3://" + bucket + "/" + prefix + "*")
+	if err != nil {
+		return nil, err
+	}
+	return sources.NewS3Source(loc, o)
 }
 
 // localReportLogs opens a log file, or the shard-*.jsonl files of a
@@ -174,56 +231,25 @@ func localReportLogs(a string) ([]io.Reader, error) {
 	return out, nil
 }
 
-// listShardLogs lists the shard-*.jsonl objects directly under a prefix,
-// oldest first (then by key), as lazily opened logs.
-func listShardLogs(ctx context.Context, cl *awss3.Client, loc sources.Location) ([]io.Reader, error) {
-	prefix := loc.Key
-	var objs []types.Object
-	in := &awss3.ListObjectsV2Input{Bucket: &loc.Bucket, Prefix: &prefix, Delimiter: aws.String("/")}
-	pg := awss3.NewListObjectsV2Paginator(cl, in)
-	for pg.HasMorePages() {
-		page, err := pg.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing %s: %w", loc.Raw, err)
-		}
-		for _, o := range page.Contents {
-			if ok, _ := path.Match("shard-*.jsonl", strings.TrimPrefix(aws.ToString(o.Key), prefix)); ok {
-				objs = append(objs, o)
-			}
-		}
-	}
-	slices.SortStableFunc(objs, func(a, b types.Object) int {
-		if c := aws.ToTime(a.LastModified).Compare(aws.ToTime(b.LastModified)); c != 0 {
-			return c
-		}
-		return strings.Compare(aws.ToString(a.Key), aws.ToString(b.Key))
-	})
-	out := make([]io.Reader, len(objs))
-	for i, o := range objs {
-		out[i] = &s3Log{client: cl, bucket: loc.Bucket, key: aws.ToString(o.Key), ctx: ctx}
-	}
-	return out, nil
-}
-
 // s3Log is one log object, opened on the first Read so that a merge over
 // many logs holds one connection at a time. Name is its s3:// URL (the
 // shard of lines that carry no shard field).
 type s3Log struct {
-	client      *awss3.Client
-	ctx         context.Context
-	bucket, key string
-	body        io.ReadCloser
+	src  *sources.S3Source
+	ctx  context.Context
+	key  string
+	body io.ReadCloser
 }
 
-func (l *s3Log) Name() string { return "s3://" + l.bucket + "/" + l.key }
+func (l *s3Log) Name() string { return strings.TrimSuffix(l.src.String(), "*") + l.key }
 
 func (l *s3Log) Read(p []byte) (int, error) {
 	if l.body == nil {
-		out, err := l.client.GetObject(l.ctx, &awss3.GetObjectInput{Bucket: &l.bucket, Key: &l.key})
+		body, err := l.src.Open(l.ctx, l.key)
 		if err != nil {
-			return 0, fmt.Errorf("%s: get: %w", l.Name(), err)
+			return 0, err
 		}
-		l.body = out.Body
+		l.body = body
 	}
 	n, err := l.body.Read(p)
 	if errors.Is(err, io.EOF) {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/crypto/keyring"
+	"github.com/encjob/encjob/internal/partition"
 	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/internal/shard"
 	"github.com/encjob/encjob/sources/s3test"
@@ -462,8 +463,8 @@ func (r *simRun) exists(ctx context.Context, bucket, key string) bool {
 	return err == nil
 }
 
-func (r *simRun) manifest(ctx context.Context, bucket, key string) itemsManifest {
-	var m itemsManifest
+func (r *simRun) manifest(ctx context.Context, bucket, key string) partition.Manifest {
+	var m partition.Manifest
 	if err := json.Unmarshal(r.get(ctx, bucket, key), &m); err != nil {
 		r.t.Fatalf("manifest: %v", err)
 	}
