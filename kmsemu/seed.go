@@ -265,51 +265,57 @@ func (s *Seed) normalize(line func(fieldPath) int) (account, region string, keys
 				aliases[l] = ap
 			}
 		}
-		if len(k.AllowedOperations) > 0 {
-			k.allowed = map[string]bool{}
-			for j, op := range k.AllowedOperations {
-				if !slices.Contains(keyScopedOps, op) {
-					bad(append(p, "allowedOperations", j), "%q is not a key-scoped operation; use one of %s", op, strings.Join(keyScopedOps, ", "))
-					continue
-				}
-				k.allowed[op] = true
-			}
-		}
-		switch k.Usage {
-		case "":
-			k.Usage = usageEncrypt
-		case usageEncrypt, "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT":
-		default:
-			bad(append(p, "usage"), "%q is not ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT", k.Usage)
-		}
-		if k.KeySpec == "" {
-			k.KeySpec = specFor(k.Usage)
-		}
-		if stub := k.Usage == "SIGN_VERIFY" || k.Usage == "GENERATE_VERIFY_MAC"; !stub {
-			if msg := checkSpecUsage(k.KeySpec, k.Usage); msg != "" {
-				bad(append(p, "keySpec"), "%s", msg)
-			}
-			if asymSpecs[k.KeySpec] != "" && (len(k.Replicas) > 0 || k.Material != "") {
-				bad(append(p, "keySpec"), "asymmetric keys have no replicas and no material (the key pair is generated)")
-			}
-		} else if k.KeySpec != specFor(k.Usage) {
-			bad(append(p, "keySpec"), "%q is not supported for usage %s", k.KeySpec, k.Usage)
-		}
-		if k.Material != "" {
-			m, err := base64.StdEncoding.DecodeString(k.Material)
-			switch {
-			case err != nil:
-				bad(append(p, "material"), "not standard base64: %v", err)
-			case len(m) != 32:
-				bad(append(p, "material"), "decodes to %d bytes, want 32", len(m))
-			default:
-				k.material = m
-			}
-		}
+		k.checkKind(p, bad)
 		keys = append(keys, k)
 	}
 	if len(errs) > 0 {
 		return "", "", nil, errors.Join(errs...)
 	}
 	return account, region, keys, nil
+}
+
+// checkKind validates a seed key's allowed operations, usage, key spec
+// and material (filling k.allowed, k.Usage, k.KeySpec and k.material).
+func (k *normKey) checkKind(p fieldPath, bad func(fieldPath, string, ...any)) {
+	if len(k.AllowedOperations) > 0 {
+		k.allowed = map[string]bool{}
+		for j, op := range k.AllowedOperations {
+			if !slices.Contains(keyScopedOps, op) {
+				bad(append(p, "allowedOperations", j), "%q is not a key-scoped operation; use one of %s", op, strings.Join(keyScopedOps, ", "))
+				continue
+			}
+			k.allowed[op] = true
+		}
+	}
+	switch k.Usage {
+	case "":
+		k.Usage = usageEncrypt
+	case usageEncrypt, "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT":
+	default:
+		bad(append(p, "usage"), "%q is not ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT", k.Usage)
+	}
+	if k.KeySpec == "" {
+		k.KeySpec = specFor(k.Usage)
+	}
+	if stub := k.Usage == "SIGN_VERIFY" || k.Usage == "GENERATE_VERIFY_MAC"; !stub {
+		if msg := checkSpecUsage(k.KeySpec, k.Usage); msg != "" {
+			bad(append(p, "keySpec"), "%s", msg)
+		}
+		if asymSpecs[k.KeySpec] != "" && (len(k.Replicas) > 0 || k.Material != "") {
+			bad(append(p, "keySpec"), "asymmetric keys have no replicas and no material (the key pair is generated)")
+		}
+	} else if k.KeySpec != specFor(k.Usage) {
+		bad(append(p, "keySpec"), "%q is not supported for usage %s", k.KeySpec, k.Usage)
+	}
+	if k.Material != "" {
+		m, err := base64.StdEncoding.DecodeString(k.Material)
+		switch {
+		case err != nil:
+			bad(append(p, "material"), "not standard base64: %v", err)
+		case len(m) != 32:
+			bad(append(p, "material"), "decodes to %d bytes, want 32", len(m))
+		default:
+			k.material = m
+		}
+	}
 }

@@ -509,7 +509,6 @@ func (g *KeyGroup) validate(p *Path) ErrorList {
 		}
 	}
 	awsOnly := "only for provider aws-kms"
-	rawOnly := "only for providers raw-aes and raw-rsa"
 	if len(g.Members) > 0 {
 		return g.validateMembers(p)
 	}
@@ -523,57 +522,7 @@ func (g *KeyGroup) validate(p *Path) ErrorList {
 	case ProviderRawECDH, ProviderAWSKMSECDH, ProviderAWSKMSRSA:
 		return g.validateAsym(p)
 	case ProviderAWSKMS:
-		if g.Discovery {
-			forbid(len(g.Keys) > 0, "keys", "a discovery group takes no keys; use discoveryFilter to limit accounts")
-		} else if len(g.Keys) == 0 {
-			errs = append(errs, Required(p.Child("keys"), "list key ARNs, key ids or alias/NAME, or set discovery: true"))
-		}
-		seen := map[string]bool{}
-		for i, k := range g.Keys {
-			kp := p.Child("keys").Index(i)
-			switch {
-			case k == "":
-				errs = append(errs, Required(kp, "a key ARN, key id or alias/NAME"))
-			case seen[k]:
-				errs = append(errs, Duplicate(kp, k))
-			case !kmsKeyARN.MatchString(k) && !kmsAliasARN.MatchString(k) && !kmsAlias.MatchString(k) && !kmsKeyID.MatchString(k):
-				errs = append(errs, Invalid(kp, k, "want a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias ARN, alias/NAME or a key id"))
-			}
-			seen[k] = true
-		}
-		if f := g.DiscoveryFilter; f != nil {
-			fp := p.Child("discoveryFilter")
-			if !g.Discovery {
-				errs = append(errs, Forbidden(fp, "only with discovery: true"))
-			}
-			if len(f.Accounts) == 0 {
-				errs = append(errs, Required(fp.Child("accounts"), "list 12-digit AWS account ids"))
-			}
-			for i, a := range f.Accounts {
-				if !account.MatchString(a) {
-					errs = append(errs, Invalid(fp.Child("accounts").Index(i), a, "want a 12-digit AWS account id"))
-				}
-			}
-			if f.Partition == "" {
-				errs = append(errs, Required(fp.Child("partition"), "e.g. aws, aws-cn, aws-us-gov"))
-			} else if !partition.MatchString(f.Partition) {
-				errs = append(errs, Invalid(fp.Child("partition"), f.Partition, "e.g. aws, aws-cn, aws-us-gov"))
-			}
-		}
-		for i, t := range g.GrantTokens {
-			if t == "" {
-				errs = append(errs, Required(p.Child("grantTokens").Index(i), "remove empty grant tokens"))
-			}
-		}
-		if e := validateEndpoint(p.Child("endpoint"), g.Endpoint); e != nil {
-			errs = append(errs, e)
-		}
-		forbid(g.KeyFile != "", "keyFile", rawOnly)
-		forbid(g.KeyEncoding != "", "keyEncoding", rawOnly)
-		forbid(g.Namespace != "", "namespace", rawOnly)
-		forbid(g.Name != "", "name", rawOnly)
-		forbid(g.Padding != "", "padding", "only for provider raw-rsa")
-		forbid(g.Generate, "generate", rawOnly)
+		errs = append(errs, g.validateAWSKMS(p)...)
 	case ProviderRawAES, ProviderRawRSA:
 		if g.KeyFile == "" {
 			errs = append(errs, Required(p.Child("keyFile"), "the file holding the wrapping key"))
@@ -614,6 +563,69 @@ func (g *KeyGroup) validate(p *Path) ErrorList {
 		return ErrorList{NotSupported(p.Child("provider"), g.Provider, Providers)}
 	}
 	return append(errs, g.forbidAsymFields(p)...)
+}
+
+// validateAWSKMS checks the fields of an aws-kms group.
+func (g *KeyGroup) validateAWSKMS(p *Path) ErrorList {
+	var errs ErrorList
+	forbid := func(set bool, field, why string) {
+		if set {
+			errs = append(errs, Forbidden(p.Child(field), why))
+		}
+	}
+	rawOnly := "only for providers raw-aes and raw-rsa"
+	if g.Discovery {
+		forbid(len(g.Keys) > 0, "keys", "a discovery group takes no keys; use discoveryFilter to limit accounts")
+	} else if len(g.Keys) == 0 {
+		errs = append(errs, Required(p.Child("keys"), "list key ARNs, key ids or alias/NAME, or set discovery: true"))
+	}
+	seen := map[string]bool{}
+	for i, k := range g.Keys {
+		kp := p.Child("keys").Index(i)
+		switch {
+		case k == "":
+			errs = append(errs, Required(kp, "a key ARN, key id or alias/NAME"))
+		case seen[k]:
+			errs = append(errs, Duplicate(kp, k))
+		case !kmsKeyARN.MatchString(k) && !kmsAliasARN.MatchString(k) && !kmsAlias.MatchString(k) && !kmsKeyID.MatchString(k):
+			errs = append(errs, Invalid(kp, k, "want a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias ARN, alias/NAME or a key id"))
+		}
+		seen[k] = true
+	}
+	if f := g.DiscoveryFilter; f != nil {
+		fp := p.Child("discoveryFilter")
+		if !g.Discovery {
+			errs = append(errs, Forbidden(fp, "only with discovery: true"))
+		}
+		if len(f.Accounts) == 0 {
+			errs = append(errs, Required(fp.Child("accounts"), "list 12-digit AWS account ids"))
+		}
+		for i, a := range f.Accounts {
+			if !account.MatchString(a) {
+				errs = append(errs, Invalid(fp.Child("accounts").Index(i), a, "want a 12-digit AWS account id"))
+			}
+		}
+		if f.Partition == "" {
+			errs = append(errs, Required(fp.Child("partition"), "e.g. aws, aws-cn, aws-us-gov"))
+		} else if !partition.MatchString(f.Partition) {
+			errs = append(errs, Invalid(fp.Child("partition"), f.Partition, "e.g. aws, aws-cn, aws-us-gov"))
+		}
+	}
+	for i, t := range g.GrantTokens {
+		if t == "" {
+			errs = append(errs, Required(p.Child("grantTokens").Index(i), "remove empty grant tokens"))
+		}
+	}
+	if e := validateEndpoint(p.Child("endpoint"), g.Endpoint); e != nil {
+		errs = append(errs, e)
+	}
+	forbid(g.KeyFile != "", "keyFile", rawOnly)
+	forbid(g.KeyEncoding != "", "keyEncoding", rawOnly)
+	forbid(g.Namespace != "", "namespace", rawOnly)
+	forbid(g.Name != "", "name", rawOnly)
+	forbid(g.Padding != "", "padding", "only for provider raw-rsa")
+	forbid(g.Generate, "generate", rawOnly)
+	return errs
 }
 
 // validateMembers checks a group made of member groups: it sets nothing
