@@ -141,9 +141,9 @@ func Rewrap(ctx context.Context, dst io.Writer, src io.Reader, o RewrapOptions) 
 //
 // Only unsigned suites qualify (a signed rewrap must read the body to
 // verify the old signature and make the new one), and o.PlaintextHash
-// must be nil. The body is not read, so its frames are not even checked
-// structurally: the new message is exactly as valid as the source, and
-// every reader checks every frame tag as for the source.
+// must be nil. The body is not read: BodyTail names the few bytes a
+// caller reads to know it is whole; its frame tags are checked by every
+// reader, as for the source.
 func RewrapHeader(ctx context.Context, src io.Reader, o RewrapOptions) (hdr []byte, newHdr, oldHdr *Header, err error) {
 	if o.PlaintextHash != nil {
 		return nil, nil, nil, errors.New("crypto: RewrapHeader does not read the body: PlaintextHash must be nil")
@@ -644,4 +644,44 @@ func (c *bodyCopier) finish(vk *ecdsa.PublicKey, sk *ecdsa.PrivateKey) error {
 		return fmt.Errorf("crypto: reading after the message: %w", err)
 	}
 	return nil
+}
+
+// BodyTail locates, for a caller that copies an unsigned body of bodyLen
+// bytes without reading it (RewrapHeader), the few bytes that show the
+// body is whole: it returns their offset from the start of the body and
+// a check for them. Framed: the final frame's header (its marker,
+// sequence number and content length must be the only ones that add up
+// to bodyLen); non-framed: the body length field. A truncated body, or
+// one with bytes after the end, fails the check (or BodyTail itself);
+// the frames' contents are still checked only by readers, as for any
+// message.
+func BodyTail(h *Header, bodyLen int64) (off int64, n int, check func([]byte) error, err error) {
+	if h.Suite.Signed() {
+		return 0, 0, nil, errors.New("crypto: BodyTail is for unsigned messages (a signed body is read whole)")
+	}
+	if h.ContentType == ContentNonFramed {
+		want := bodyLen - ivLen - 8 - tagLen
+		return ivLen, 8, func(b []byte) error {
+			if got := int64(binary.BigEndian.Uint64(b)); got != want {
+				return malformed("non-framed body length %d, but the message has room for %d", got, want)
+			}
+			return nil
+		}, nil
+	}
+	full := int64(4 + ivLen + tagLen + int64(h.FrameLength))
+	rest := bodyLen - (8 + ivLen + 4 + tagLen)
+	if rest < 0 {
+		return 0, 0, nil, malformed("truncated message: a %d-byte body cannot hold the final frame", bodyLen)
+	}
+	k, last := rest/full, rest%full
+	if last > int64(h.FrameLength) || k >= 0xFFFFFFFF-1 {
+		return 0, 0, nil, malformed("a %d-byte body is no whole number of %d-byte frames and a final frame", bodyLen, h.FrameLength)
+	}
+	return k * full, 8 + ivLen + 4, func(b []byte) error {
+		if binary.BigEndian.Uint32(b) != 0xFFFFFFFF || int64(binary.BigEndian.Uint32(b[4:])) != k+1 ||
+			int64(binary.BigEndian.Uint32(b[8+ivLen:])) != last {
+			return malformed("the final frame is not where the body's length puts it (truncated, or bytes after the end)")
+		}
+		return nil
+	}, nil
 }

@@ -306,3 +306,48 @@ func FuzzRewrap(f *testing.F) {
 		}
 	})
 }
+
+// TestBodyTail: for unsigned messages of every layout (non-framed, frame
+// lengths 1, 17, 4096, sizes around frame boundaries), the bytes BodyTail
+// names pass its check on the message as written, and a body one byte
+// short or one byte long fails, in BodyTail or in the check.
+func TestBodyTail(t *testing.T) {
+	ctx := context.Background()
+	kr := aesKeyring(t, "k")
+	cmm := crypto.NewDefaultCMM(kr)
+	for _, id := range []uint16{0x0478, 0x0178, 0x0014} {
+		s := crypto.SuiteByID(id)
+		for _, fl := range []int{0, 1, 17, 4096} {
+			for _, n := range []int{0, 1, 16, 17, 18, 4095, 4096, 4097, 9000} {
+				msg, err := crypto.Encrypt(ctx, make([]byte, n), crypto.EncryptOptions{CMM: cmm, Suite: s, FrameLength: fl, NonFramed: fl == 0, CommitmentPolicy: policyFor(s)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, err := crypto.ParseHeader(bytes.NewReader(msg))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := msg[h.Len():]
+				verdict := func(b []byte) error {
+					off, k, check, err := crypto.BodyTail(h, int64(len(b)))
+					if err != nil {
+						return err
+					}
+					if off+int64(k) > int64(len(b)) {
+						return errors.New("tail beyond the body")
+					}
+					return check(b[off : off+int64(k)])
+				}
+				if err := verdict(body); err != nil {
+					t.Fatalf("%s f%d n%d: whole body refused: %v", s.Hex(), fl, n, err)
+				}
+				if err := verdict(body[:len(body)-1]); err == nil {
+					t.Fatalf("%s f%d n%d: a body one byte short passes", s.Hex(), fl, n)
+				}
+				if err := verdict(append(bytes.Clone(body), 0)); err == nil {
+					t.Fatalf("%s f%d n%d: a body with a byte after its end passes", s.Hex(), fl, n)
+				}
+			}
+		}
+	}
+}

@@ -113,8 +113,8 @@ func rewrapInStorage(ctx context.Context, rt *planner.Runtime, it *planner.Item,
 		return true, nil, err
 	}
 	body := it.Size - int64(oh.Len())
-	if body < 0 {
-		return true, nil, fmt.Errorf("input of %d bytes is shorter than its %d-byte header", it.Size, oh.Len())
+	if err := checkBodyTail(ctx, src, it, oh, body); err != nil {
+		return true, nil, err
 	}
 	w, err := createOutput(ctx, rt, it)
 	if err != nil {
@@ -140,4 +140,23 @@ func rewrapInStorage(ctx context.Context, rt *planner.Runtime, it *planner.Item,
 	r.Header, r.InputHeader = nh, oh
 	pending, err = commit(ctx, w, &committed)
 	return true, pending, err
+}
+
+// checkBodyTail reads the few bytes that show an unsigned body of body
+// bytes is whole (crypto.BodyTail), from the planned version: a truncated
+// source, or one with bytes after its end, is refused as a streamed
+// rewrap would refuse it.
+func checkBodyTail(ctx context.Context, src sources.Source, it *planner.Item, oh *crypto.Header, body int64) error {
+	if body < 0 {
+		return fmt.Errorf("input of %d bytes is shorter than its %d-byte header", it.Size, oh.Len())
+	}
+	off, n, check, err := crypto.BodyTail(oh, body)
+	if err != nil {
+		return err
+	}
+	b, err := sources.ReadAtPinned(ctx, src, it.Key, it.Fingerprint, int64(oh.Len())+off, n)
+	if err != nil {
+		return fmt.Errorf("reading the end of the body: %w", err)
+	}
+	return check(b)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -263,5 +264,48 @@ func TestRewrapInStorageS3(t *testing.T) {
 		if !bytes.Equal(d.Sum(nil), sum) {
 			t.Fatalf("%s: content changed", name)
 		}
+	}
+}
+
+// TestRewrapInStorageRefusesTruncated: an unsigned source cut short (or
+// with a byte appended) is refused by the in-storage rewrap, as the
+// streamed one refuses it: the item fails as malformed, the file stays as
+// it was, nothing else is written.
+func TestRewrapInStorageRefusesTruncated(t *testing.T) {
+	k := startKMS(t)
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, "plain"), map[string]int{"short": 20000, "long": 20000})
+	enc := filepath.Join(dir, "enc")
+	job := kmsJob(t, "encrypt", filepath.Join(dir, "plain"), enc, `"`+k.east+`"`, `"`+k.east+`"`, "")
+	job.Encrypt.Algorithm = "0x0478"
+	if r := runWith(t, job, k.options()); !r.sum.OK() {
+		t.Fatal(r.sum.Failed)
+	}
+	short, long := filepath.Join(enc, "short.encrypted"), filepath.Join(enc, "long.encrypted")
+	b, _ := os.ReadFile(short)
+	os.WriteFile(short, b[:len(b)-1], 0o644)
+	b, _ = os.ReadFile(long)
+	os.WriteFile(long, append(b, 0), 0o644)
+	was := map[string][]byte{}
+	for _, p := range []string{short, long} {
+		was[p], _ = os.ReadFile(p)
+	}
+	rj := kmsJob(t, "reencrypt", enc, filepath.Join(dir, "out"), `"`+k.new+`"`, `"`+k.east+`"`, "  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true}\n")
+	r := runLogged(t, rj, k.options())
+	if len(r.sum.Failed) != 2 || r.sum.Done[planner.Rewrap] != 0 {
+		t.Fatalf("want 2 failures: %+v %v", r.sum.Done, r.sum.Failed)
+	}
+	for _, f := range r.sum.Failed {
+		if !errors.Is(f.Err, crypto.ErrMalformed) {
+			t.Fatalf("%s: %v, want a malformed message", f.Item.Key, f.Err)
+		}
+	}
+	for p, b := range was {
+		if now, _ := os.ReadFile(p); !bytes.Equal(now, b) {
+			t.Fatalf("%s changed", p)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "out")); len(entries) > 1 {
+		t.Fatalf("output written: %v", entries)
 	}
 }

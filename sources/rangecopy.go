@@ -154,3 +154,37 @@ var (
 	_ RangeCopyDestination = (*S3Destination)(nil)
 	_ RangeCopier          = (*s3Writer)(nil)
 )
+
+// ReadAtPinned reads n bytes at off of item key of src, only from version
+// pin (else *SourceChangedError): a local file by pread, an S3 object by
+// a Range GET conditional on the ETag. A short read is an error.
+func ReadAtPinned(ctx context.Context, src Source, key string, pin Fingerprint, off int64, n int) ([]byte, error) {
+	var b []byte
+	var err error
+	switch s := src.(type) {
+	case *S3Source:
+		var rc io.ReadCloser
+		if rc, err = s.openRangePinned(ctx, key, pin, off, int64(n)); err == nil {
+			b, err = io.ReadAll(io.LimitReader(rc, int64(n)))
+			rc.Close()
+		}
+	case *LocalSource:
+		var pr PinnedReader
+		if pr, err = s.OpenPinned(ctx, key, pin); err == nil {
+			b = make([]byte, n)
+			var k int
+			k, err = unix.Pread(pr.(*pinnedFile).fd, b, off)
+			b = b[:max(k, 0)]
+			if err == nil {
+				err = pr.Recheck()
+			}
+			pr.Close()
+		}
+	default:
+		return nil, fmt.Errorf("source %s cannot read a pinned range", src)
+	}
+	if err == nil && len(b) != n {
+		err = fmt.Errorf("%s: %d of %d bytes at offset %d", key, len(b), n, off)
+	}
+	return b, err
+}
