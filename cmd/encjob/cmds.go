@@ -62,17 +62,26 @@ func versionString() string {
 	return fmt.Sprintf("encjob %s (%s, %s %s/%s)", ver, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// cmdVersion: encjob version [--json]
-func cmdVersion(e *env, args []string) error {
+// parseVersionArgs parses encjob version's flags: whether --json.
+func parseVersionArgs(e *env, args []string) (asJSON bool, err error) {
 	fs := newFlagSet("version", e)
-	asJSON := fs.Bool("json", false, "print version, revision, Go version and platform as JSON")
+	fs.BoolVar(&asJSON, "json", false, "print version, revision, Go version and platform as JSON")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return false, err
 	}
 	if fs.NArg() > 0 {
-		return usageErrorf(fs.Arg(0), "unexpected argument")
+		return false, usageErrorf(fs.Arg(0), "unexpected argument")
 	}
-	if !*asJSON {
+	return asJSON, nil
+}
+
+// cmdVersion: encjob version [--json]
+func cmdVersion(e *env, args []string) error {
+	asJSON, err := parseVersionArgs(e, args)
+	if err != nil {
+		return err
+	}
+	if !asJSON {
 		fmt.Fprintln(e.stdout, versionString())
 		return nil
 	}
@@ -101,16 +110,26 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 	return parseFlagSet(fs, args)
 }
 
-// cmdValidate loads every file and prints every problem at once.
-func cmdValidate(e *env, args []string) error {
+// parseValidateArgs parses encjob validate's arguments: the spec files
+// (-f, repeatable, and positional).
+func parseValidateArgs(e *env, args []string) ([]string, error) {
 	fs := newFlagSet("validate", e)
 	files := fs.StringArrayP("file", "f", nil, "spec file (repeatable; files may also be given as arguments)")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	all := append(*files, fs.Args()...)
 	if len(all) == 0 {
-		return usageErrorf("-f", "no spec file given")
+		return nil, usageErrorf("-f", "no spec file given")
+	}
+	return all, nil
+}
+
+// cmdValidate loads every file and prints every problem at once.
+func cmdValidate(e *env, args []string) error {
+	all, err := parseValidateArgs(e, args)
+	if err != nil {
+		return err
 	}
 	bad := 0
 	for _, f := range all {
@@ -384,30 +403,52 @@ func readPlan(path string) (*planner.Plan, error) {
 	return p, nil
 }
 
+// inspectArgs is a parsed inspect command line.
+type inspectArgs struct {
+	name      string // a file, - or s3://bucket/key
+	decode    bool
+	pathStyle bool
+	region    string
+}
+
+// parseInspectArgs parses encjob inspect's flags and its one argument.
+func parseInspectArgs(e *env, args []string) (*inspectArgs, error) {
+	a := &inspectArgs{}
+	fs := newFlagSet("inspect", e)
+	fs.BoolVar(&a.decode, "decode", false, "the input is base64 text")
+	fs.BoolVar(&a.pathStyle, "s3-path-style", false, "address S3 buckets in the path (S3-compatible servers); the endpoint comes from AWS_ENDPOINT_URL_S3")
+	fs.StringVar(&a.region, "s3-region", "", "S3 region (default: from the environment)")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() != 1 {
+		return nil, usageErrorf("FILE", "inspect takes one file, s3://bucket/key or - for stdin")
+	}
+	a.name = fs.Arg(0)
+	if strings.HasPrefix(strings.ToLower(a.name), "s3://") {
+		loc, err := sources.Parse(a.name)
+		if err != nil || loc.Glob != "" || loc.Key == "" || strings.HasSuffix(loc.Key, "/") {
+			return nil, usageErrorf(a.name, "want s3://bucket/key (one object)")
+		}
+	}
+	return a, nil
+}
+
 // cmdInspect prints a message header as aws-encryption-cli's metadata
 // shows it: a local file, - for stdin, or an S3 object.
 func cmdInspect(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("inspect", e)
-	decode := fs.Bool("decode", false, "the input is base64 text")
-	pathStyle := fs.Bool("s3-path-style", false, "address S3 buckets in the path (S3-compatible servers); the endpoint comes from AWS_ENDPOINT_URL_S3")
-	region := fs.String("s3-region", "", "S3 region (default: from the environment)")
-	if err := parseFlags(fs, args); err != nil {
+	a, err := parseInspectArgs(e, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usageErrorf("FILE", "inspect takes one file, s3://bucket/key or - for stdin")
-	}
-	name := fs.Arg(0)
+	name := a.name
 	var r io.Reader
 	switch {
 	case name == "-":
 		r = e.stdin
 	case strings.HasPrefix(strings.ToLower(name), "s3://"):
-		loc, err := sources.Parse(name)
-		if err != nil || loc.Glob != "" || loc.Key == "" || strings.HasSuffix(loc.Key, "/") {
-			return usageErrorf(name, "want s3://bucket/key (one object)")
-		}
-		cl, err := sources.NewS3Client(ctx, sources.S3Config{Region: *region, UsePathStyle: *pathStyle})
+		loc, _ := sources.Parse(name) // checked by parseInspectArgs
+		cl, err := sources.NewS3Client(ctx, sources.S3Config{Region: a.region, UsePathStyle: a.pathStyle})
 		if err != nil {
 			return &exitError{Code: exitUsage, Err: err}
 		}
@@ -431,7 +472,7 @@ func cmdInspect(ctx context.Context, e *env, args []string) error {
 		r = f
 	}
 	enc := ""
-	if *decode {
+	if a.decode {
 		enc = "base64"
 	}
 	h, err := crypto.ParseHeader(bufio.NewReader(planner.InputReader(r, enc)))

@@ -6,26 +6,37 @@ import (
 	"strings"
 )
 
+// parseCompletionArgs parses encjob completion's one argument, the shell.
+func parseCompletionArgs(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", usageErrorf("completion", "give one shell: bash, zsh or fish").withHint("e.g. source <(encjob completion bash)")
+	}
+	switch args[0] {
+	case "bash", "zsh", "fish":
+		return args[0], nil
+	}
+	u := usageErrorf(sanitize(args[0]), "unknown shell; want bash, zsh or fish")
+	if s := suggest(args[0], []string{"bash", "zsh", "fish"}); len(s) > 0 {
+		u.withHint("did you mean %s?", s[0])
+	}
+	return "", u
+}
+
 // cmdCompletion: encjob completion bash|zsh|fish prints a completion
 // script built from the command table and each command's flag set, so it
 // lists exactly the commands and flags the parser accepts.
 func cmdCompletion(e *env, args []string) error {
-	if len(args) != 1 {
-		return usageErrorf("completion", "give one shell: bash, zsh or fish").withHint("e.g. source <(encjob completion bash)")
+	shell, err := parseCompletionArgs(args)
+	if err != nil {
+		return err
 	}
-	switch args[0] {
+	switch shell {
 	case "bash":
 		bashCompletion(e.stdout)
 	case "zsh":
 		zshCompletion(e.stdout)
-	case "fish":
-		fishCompletion(e.stdout)
 	default:
-		u := usageErrorf(sanitize(args[0]), "unknown shell; want bash, zsh or fish")
-		if s := suggest(args[0], []string{"bash", "zsh", "fish"}); len(s) > 0 {
-			u.withHint("did you mean %s?", s[0])
-		}
-		return u
+		fishCompletion(e.stdout)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package shard
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 )
 
@@ -78,33 +77,6 @@ func TestPartitionAndBalance(t *testing.T) {
 				t.Errorf("shards hold %d items in total, want %d", total, len(ids))
 			}
 		})
-	}
-}
-
-// Ownership does not depend on the order items are listed in: two
-// workers seeing the list in different orders select the same set.
-func TestIndependentOfOrder(t *testing.T) {
-	ids := identities(5000)
-	s := Spec{Index: 2, Count: 5}
-	want := map[string]bool{}
-	for _, id := range ids {
-		if s.Owns(id) {
-			want[id] = true
-		}
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-	got := 0
-	for _, id := range ids {
-		if s.Owns(id) {
-			if !want[id] {
-				t.Fatalf("%q owned after shuffling but not before", id)
-			}
-			got++
-		}
-	}
-	if got != len(want) {
-		t.Fatalf("owned %d after shuffling, %d before", got, len(want))
 	}
 }
 

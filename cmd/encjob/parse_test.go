@@ -1,0 +1,102 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// parseEnv is the env argument parsing needs: none of its I/O is used.
+func parseEnv() *env {
+	return &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }}
+}
+
+// wantUsage checks that err is a usage error naming flag (any flag when
+// flag is "").
+func wantUsage(t *testing.T, err error, flag string) {
+	t.Helper()
+	var u *usageError
+	if !errors.As(err, &u) {
+		t.Fatalf("want a usage error naming %q, got %v", flag, err)
+	}
+	if flag != "" && u.Flag != flag {
+		t.Fatalf("usage error names %q, want %q: %v", u.Flag, flag, err)
+	}
+}
+
+// TestParseCommandArgs: each subcommand's flags parse in a pure function
+// (args -> typed struct or usage error), as Terraform's arguments.ParseX;
+// the crypto commands' table is TestParseCryptoArgs.
+func TestParseCommandArgs(t *testing.T) {
+	type tc struct {
+		args    []string
+		want    any    // the parsed value, when no error
+		errFlag string // else the flag the usage error names ("?" any)
+	}
+	run := func(t *testing.T, name string, cases []tc, parse func([]string) (any, error)) {
+		t.Run(name, func(t *testing.T) {
+			for _, c := range cases {
+				got, err := parse(c.args)
+				if c.errFlag != "" {
+					flag := c.errFlag
+					if flag == "?" {
+						flag = ""
+					}
+					wantUsage(t, err, flag)
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%q: %v", c.args, err)
+				}
+				if !reflect.DeepEqual(got, c.want) {
+					t.Errorf("%q: got %+v, want %+v", c.args, got, c.want)
+				}
+			}
+		})
+	}
+	run(t, "version", []tc{
+		{args: nil, want: false},
+		{args: []string{"--json"}, want: true},
+		{args: []string{"extra"}, errFlag: "extra"},
+		{args: []string{"-json"}, errFlag: "-json"},
+	}, func(a []string) (any, error) { return parseVersionArgs(parseEnv(), a) })
+	run(t, "validate", []tc{
+		{args: []string{"-f", "a.yaml", "b.yaml", "--file=c.yaml"}, want: []string{"a.yaml", "c.yaml", "b.yaml"}},
+		{args: []string{"x.yaml"}, want: []string{"x.yaml"}},
+		{args: nil, errFlag: "-f"},
+		{args: []string{"-file", "a"}, errFlag: "-file"},
+	}, func(a []string) (any, error) { return parseValidateArgs(parseEnv(), a) })
+	run(t, "inspect", []tc{
+		{args: []string{"--decode", "m.b64"}, want: &inspectArgs{name: "m.b64", decode: true}},
+		{args: []string{"-"}, want: &inspectArgs{name: "-"}},
+		{args: []string{"--s3-path-style", "--s3-region", "eu-west-1", "s3://bucket/k"}, want: &inspectArgs{name: "s3://bucket/k", pathStyle: true, region: "eu-west-1"}},
+		{args: []string{"s3://bucket/prefix/"}, errFlag: "s3://bucket/prefix/"},
+		{args: []string{"s3://bucket/*.enc"}, errFlag: "s3://bucket/*.enc"},
+		{args: []string{"a", "b"}, errFlag: "FILE"},
+		{args: nil, errFlag: "FILE"},
+	}, func(a []string) (any, error) { return parseInspectArgs(parseEnv(), a) })
+	run(t, "partition", []tc{
+		{args: []string{"-f", "job.yaml", "--out", "s3://b/items/", "--shards", "8", "-q"}, want: &partitionArgs{file: "job.yaml", out: "s3://b/items/", shards: 8, shardsSet: true, quiet: true}},
+		{args: []string{"-f", "job.yaml", "--out", "dir", "--name", "n"}, want: &partitionArgs{file: "job.yaml", out: "dir", name: "n"}},
+		{args: []string{"--out", "dir"}, errFlag: "-f"},
+		{args: []string{"-f", "job.yaml"}, errFlag: "--out"},
+		{args: []string{"-f", "job.yaml", "--out", "d", "extra"}, errFlag: "extra"},
+		{args: []string{"-f", "a", "-f", "b", "--out", "d"}, errFlag: "-f/--file"},
+		{args: []string{"-f", "a", "--out", "d", "--shards", "x"}, errFlag: "?"},
+	}, func(a []string) (any, error) { return parsePartitionArgs(parseEnv(), a) })
+	run(t, "report", []tc{
+		{args: []string{"--json", "s3://b/logs/", "local.jsonl"}, want: &reportS3Args{asJSON: true, logs: []string{"s3://b/logs/", "local.jsonl"}}},
+		{args: []string{"--s3-path-style", "--s3-region", "r", "s3://b/x.jsonl"}, want: &reportS3Args{pathStyle: true, region: "r", logs: []string{"s3://b/x.jsonl"}}},
+		{args: []string{"--json"}, errFlag: "report"},
+	}, func(a []string) (any, error) { return parseReportS3Args(parseEnv(), a) })
+	run(t, "completion", []tc{
+		{args: []string{"bash"}, want: "bash"},
+		{args: []string{"fish"}, want: "fish"},
+		{args: []string{"zsh"}, want: "zsh"},
+		{args: []string{"bsh"}, errFlag: "bsh"},
+		{args: nil, errFlag: "completion"},
+		{args: []string{"bash", "zsh"}, errFlag: "completion"},
+	}, func(a []string) (any, error) { return parseCompletionArgs(a) })
+}
