@@ -156,7 +156,9 @@ func (rt *Runtime) satisfies(h *crypto.Header, t *Target) bool {
 		return false
 	}
 	g := rt.Groups[t.KeyGroup]
-	if g == nil || !g.HoldsAny(h.EncryptedDataKeys) || h.Suite.Hex() != t.Suite {
+	// CurrentAny, not HoldsAny: a message under an older branch key
+	// version than the active one is not in the desired state.
+	if g == nil || !g.CurrentAny(h.EncryptedDataKeys) || h.Suite.Hex() != t.Suite {
 		return false
 	}
 	if fl := t.FrameLength; fl != nil && int(h.FrameLength) != *fl {

@@ -82,8 +82,11 @@ func TestE2EHierarchyRotateWorkflow(t *testing.T) {
 	kms.Emu.ResetCalls()
 	ddb.ResetCalls(t)
 	wantCode(t, encjobHier(t, kms, ddb, dir, args("-e", "-i", "in", "-r", "-o", "enc", "-S", "--concurrency", "8", "-w", w())...), 0)
-	if d, k := ddbTotal(t, ddb), kms.Emu.CallCount("Decrypt"); d["GetItem"] != 1 || len(d) != 1 || k != 1 {
-		t.Fatalf("encrypting %d files: DynamoDB %v, %d KMS Decrypt; want one GetItem and one Decrypt", n, d, k)
+	// One GetItem when the key group is built (the active version, for
+	// planning; no KMS call), one GetItem + one KMS Decrypt for the branch
+	// key all workers share.
+	if d, k := ddbTotal(t, ddb), kms.Emu.CallCount("Decrypt"); d["GetItem"] != 2 || len(d) != 1 || k != 1 {
+		t.Fatalf("encrypting %d files: DynamoDB %v, %d KMS Decrypt; want 2 GetItem and 1 Decrypt", n, d, k)
 	}
 	r = encjobHier(t, kms, ddb, dir, "inspect", "enc/f000.encrypted")
 	wantCode(t, r, 0)
@@ -107,8 +110,10 @@ func TestE2EHierarchyRotateWorkflow(t *testing.T) {
 	}
 	d := ddbTotal(t, ddb)
 	t.Logf("re-encrypting %d files under the rotated branch key: DynamoDB %v, KMS %d calls", n, d, kmsCalls)
-	if d["GetItem"] != 2 || len(d) != 1 || kmsCalls != 2 {
-		t.Fatalf("re-encrypting %d files: DynamoDB %v, %d KMS calls; want 2 GetItem (old version, new active) and 2 KMS Decrypt", n, d, kmsCalls)
+	// Two planning reads (source and target group, no KMS call), then
+	// one key store read each for the old version and the new active one.
+	if d["GetItem"] != 4 || len(d) != 1 || kmsCalls != 2 {
+		t.Fatalf("re-encrypting %d files: DynamoDB %v, %d KMS calls; want 4 GetItem and 2 KMS Decrypt", n, d, kmsCalls)
 	}
 	reNames, _ := filepath.Glob(filepath.Join(dir, "re", "f*"))
 	if len(reNames) != n {
@@ -138,4 +143,65 @@ func TestE2EHierarchyRotateWorkflow(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "custom encryption context") {
 		t.Fatalf("create-key with an id and no context: %d %s", r.code, r.stderr)
 	}
+}
+
+const hierRotateJob = `apiVersion: encjob.dev/v1
+kind: EncryptionJob
+metadata: {name: rotate}
+spec:
+  operation: reencrypt
+  sources: [{path: ./src}]
+  output: {inPlace: true}
+  keyGroups:
+    hier:
+      provider: aws-kms-hierarchy
+      keyStore: {table: branch-keys, kmsKey: "KMSKEY"}
+      branchKeyId: BKID
+      cacheTTL: 10m
+  decrypt: {keyGroup: hier}
+  encrypt: {keyGroup: hier}
+`
+
+// TestE2EHierarchyPlanRotation: a reencrypt job from and to the same
+// hierarchical key group plans nothing while every item is under the
+// active branch key version, every item after a rotation, and nothing
+// again once applied.
+func TestE2EHierarchyPlanRotation(t *testing.T) {
+	kms := kmsemutest.Start(t, "account: \"111122223333\"\nregion: us-east-1\nkeys:\n  - id: 11111111-1111-4111-8111-111111111111\n")
+	ddb := keystoretest.Start(t)
+	ddb.CreateTable(t, "branch-keys")
+	dir := t.TempDir()
+	const n = 20
+	for i := range n {
+		p := filepath.Join(dir, "plain", fmt.Sprintf("f%02d", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(fmt.Sprintf("message %d", i)), 0o644)
+	}
+	os.Mkdir(filepath.Join(dir, "src"), 0o755)
+	ks := []string{"--table", "branch-keys", "--kms-key", hierKMSKey}
+	r := encjobHier(t, kms, ddb, dir, append([]string{"keystore", "create-key", "--json"}, ks...)...)
+	wantCode(t, r, 0)
+	var created struct{ BranchKeyID string }
+	json.Unmarshal([]byte(r.stdout), &created)
+	wantCode(t, encjobHier(t, kms, ddb, dir, args("-e", "-i", "plain", "-r", "-o", "src", "-S", "--suffix", "", "-w",
+		"provider=aws-kms-hierarchy", "table=branch-keys", "kms-key="+hierKMSKey, "branch-key-id="+created.BranchKeyID, "cache-ttl=1m")...), 0)
+	job := strings.NewReplacer("KMSKEY", hierKMSKey, "BKID", created.BranchKeyID).Replace(hierRotateJob)
+	os.WriteFile(filepath.Join(dir, "rotate.yaml"), []byte(job), 0o644)
+	plan := func(want string) {
+		t.Helper()
+		r := encjobHier(t, kms, ddb, dir, "plan", "-f", "rotate.yaml")
+		wantCode(t, r, 0)
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("plan: want %q in\n%s%s", want, r.stdout, r.stderr)
+		}
+	}
+	kms.Emu.ResetCalls()
+	plan(fmt.Sprintf("0 to re-encrypt (~), 0 to rewrap (^), %d unchanged", n))
+	if c := kms.Emu.Calls(); c["Decrypt"] != 0 {
+		t.Errorf("plan made %d KMS Decrypt calls, want none", c["Decrypt"])
+	}
+	wantCode(t, encjobHier(t, kms, ddb, dir, append([]string{"keystore", "version-key", "--branch-key-id", created.BranchKeyID}, ks...)...), 0)
+	plan(fmt.Sprintf("%d to re-encrypt (~), 0 to rewrap (^), 0 unchanged", n))
+	wantCode(t, encjobHier(t, kms, ddb, dir, "apply", "-f", "rotate.yaml", "--auto-approve"), 0)
+	plan(fmt.Sprintf("0 to re-encrypt (~), 0 to rewrap (^), %d unchanged", n))
 }

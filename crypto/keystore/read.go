@@ -112,3 +112,19 @@ func kmsKind(err error) Kind {
 	}
 	return KindKMS
 }
+
+// ActiveVersion returns the active version of branch key id as the table
+// says, with one DynamoDB GetItem and no KMS call: nothing is decrypted or
+// authenticated, so it serves planning (which messages are under an older
+// version), never cryptography.
+func (s *Store) ActiveVersion(ctx context.Context, id string) (string, error) {
+	it, err := s.readItem(ctx, id, typeActive, false)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Op = "ActiveVersion"
+		}
+		return "", err
+	}
+	return it.version, nil
+}

@@ -63,7 +63,56 @@ func buildHierarchy(ctx context.Context, name string, g *spec.KeyGroup, o Option
 		return nil, fmt.Errorf("key group %q: %w", name, err)
 	}
 	_, ids, _ := offlineHierarchy(g)
-	return &Group{Name: name, Spec: g, Keyring: kr, keyIDs: ids}, nil
+	out := &Group{Name: name, Spec: g, Keyring: kr, keyIDs: ids}
+	if g.BranchKeyID != "" {
+		// What encryption under this group would produce now: the
+		// active version (a DynamoDB read, no KMS call). Unknown, no
+		// message counts as current, so nothing is wrongly left under
+		// an old version.
+		out.current = func(hierarchy.EDKInfo) bool { return false }
+		if av, ok := store.(interface {
+			ActiveVersion(ctx context.Context, id string) (string, error)
+		}); ok {
+			if v, err := av.ActiveVersion(ctx, g.BranchKeyID); err == nil {
+				out.current = func(i hierarchy.EDKInfo) bool { return i.BranchKeyID == g.BranchKeyID && i.Version == v }
+			} else {
+				out.Notes = append(out.Notes, fmt.Sprintf("key group %q: active version of branch key %q unknown (%v): every message under it counts as to be re-encrypted", name, g.BranchKeyID, err))
+			}
+		}
+	}
+	return out, nil
+}
+
+// Current reports whether edk is what encrypting under the group would
+// write now: for an aws-kms-hierarchy group with a branch key id, an EDK
+// of the branch key's active version (read when the group was built); for
+// every other group (and a branch key id supplier, whose active versions
+// depend on each message) the same as Holds. The planner uses it to tell
+// that a message is already in the desired state.
+func (g *Group) Current(edk crypto.EncryptedDataKey) bool {
+	if len(g.members) > 0 {
+		for _, m := range g.members {
+			if m.Current(edk) {
+				return true
+			}
+		}
+		return false
+	}
+	if g.current != nil {
+		info, err := hierarchy.ParseEDK(edk)
+		return err == nil && g.current(info)
+	}
+	return g.Holds(edk)
+}
+
+// CurrentAny reports whether any EDK of a header is Current.
+func (g *Group) CurrentAny(edks []crypto.EncryptedDataKey) bool {
+	for _, e := range edks {
+		if g.Current(e) {
+			return true
+		}
+	}
+	return false
 }
 
 // offlineHierarchy: the branch key id is in the spec (a supplier's ids

@@ -99,6 +99,29 @@ func TestHierarchyMixedGroup(t *testing.T) {
 	if g, _ := Offline("x", &other); g.HoldsAny(h.EncryptedDataKeys[:1]) {
 		t.Error("a group of another branch key holds the EDK")
 	}
+	// After a rotation a freshly built group still holds the old message
+	// (it decrypts it) but does not count it as current (re-encrypt it).
+	if !g.CurrentAny(h.EncryptedDataKeys) {
+		t.Fatal("a message under the active version is not current")
+	}
+	if _, err := store.VersionKey(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, err := Build(ctx, "hier", &hier, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rebuilt.HoldsAny(h.EncryptedDataKeys) || rebuilt.CurrentAny(h.EncryptedDataKeys) {
+		t.Fatal("after rotation: the old-version message must be held but not current")
+	}
+	fresh, err := crypto.Encrypt(ctx, []byte("new"), crypto.EncryptOptions{CMM: crypto.NewDefaultCMM(rebuilt.Keyring)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, _ := crypto.ParseHeader(bytes.NewReader(fresh))
+	if !rebuilt.CurrentAny(fh.EncryptedDataKeys) {
+		t.Fatal("a message under the new active version is not current")
+	}
 	bad := hier
 	bad.CacheTTL = spec.Duration{}
 	if _, err := Build(ctx, "bad", &bad, o); err == nil || !strings.Contains(err.Error(), `key group "bad"`) {

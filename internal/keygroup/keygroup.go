@@ -30,6 +30,9 @@ type Group struct {
 	Notes   []string // things worth telling the user (resolved aliases, key-file warnings)
 	keyIDs  []string // set by build; nil for a group made by hand from a spec
 	members []*Group
+	// current, for aws-kms-hierarchy groups with a branch key id: whether
+	// an EDK is under the active version (see Current).
+	current func(hierarchy.EDKInfo) bool
 }
 
 // provider is everything keygroup knows about one spec provider; the
