@@ -154,7 +154,12 @@ func TestRewrapRequiredContext(t *testing.T) {
 	for _, omit := range []bool{true, false} {
 		o := crypto.RewrapOptions{AllowHeaderNonceReuse: true, Keyring: kr, Decrypt: crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(kr), ReproducedContext: reproduced}}
 		if omit {
-			o.RequiredContextKeys = []string{"tenant"}
+			o.RequiredContextKeys = func(old *crypto.Header, c crypto.EncryptionContext) []string {
+				if !maps.Equal(old.RequiredContext, reproduced) || c["tenant"] != "acme" {
+					t.Errorf("RequiredContextKeys called with %v, %v", old.RequiredContext, c)
+				}
+				return []string{"tenant"}
+			}
 		}
 		var out bytes.Buffer
 		nh, _, err := crypto.Rewrap(ctx, &out, bytes.NewReader(ct), o)

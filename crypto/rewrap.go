@@ -32,10 +32,12 @@ type RewrapOptions struct {
 	// and authenticated-only: h.FullContext()). ESDK-reserved keys are
 	// dropped from the source before the call and may not be returned.
 	Context func(h *Header) (EncryptionContext, error)
-	// RequiredContextKeys are keys of the new context the new message
-	// authenticates without storing, as a required-encryption-context CMM
-	// makes it (nil: every pair is stored).
-	RequiredContextKeys []string
+	// RequiredContextKeys returns the keys of the new context (the user
+	// context Context returned) that the new message authenticates
+	// without storing, as a required-encryption-context CMM makes it, from
+	// the authenticated source header (nil, or no keys: every pair is
+	// stored).
+	RequiredContextKeys func(old *Header, newContext EncryptionContext) []string
 	// Check, when set, vets the authenticated source header before
 	// anything is written (e.g. required context pairs).
 	Check func(h *Header) error
@@ -189,7 +191,13 @@ func newRewrap(ctx context.Context, br *bufio.Reader, o RewrapOptions) (*rewrap,
 		return nil, err
 	}
 	// Pairs of required keys are authenticated (header tag) but not stored.
-	stored, only, err := splitRequired(r.em.Context, o.RequiredContextKeys)
+	var required []string
+	if o.RequiredContextKeys != nil {
+		user := r.em.Context.Clone()
+		delete(user, publicKeyContextKey)
+		required = o.RequiredContextKeys(h, user)
+	}
+	stored, only, err := splitRequired(r.em.Context, required)
 	if err != nil {
 		r.close()
 		return nil, err
@@ -391,8 +399,12 @@ func authenticateHeader(h *Header, dataKey []byte, netV400 bool) (*messageKeys, 
 			return legacy, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: header authentication tag does not verify", ErrAuthentication)
+	return nil, errHeaderTag
 }
+
+// errHeaderTag is the failure of the header authentication tag (which
+// covers the authenticated-only context, unlike the key commitment).
+var errHeaderTag = fmt.Errorf("%w: header authentication tag does not verify", ErrAuthentication)
 
 func headerTagVerifies(h *Header, keys *messageKeys, netV400 bool) bool {
 	aad, err := h.authAAD(netV400)
@@ -410,14 +422,14 @@ func headerTagVerifies(h *Header, keys *messageKeys, netV400 bool) bool {
 // Without a reproduced context, an authentication failure says that a
 // message written with required context keys needs one.
 func reproducedHint(h *Header, reproduced EncryptionContext, err error) error {
-	if errors.Is(err, ErrReproducedContext) || !(errors.Is(err, ErrAuthentication) || errors.Is(err, ErrNoMatchingKey)) {
+	if errors.Is(err, ErrReproducedContext) || !(errors.Is(err, errHeaderTag) || errors.Is(err, ErrNoMatchingKey)) {
 		return err
 	}
 	if only := notStored(h, reproduced); len(only) > 0 {
 		return fmt.Errorf("%w (%w: the message does not store %s of the reproduced context: if it was written with required encryption context keys, their values are wrong)",
 			err, ErrReproducedContext, quoteKeys(only))
 	}
-	if len(reproduced) == 0 && errors.Is(err, ErrAuthentication) {
+	if len(reproduced) == 0 && errors.Is(err, errHeaderTag) {
 		return fmt.Errorf("%w (if the message was written with required encryption context keys, give their values as the reproduced encryption context)", err)
 	}
 	return err

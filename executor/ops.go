@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/encjob/encjob/crypto"
@@ -62,6 +63,12 @@ func encryptOptions(rt *planner.Runtime, t *planner.Target, size int64) (crypto.
 	if err != nil {
 		return crypto.EncryptOptions{}, err
 	}
+	if len(t.RequiredKeys) > 0 {
+		// The pairs of these keys are authenticated, not stored.
+		if cmm, err = crypto.NewRequiredContextCMM(cmm, t.RequiredKeys); err != nil {
+			return crypto.EncryptOptions{}, fmt.Errorf("target: %w", err)
+		}
+	}
 	o := crypto.EncryptOptions{CMM: cmm, Suite: suite, Context: crypto.EncryptionContext(t.Context),
 		CommitmentPolicy: rt.Policy, MaxEncryptedDataKeys: rt.Settings.MaxEncryptedDataKeys, Concurrency: encryptCores(suite, size)}
 	if fl := t.FrameLength; fl != nil {
@@ -84,7 +91,8 @@ func decryptOptions(rt *planner.Runtime, group string, size int64) (crypto.Decry
 	s := rt.Settings
 	return crypto.DecryptOptions{CMM: cmm, CommitmentPolicy: rt.Policy,
 		MaxEncryptedDataKeys: s.MaxEncryptedDataKeys, MaxBodyLength: s.MaxBodyLength,
-		UnsignedOnly: s.UnsignedOnly, Concurrency: messageCores(size)}, nil
+		UnsignedOnly: s.UnsignedOnly, Concurrency: messageCores(size),
+		ReproducedContext: crypto.EncryptionContext(s.ReproducedContext)}, nil
 }
 
 // reencryptTarget is what a re-encryption or rewrap of the message with
@@ -172,6 +180,9 @@ func reencrypt(ctx context.Context, rt *planner.Runtime, it *planner.Item, out i
 	if err != nil {
 		return nil, nil, err
 	}
+	if v != nil {
+		v.expect(t.Context)
+	}
 	var src io.Reader = d
 	var h hash.Hash
 	if v != nil {
@@ -192,10 +203,12 @@ func reencrypt(ctx context.Context, rt *planner.Runtime, it *planner.Item, out i
 }
 
 // checkContext re-checks the required context against the authenticated
-// header (the plan saw an unauthenticated one).
+// header (the plan saw an unauthenticated one), its authenticated-only
+// pairs included.
 func checkContext(rt *planner.Runtime, h *crypto.Header) error {
+	full := h.FullContext()
 	for k, want := range rt.Settings.RequireContext {
-		got, ok := h.Context[k]
+		got, ok := full[k]
 		if !ok || (want != nil && got != *want) {
 			return fmt.Errorf("required encryption context %q is missing or differs", k)
 		}
@@ -207,6 +220,10 @@ func checkContext(rt *planner.Runtime, h *crypto.Header) error {
 // compares the plaintext digest with the source's: a replaced source is
 // only replaced by something that decrypts back to it.
 type verifier struct {
+	// context is the new message's user context (set by expect before
+	// its header is written): the verifier reproduces it, so the pairs the
+	// new message keeps out of its header are supplied and checked.
+	context     atomic.Pointer[map[string]string]
 	pw          *io.PipeWriter
 	done        chan error
 	digest      []byte
@@ -223,10 +240,11 @@ func newVerifier(ctx context.Context, rt *planner.Runtime, t *planner.Target) (*
 		return nil, err
 	}
 	s := rt.Settings
-	o := crypto.DecryptOptions{CMM: crypto.NewDefaultCMM(kr), CommitmentPolicy: rt.Policy,
-		MaxEncryptedDataKeys: s.MaxEncryptedDataKeys, MaxBodyLength: s.MaxBodyLength, UnsignedOnly: s.UnsignedOnly, Concurrency: messageCores(0)}
 	pr, pw := io.Pipe()
 	v := &verifier{pw: pw, done: make(chan error, 1)}
+	v.expect(t.Context) // a re-encryption planned without a header sets it again
+	o := crypto.DecryptOptions{CMM: &reproducingCMM{MaterialsManager: crypto.NewDefaultCMM(kr), v: v}, CommitmentPolicy: rt.Policy,
+		MaxEncryptedDataKeys: s.MaxEncryptedDataKeys, MaxBodyLength: s.MaxBodyLength, UnsignedOnly: s.UnsignedOnly, Concurrency: messageCores(0)}
 	go func() {
 		h := sha256.New()
 		d, err := crypto.NewDecryptor(ctx, pr, o)
@@ -241,6 +259,24 @@ func newVerifier(ctx context.Context, rt *planner.Runtime, t *planner.Target) (*
 }
 
 func (v *verifier) Write(p []byte) (int, error) { return v.pw.Write(p) }
+
+// expect records the new message's user context; call it before writing.
+func (v *verifier) expect(c map[string]string) { v.context.Store(&c) }
+
+// reproducingCMM hands its manager the verifier's expected context as the
+// reproduced one. It is read once the new header has come through the
+// pipe, which the writer fills only after expect.
+type reproducingCMM struct {
+	crypto.MaterialsManager
+	v *verifier
+}
+
+func (c *reproducingCMM) DecryptMaterials(ctx context.Context, req crypto.DecryptionRequest) (*crypto.DecryptionMaterials, error) {
+	if p := c.v.context.Load(); p != nil {
+		req.ReproducedContext = *p
+	}
+	return c.MaterialsManager.DecryptMaterials(ctx, req)
+}
 
 func (v *verifier) check(want []byte) error {
 	v.pw.Close()

@@ -31,6 +31,12 @@ func rewrap(ctx context.Context, rt *planner.Runtime, it *planner.Item, out io.W
 	}
 	if v != nil {
 		o.PlaintextHash = sha256.New()
+		context := o.Context
+		o.Context = func(h *crypto.Header) (crypto.EncryptionContext, error) {
+			c, err := context(h)
+			v.expect(c)
+			return c, err
+		}
 	}
 	nh, oh, err := crypto.Rewrap(ctx, out, in, o)
 	if err != nil {
@@ -56,6 +62,7 @@ func rewrapOptions(rt *planner.Runtime, it *planner.Item) (crypto.RewrapOptions,
 	if err != nil {
 		return crypto.RewrapOptions{}, err
 	}
+	var required []string // the target's, set by Context before it is asked for
 	return crypto.RewrapOptions{
 		Decrypt:              do,
 		Keyring:              kr,
@@ -70,8 +77,10 @@ func rewrapOptions(rt *planner.Runtime, it *planner.Item) (crypto.RewrapOptions,
 			if err != nil {
 				return nil, err
 			}
+			required = t.RequiredKeys
 			return crypto.EncryptionContext(maps.Clone(t.Context)), nil
 		},
+		RequiredContextKeys: func(*crypto.Header, crypto.EncryptionContext) []string { return required },
 	}, nil
 }
 

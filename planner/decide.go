@@ -132,7 +132,7 @@ func (rt *Runtime) decideItem(ctx context.Context, srcIdx int, si sources.Item, 
 	f, hdr := rt.gatherFacts(ctx, &it, completed)
 	it.Action, it.Reason = decide(f)
 	if it.Action == Skip && f.missingContext {
-		it.MissingContextKeys, it.MissingContextPairs = missingContext(hdr.Context, rt.Job.Decrypt.RequireContext)
+		it.MissingContextKeys, it.MissingContextPairs = missingContext(rt.MessageContext(hdr), rt.Job.Decrypt.RequireContext)
 	}
 	if it.Action.Changes() {
 		it.Target = rt.TargetFor(hdr)
@@ -198,7 +198,7 @@ func (rt *Runtime) gatherFacts(ctx context.Context, it *Item, completed map[stri
 		f.satisfied = rt.satisfies(hdr, tgt)
 	}
 	if hdr != nil && f.op != Encrypt {
-		keys, pairs := missingContext(hdr.Context, job.Decrypt.RequireContext)
+		keys, pairs := missingContext(rt.MessageContext(hdr), job.Decrypt.RequireContext)
 		f.missingContext = len(keys)+len(pairs) > 0
 		if g := rt.Groups[job.Decrypt.KeyGroup]; !g.HoldsAny(hdr.EncryptedDataKeys) {
 			f.notHeld = fmt.Sprintf("no encrypted data key of key group %q (message keys: %s)", g.Name, crypto.BoundedList(it.KeyIDs, ", "))

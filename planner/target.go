@@ -27,6 +27,9 @@ type Target struct {
 	// rewrap keeps both from the source).
 	Suite       string `json:"suite"`
 	FrameLength *int   `json:"frame_length,omitempty"`
+	// RequiredKeys are the keys of Context the new message authenticates
+	// without storing (a required encryption context; RequiredKeys).
+	RequiredKeys []string `json:"required_context_keys,omitempty"`
 	// FromSource: Context, Suite and FrameLength of a re-encryption were
 	// derived from the source header the planner read. False when no
 	// header could be read before apply (standard input, KMS blobs): apply
@@ -48,7 +51,8 @@ func (t *Target) Equal(o *Target) bool {
 		return *p
 	}
 	return t.KeyGroup == o.KeyGroup && sameContext(t.Context, o.Context) && t.Edit.equal(o.Edit) &&
-		t.Suite == o.Suite && fl(t.FrameLength) == fl(o.FrameLength) && t.FromSource == o.FromSource
+		t.Suite == o.Suite && fl(t.FrameLength) == fl(o.FrameLength) && t.FromSource == o.FromSource &&
+		slices.Equal(t.RequiredKeys, o.RequiredKeys)
 }
 
 func sameContext(a, b map[string]string) bool { return len(a) == len(b) && maps.Equal(a, b) }
@@ -109,6 +113,7 @@ func (rt *Runtime) TargetFor(src *crypto.Header) *Target {
 		if len(job.Encrypt.Context) > 0 {
 			t.Context = maps.Clone(job.Encrypt.Context)
 		}
+		t.RequiredKeys = rt.RequiredKeys(nil, t.Context)
 		return t
 	}
 	set := maps.Clone(job.Reencrypt.Add)
@@ -121,9 +126,12 @@ func (rt *Runtime) TargetFor(src *crypto.Header) *Target {
 		return t
 	}
 	t.FromSource = true
-	if c := t.Edit.Apply(src.Context); len(c) > 0 {
+	// The source's context as the job knows it: stored pairs and the
+	// reproduced ones its header keeps out (MessageContext).
+	if c := t.Edit.Apply(rt.MessageContext(src)); len(c) > 0 {
 		t.Context = c
 	}
+	t.RequiredKeys = rt.RequiredKeys(src, t.Context)
 	if job.Rewrap() && !rt.rewrapFallsBack(src.Suite.Hex()) {
 		// Kept from the source; the planner makes a suite the policy
 		// forbids an error (rewrapAction).
@@ -150,7 +158,8 @@ func (rt *Runtime) TargetFor(src *crypto.Header) *Target {
 }
 
 // satisfies: the header is under the target key group, with exactly the
-// target's user context, suite and frame length.
+// target's user context (its stored pairs, and its required ones kept
+// out of the header), suite and frame length.
 func (rt *Runtime) satisfies(h *crypto.Header, t *Target) bool {
 	if h == nil || t == nil {
 		return false
@@ -164,15 +173,5 @@ func (rt *Runtime) satisfies(h *crypto.Header, t *Target) bool {
 	if fl := t.FrameLength; fl != nil && int(h.FrameLength) != *fl {
 		return false
 	}
-	n := 0
-	for k, v := range h.Context {
-		if strings.HasPrefix(k, crypto.ReservedPrefix) {
-			continue
-		}
-		if w, ok := t.Context[k]; !ok || w != v {
-			return false
-		}
-		n++
-	}
-	return n == len(t.Context)
+	return storedMatches(h, t.Context, t.RequiredKeys)
 }

@@ -202,6 +202,12 @@ type DecryptSettings struct {
 	RequireContext map[string]*string `json:"requireContext,omitempty" yaml:"requireContext,omitempty"`
 	UnsignedOnly   bool               `json:"unsignedOnly,omitempty" yaml:"unsignedOnly,omitempty"`
 	MaxBodyLength  ByteSize           `json:"maxBodyLength,omitempty" yaml:"maxBodyLength,omitempty"` // 0 = no limit
+	// ReproducedContext is the encryption context the messages are
+	// expected to have (the ESDKs' decrypt encryption context): pairs a
+	// message stores must agree with it, and it supplies the pairs a
+	// required-encryption-context CMM kept out of the header (they are
+	// authenticated on decryption, so a wrong value fails the item).
+	ReproducedContext map[string]string `json:"reproducedContext,omitempty" yaml:"reproducedContext,omitempty"`
 }
 
 // EncryptSettings configure the encrypt side (encrypt and reencrypt).
@@ -210,6 +216,10 @@ type EncryptSettings struct {
 	Context     map[string]string `json:"context,omitempty" yaml:"context,omitempty"`
 	Algorithm   string            `json:"algorithm,omitempty" yaml:"algorithm,omitempty"`     // default AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
 	FrameLength *int              `json:"frameLength,omitempty" yaml:"frameLength,omitempty"` // default 4096; 0 = non-framed
+	// RequiredContextKeys are context keys whose pairs the new messages
+	// authenticate but do not store (the required-encryption-context CMM):
+	// readers must reproduce them (decrypt.reproducedContext).
+	RequiredContextKeys []string `json:"requiredContextKeys,omitempty" yaml:"requiredContextKeys,omitempty"`
 }
 
 // ReencryptSettings edit the encryption context carried over on
@@ -227,6 +237,12 @@ type ReencryptSettings struct {
 	// full: their rewrap would authenticate the new header under the old
 	// header's key and nonce (crypto.RewrapReusesHeaderNonce).
 	AllowHeaderNonceReuse bool `json:"allowHeaderNonceReuse,omitempty" yaml:"allowHeaderNonceReuse,omitempty"`
+	// StoreRequiredContext makes the new message store the pairs the
+	// source authenticated without storing (supplied by
+	// decrypt.reproducedContext). Without it the new message keeps them
+	// out of its header too, so its readers need the same reproduced
+	// context; encrypt.requiredContextKeys are kept out either way.
+	StoreRequiredContext bool `json:"storeRequiredContext,omitempty" yaml:"storeRequiredContext,omitempty"`
 }
 
 // Re-encryption modes.
@@ -329,13 +345,19 @@ type Policy struct {
 // Rule is one policy rule. An Exempt rule matches items that the policy
 // leaves alone (neither checked nor changed).
 type Rule struct {
-	Match             []string           `json:"match" yaml:"match"`
-	Exempt            bool               `json:"exempt,omitempty" yaml:"exempt,omitempty"`
-	KeyGroup          string             `json:"keyGroup,omitempty" yaml:"keyGroup,omitempty"`
-	RequireContext    map[string]*string `json:"requireContext,omitempty" yaml:"requireContext,omitempty"`
-	Algorithm         string             `json:"algorithm,omitempty" yaml:"algorithm,omitempty"` // default: the job default suite
-	RequireSigned     bool               `json:"requireSigned,omitempty" yaml:"requireSigned,omitempty"`
-	RequireCommitting bool               `json:"requireCommitting,omitempty" yaml:"requireCommitting,omitempty"`
+	Match          []string           `json:"match" yaml:"match"`
+	Exempt         bool               `json:"exempt,omitempty" yaml:"exempt,omitempty"`
+	KeyGroup       string             `json:"keyGroup,omitempty" yaml:"keyGroup,omitempty"`
+	RequireContext map[string]*string `json:"requireContext,omitempty" yaml:"requireContext,omitempty"`
+	// RequiredContextKeys are requireContext keys whose pairs matching
+	// messages authenticate without storing (a required encryption
+	// context): a header that does not store one is not missing it, one
+	// that stores it violates the rule, and reconciliation writes messages
+	// that keep them out, reproducing their values from requireContext.
+	RequiredContextKeys []string `json:"requiredContextKeys,omitempty" yaml:"requiredContextKeys,omitempty"`
+	Algorithm           string   `json:"algorithm,omitempty" yaml:"algorithm,omitempty"` // default: the job default suite
+	RequireSigned       bool     `json:"requireSigned,omitempty" yaml:"requireSigned,omitempty"`
+	RequireCommitting   bool     `json:"requireCommitting,omitempty" yaml:"requireCommitting,omitempty"`
 	// Reencrypt says how apply moves a message that violates the rule
 	// only by its key group or context: mode full (the default: a fresh
 	// data key) or rewrap (the data key and body kept, plan ^), with

@@ -196,7 +196,7 @@ func (j *Job) Validate(v *Validators) ErrorList {
 	if op != "" && !decUsed && !isZeroDecrypt(&j.Decrypt) {
 		errs = append(errs, Forbidden(dp, "only used by operations decrypt and reencrypt"))
 	}
-	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0 || j.Reencrypt.Mode != "" || j.Reencrypt.AllowHeaderNonceReuse) {
+	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0 || j.Reencrypt.Mode != "" || j.Reencrypt.AllowHeaderNonceReuse || j.Reencrypt.StoreRequiredContext) {
 		errs = append(errs, Forbidden(rp, "only used by operation reencrypt"))
 	}
 	if encUsed {
@@ -211,6 +211,7 @@ func (j *Job) Validate(v *Validators) ErrorList {
 		if j.Decrypt.MaxBodyLength < 0 {
 			errs = append(errs, Invalid(dp.Child("maxBodyLength"), int64(j.Decrypt.MaxBodyLength), "must be 0 (no limit) or more"))
 		}
+		errs = append(errs, validateReproduced(dp, &j.Decrypt)...)
 	}
 	if op == OpReencrypt {
 		switch j.Reencrypt.Mode {
@@ -241,6 +242,9 @@ func (j *Job) Validate(v *Validators) ErrorList {
 				errs = append(errs, Invalid(p, k, "the key is also in reencrypt.add, which already replaces its value"))
 			}
 			seen[k] = true
+			if slices.Contains(j.Encrypt.RequiredContextKeys, k) {
+				errs = append(errs, Invalid(p, k, "the key is in encrypt.requiredContextKeys, so the new context must keep it"))
+			}
 		}
 	}
 	if j.CommitmentPolicy != "" {
@@ -259,17 +263,52 @@ func (j *Job) Validate(v *Validators) ErrorList {
 func hasKey[V any](m map[string]V, k string) bool { _, ok := m[k]; return ok }
 
 func isZeroEncrypt(e *EncryptSettings) bool {
-	return e.KeyGroup == "" && len(e.Context) == 0 && e.Algorithm == "" && e.FrameLength == nil
+	return e.KeyGroup == "" && len(e.Context) == 0 && e.Algorithm == "" && e.FrameLength == nil && len(e.RequiredContextKeys) == 0
 }
 
 func isZeroDecrypt(d *DecryptSettings) bool {
-	return d.KeyGroup == "" && len(d.RequireContext) == 0 && !d.UnsignedOnly && d.MaxBodyLength == 0
+	return d.KeyGroup == "" && len(d.RequireContext) == 0 && !d.UnsignedOnly && d.MaxBodyLength == 0 && len(d.ReproducedContext) == 0
+}
+
+// validateReproduced checks decrypt.reproducedContext: valid keys, and no
+// pair contradicting decrypt.requireContext (no message could pass both).
+func validateReproduced(dp *Path, d *DecryptSettings) ErrorList {
+	p := dp.Child("reproducedContext")
+	errs := validateContext(p, d.ReproducedContext)
+	for _, k := range sortedKeys(d.ReproducedContext) {
+		if want, ok := d.RequireContext[k]; ok && want != nil && *want != d.ReproducedContext[k] {
+			errs = append(errs, Invalid(p.Key(k), d.ReproducedContext[k], fmt.Sprintf("decrypt.requireContext requires the value %q", *want)))
+		}
+	}
+	return errs
+}
+
+// validateRequiredKeys checks encrypt.requiredContextKeys: distinct,
+// valid, not reserved, and (encrypt, whose context is fixed) each a key
+// of encrypt.context.
+func (j *Job) validateRequiredKeys(ep *Path) ErrorList {
+	var errs ErrorList
+	seen := map[string]bool{}
+	for i, k := range j.Encrypt.RequiredContextKeys {
+		p := ep.Child("requiredContextKeys").Index(i)
+		switch e := checkContextKey(p, k); {
+		case e != nil:
+			errs = append(errs, e)
+		case seen[k]:
+			errs = append(errs, Duplicate(p, k))
+		case j.Operation == OpEncrypt && !hasKey(j.Encrypt.Context, k):
+			errs = append(errs, Invalid(p, k, "not a key of encrypt.context: a required key's pair must be in every message's context"))
+		}
+		seen[k] = true
+	}
+	return errs
 }
 
 func (j *Job) validateEncrypt(ep *Path, v *Validators) ErrorList {
 	var errs ErrorList
 	errs = append(errs, validateGroupRef(ep.Child("keyGroup"), j.Encrypt.KeyGroup, j.KeyGroups, true)...)
 	errs = append(errs, validateContext(ep.Child("context"), j.Encrypt.Context)...)
+	errs = append(errs, j.validateRequiredKeys(ep)...)
 	if j.Encrypt.Algorithm != "" {
 		if e := v.algorithm(ep.Child("algorithm"), j.Encrypt.Algorithm); e != nil {
 			errs = append(errs, e)
@@ -811,7 +850,7 @@ func (p *Policy) Validate(v *Validators) ErrorList {
 			for _, f := range []struct {
 				name string
 				set  bool
-			}{{"keyGroup", r.KeyGroup != ""}, {"requireContext", len(r.RequireContext) > 0}, {"algorithm", r.Algorithm != ""},
+			}{{"keyGroup", r.KeyGroup != ""}, {"requireContext", len(r.RequireContext) > 0}, {"requiredContextKeys", len(r.RequiredContextKeys) > 0}, {"algorithm", r.Algorithm != ""},
 				{"requireSigned", r.RequireSigned}, {"requireCommitting", r.RequireCommitting},
 				{"reencrypt", r.Reencrypt.Mode != "" || r.Reencrypt.AllowHeaderNonceReuse}} {
 				if f.set {
@@ -823,6 +862,11 @@ func (p *Policy) Validate(v *Validators) ErrorList {
 		errs = append(errs, validateGroupRef(rp.Child("keyGroup"), r.KeyGroup, p.KeyGroups, true)...)
 		errs = append(errs, validateRequireContext(rp.Child("requireContext"), r.RequireContext)...)
 		errs = append(errs, validateRuleReencrypt(rp.Child("reencrypt"), &r.Reencrypt)...)
+		for k, key := range r.RequiredContextKeys {
+			if v, ok := r.RequireContext[key]; !ok || v == nil || slices.Contains(r.RequiredContextKeys[:k], key) {
+				errs = append(errs, Invalid(rp.Child("requiredContextKeys").Index(k), key, "must be a key of requireContext with a value (reconciliation reproduces it), listed once"))
+			}
+		}
 		if r.Algorithm != "" {
 			if e := v.algorithm(rp.Child("algorithm"), r.Algorithm); e != nil {
 				errs = append(errs, e)

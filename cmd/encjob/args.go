@@ -65,7 +65,8 @@ var multiFlags = map[string]string{
 	"-w": "wrapping-keys", "--wrapping-keys": "wrapping-keys",
 	"-c": "encryption-context", "--encryption-context": "encryption-context",
 	"--caching": "caching", "--source-wrapping-keys": "source-wrapping-keys",
-	"--remove-context": "remove-context",
+	"--remove-context":        "remove-context",
+	"--required-context-keys": "required-context-keys", "--reproduced-encryption-context": "reproduced-encryption-context",
 }
 
 // normalizeMulti folds the values following a multi-value flag into one
@@ -132,6 +133,8 @@ type cryptoFlags struct {
 	frameLength, maxLength, maxEDKs           int
 	buffer, noProgress, quiet, verify         bool
 	rewrap, rewrapNonceReuse                  bool
+	requiredKeys, reproduced                  []string // --required-context-keys, --reproduced-encryption-context
+	storeRequired                             bool     // --store-required-context
 	autoApprove                               bool
 	verbosity                                 int
 	concurrency                               int
@@ -161,6 +164,15 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 		fs.BoolVar(&f.autoApprove, "auto-approve", false, "with -o equal to -i: replace the inputs in place without asking; required when there is no terminal")
 	}
 	fs.StringArrayVarP(&f.context, "encryption-context", "c", nil, "encryption context key=value pairs (decrypt: required pairs; a bare key must be present)")
+	if mode != "decrypt" {
+		fs.StringArrayVar(&f.requiredKeys, "required-context-keys", nil, "context keys whose pairs the new messages authenticate but do not store (required encryption context CMM)")
+	}
+	if mode != "encrypt" {
+		fs.StringArrayVar(&f.reproduced, "reproduced-encryption-context", nil, "key=value pairs the messages must have: supplies the pairs a required encryption context kept out of the header")
+	}
+	if mode == "reencrypt" {
+		fs.BoolVar(&f.storeRequired, "store-required-context", false, "store the reproduced pairs the source kept out of its header in the new message (reencrypt.storeRequiredContext)")
+	}
 	fs.StringArrayVar(&f.caching, "caching", nil, "caching: capacity=N max_age=SECONDS [max_messages_encrypted=N] [max_bytes_encrypted=N]")
 	fs.StringVar(&f.suffix, "suffix", "", "suffix appended to output names (default .encrypted / .decrypted; bare --suffix: none)")
 	if mode != "encrypt" {
@@ -345,6 +357,9 @@ func setContext(run *cryptoRun, f *cryptoFlags, op string) error {
 	}
 	for _, g := range f.remove {
 		job.Reencrypt.Remove = append(job.Reencrypt.Remove, splitGroup(g)...)
+	}
+	if err := parseRequiredContext(f, job); err != nil {
+		return err
 	}
 	if len(words) == 0 {
 		return nil
@@ -698,6 +713,45 @@ func checkMetadataPath(meta, in, out string, fsys fileSystem) error {
 	return nil
 }
 
+// parseRequiredContext maps the required-encryption-context flags onto
+// the job: --required-context-keys (encrypt.requiredContextKeys),
+// --reproduced-encryption-context (decrypt.reproducedContext; a key given
+// twice with different values is an error, not a first-wins choice: the
+// value is checked cryptographically), --store-required-context.
+func parseRequiredContext(f *cryptoFlags, job *spec.Job) error {
+	for _, g := range f.requiredKeys {
+		for _, k := range splitGroup(g) {
+			for _, k := range strings.Split(k, ",") {
+				if k == "" {
+					return usageErrorf("--required-context-keys", "empty key in %q", g)
+				}
+				job.Encrypt.RequiredContextKeys = append(job.Encrypt.RequiredContextKeys, k)
+			}
+		}
+	}
+	var words []string
+	for _, g := range f.reproduced {
+		words = append(words, splitGroup(g)...)
+	}
+	if len(words) > 0 {
+		m, _, err := parsePairs("--reproduced-encryption-context", words)
+		if err != nil {
+			return err
+		}
+		job.Decrypt.ReproducedContext = map[string]string{}
+		for k, vs := range m {
+			for _, v := range vs[1:] {
+				if v != vs[0] {
+					return usageErrorf("--reproduced-encryption-context", "key %q given with two values (%q, %q)", k, vs[0], v)
+				}
+			}
+			job.Decrypt.ReproducedContext[k] = vs[0]
+		}
+	}
+	job.Reencrypt.StoreRequiredContext = f.storeRequired
+	return nil
+}
+
 // flagNames maps spec field paths back to the flags that set them.
 var flagNames = []struct{ prefix, flag string }{
 	{"spec.keyGroups.source", "--source-wrapping-keys"},
@@ -708,6 +762,9 @@ var flagNames = []struct{ prefix, flag string }{
 	{"spec.encrypt.keyGroup", "-w/--wrapping-keys"},
 	{"spec.decrypt.keyGroup", "-w/--wrapping-keys"},
 	{"spec.decrypt.requireContext", "-c/--encryption-context"},
+	{"spec.decrypt.reproducedContext", "--reproduced-encryption-context"},
+	{"spec.encrypt.requiredContextKeys", "--required-context-keys"},
+	{"spec.reencrypt.storeRequiredContext", "--store-required-context"},
 	{"spec.reencrypt.add", "-c/--encryption-context"},
 	{"spec.reencrypt.remove", "--remove-context"},
 	{"spec.reencrypt.mode", "--rewrap"},

@@ -389,7 +389,7 @@ var valueNames = map[string]string{
 	"file": "FILE", "name": "NAME", "shard": "I/N", "shards": "N", "out": "PATH", "input": "IN", "output": "OUT",
 	"wrapping-keys": "K=V…", "source-wrapping-keys": "K=V…", "encryption-context": "K=V…", "remove-context": "KEY…",
 	"caching": "K=V…", "suffix": "SUFFIX", "strip-suffix": "SUFFIX", "metadata-output": "FILE", "commitment-policy": "POLICY",
-	"algorithm": "SUITE", "frame-length": "BYTES", "max-length": "BYTES", "env": "K=V", "image": "IMAGE",
+	"required-context-keys": "KEY…", "reproduced-encryption-context": "K=V…", "algorithm": "SUITE", "frame-length": "BYTES", "max-length": "BYTES", "env": "K=V", "image": "IMAGE",
 	"namespace": "NAMESPACE", "items": "PREFIX", "metadata-prefix": "PREFIX", "service-account": "NAME",
 	"requests-cpu": "CPU", "limits-cpu": "CPU", "requests-memory": "SIZE", "limits-memory": "SIZE", "s3-region": "REGION",
 	"log-level": "LEVEL", "log-format": "FORMAT",

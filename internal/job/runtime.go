@@ -115,6 +115,10 @@ type Settings struct {
 	// RequireContext: every message decrypted must carry these context
 	// pairs (a nil value: the key with any value).
 	RequireContext map[string]*string
+	// ReproducedContext is the context messages are expected to have
+	// (decrypt.reproducedContext): it supplies the pairs a required
+	// encryption context kept out of a header.
+	ReproducedContext map[string]string
 	// Execution: items at once, stop at the first failure, attempts
 	// after the first for retryable errors.
 	Concurrency int
@@ -125,7 +129,8 @@ type Settings struct {
 func settingsOf(j *spec.Job) Settings {
 	s := Settings{Mode: string(j.Operation), MaxEncryptedDataKeys: j.MaxEncryptedDataKeys, MaxBodyLength: int64(j.Decrypt.MaxBodyLength),
 		UnsignedOnly: j.Decrypt.UnsignedOnly, RequireContext: j.Decrypt.RequireContext, AllowHeaderNonceReuse: j.Reencrypt.AllowHeaderNonceReuse,
-		Concurrency: max(1, j.Execution.Concurrency), FailFast: j.Execution.OnError == spec.OnErrorFailFast, Retries: 3}
+		ReproducedContext: j.Decrypt.ReproducedContext,
+		Concurrency:       max(1, j.Execution.Concurrency), FailFast: j.Execution.OnError == spec.OnErrorFailFast, Retries: 3}
 	if j.Execution.Retries != nil {
 		s.Retries = *j.Execution.Retries
 	}

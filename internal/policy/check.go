@@ -68,6 +68,7 @@ const (
 	CodeKeyGroupUnknown Code = "key-group-unknown" // the group cannot be checked offline (aliases)
 	CodeContextMissing  Code = "context-missing"   // a required context key is absent
 	CodeContextValue    Code = "context-value"     // a required context pair has another value
+	CodeContextStored   Code = "context-stored"    // a requiredContextKeys pair is stored in the header
 	CodeSuite           Code = "suite"             // not the rule's suite
 	CodeNotCommitting   Code = "not-committing"    // requireCommitting and a non-committing suite
 	CodeNotSigned       Code = "not-signed"        // requireSigned and an unsigned suite
@@ -443,7 +444,12 @@ func (c *checker) violations(i int, h *crypto.Header, keyIDs []string) (msgs []s
 	for _, k := range sortedKeys(rule.RequireContext) {
 		want := rule.RequireContext[k]
 		got, ok := h.Context[k]
+		required := slices.Contains(rule.RequiredContextKeys, k)
 		switch {
+		case required && ok:
+			add(CodeContextStored, "encryption context key %q is stored in the header; the rule wants it authenticated only (requiredContextKeys)", k)
+		case required:
+			// Authenticated, not stored: only decryption proves its value.
 		case !ok && want == nil:
 			add(CodeContextMissing, "encryption context key %q is missing", k)
 		case !ok:

@@ -239,10 +239,18 @@ func partJob(pol *spec.Policy, k partKey, suite string) (*spec.Job, error) {
 		S3:                   pol.S3,
 		KMS:                  pol.KMS,
 	}
+	job.Encrypt.RequiredContextKeys = r.RequiredContextKeys
 	if op == planner.Reencrypt {
-		// The message's context is kept; the rule's pairs are added.
+		// The message's context is kept; the rule's pairs are added. Its
+		// required pairs, which a source may not store, are reproduced.
 		job.Decrypt.KeyGroup = dec
 		job.Encrypt.Context, job.Reencrypt.Add = nil, ec
+		for _, k := range r.RequiredContextKeys {
+			if job.Decrypt.ReproducedContext == nil {
+				job.Decrypt.ReproducedContext = map[string]string{}
+			}
+			job.Decrypt.ReproducedContext[k] = ec[k]
+		}
 	}
 	if k.rewrap {
 		// The suite already complies: a rewrap keeps it, and so sets none.
