@@ -16,6 +16,7 @@ import (
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/internal/keygroup"
+	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/planner"
 )
 
@@ -294,7 +295,7 @@ func record(mode string, r *Result, shard string) *Record {
 	it := r.Item
 	rec := &Record{Mode: mode, Input: absLocal(it.Input), Output: absLocal(it.Output), Item: it.Identity(), Action: it.Action,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, BytesInStorage: r.BytesInStorage, DurationMS: float64(r.Duration.Microseconds()) / 1000,
-		Attempts: r.Attempts, Fingerprint: string(it.Fingerprint), Shard: shard, Time: time.Now().UTC()}
+		Attempts: r.Attempts, Fingerprint: string(it.Fingerprint), Shard: report.Shard(shard), Time: time.Now().UTC()}
 	switch {
 	case r.NotStarted:
 		// Not done: the error field keeps resume and report from taking

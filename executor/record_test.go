@@ -39,7 +39,7 @@ func TestMetadataLogTornTail(t *testing.T) {
 		t.Fatalf("log after append:\n%s", data)
 	}
 	var warns []string
-	got, err := ReadCompleted(bytes.NewReader(data), func(w string) { warns = append(warns, w) })
+	got, err := report.ReadCompleted(bytes.NewReader(data), func(w string) { warns = append(warns, w) })
 	if err != nil || got["a"] != "fp-a" || got["c"] != "fp-c" || len(got) != 2 {
 		t.Fatalf("completed = %v, %v", got, err)
 	}
@@ -79,7 +79,7 @@ func TestMetadataLogShortWrite(t *testing.T) {
 	if err := l.Write(doneRecord("b", "fp-b")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadCompleted(bytes.NewReader(w.buf.Bytes()), nil)
+	got, err := report.ReadCompleted(bytes.NewReader(w.buf.Bytes()), nil)
 	if err != nil || len(got) != 1 || got["b"] != "fp-b" {
 		t.Fatalf("completed = %v, %v; log:\n%s", got, err, w.buf.String())
 	}
@@ -125,7 +125,7 @@ func TestMetadataLogEveryLineReadable(t *testing.T) {
 			t.Errorf("non-UTF-8 input not kept losslessly: %s", line)
 		}
 	}
-	got, err := ReadCompleted(bytes.NewReader(buf.Bytes()), nil)
+	got, err := report.ReadCompleted(bytes.NewReader(buf.Bytes()), nil)
 	want := map[string]sources.Fingerprint{"mid": "fp-mid", "huge": "fp-huge", "dir/\xff\xfe.txt": "fp-odd"}
 	if err != nil || len(got) != len(want) {
 		t.Fatalf("completed = %v, %v", got, err)

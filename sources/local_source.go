@@ -147,7 +147,7 @@ func (s *LocalSource) walk(ctx context.Context, dir, rel string, ancestors []fil
 		var it Item
 		switch {
 		case e.err != nil:
-			it = Item{Key: key, Err: fmt.Errorf("stat %s: %w", p, e.err)}
+			it = Item{Key: key, Err: statErr(p, e.err)}
 		case e.skip != "":
 			it = Item{Key: key, Skipped: e.skip}
 		case e.info.IsDir():
@@ -376,3 +376,14 @@ func (s *LocalSource) OpenHeader(ctx context.Context, key string) (io.ReadCloser
 }
 
 var _ Source = (*LocalSource)(nil)
+
+// statErr names the path of a failed stat once: an *fs.PathError from
+// os.Stat or DirEntry.Info already says "stat <path>: ..." (wrapping it
+// again gave "stat x: stat x: ...").
+func statErr(p string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("stat %s: %w", p, err)
+}

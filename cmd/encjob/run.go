@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/internal/shard"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/sources"
@@ -490,7 +491,7 @@ func completedFrom(path string, overwrite bool, warn func(string)) (map[string]s
 		// earlier records; reading it would block or never end.
 		return nil, nil
 	}
-	return executor.ReadCompleted(f, warn)
+	return report.ReadCompleted(f, warn)
 }
 
 func summaryFailed(sum *executor.Summary) []executor.Result {

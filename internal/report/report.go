@@ -45,26 +45,20 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/encjob/encjob/planner"
 )
 
-// Actions, as the metadata log writes them.
-const (
-	ActionEncrypt   = "encrypt"
-	ActionDecrypt   = "decrypt"
-	ActionReencrypt = "reencrypt"
-	ActionRewrap    = "rewrap"
-	ActionUnchanged = "unchanged"
-	ActionSkip      = "skip"
-	ActionConflict  = "conflict"
-	ActionError     = "error"
-)
+// Actions lists every action a log line may name, in display order:
+// planner.Actions, which owns the names and symbols.
+var Actions = actionNames()
 
-// Actions lists every action in display order.
-var Actions = []string{ActionEncrypt, ActionDecrypt, ActionReencrypt, ActionRewrap, ActionUnchanged, ActionSkip, ActionConflict, ActionError}
-
-var symbols = map[string]string{
-	ActionEncrypt: "+", ActionDecrypt: "-", ActionReencrypt: "~", ActionRewrap: "^", ActionUnchanged: "=",
-	ActionSkip: "s", ActionConflict: "!", ActionError: "x",
+func actionNames() []string {
+	out := make([]string, len(planner.Actions))
+	for i, a := range planner.Actions {
+		out[i] = string(a)
+	}
+	return out
 }
 
 // Summary is the merged result of a run's logs. Every list is sorted by
@@ -106,20 +100,6 @@ func (s *Summary) Failed() int { return len(s.Failures) }
 // OK reports whether every item succeeded (or was skipped, unchanged or a
 // conflict) and no item was processed twice.
 func (s *Summary) OK() bool { return len(s.Failures) == 0 && len(s.Duplicates) == 0 }
-
-// line is the part of a metadata log line the report reads.
-type line struct {
-	Input    string          `json:"input"`
-	InputB64 string          `json:"input_b64"` // the input's bytes when they are not UTF-8
-	Output   string          `json:"output"`
-	Action   string          `json:"action"`
-	Error    string          `json:"error"`
-	BytesIn  int64           `json:"bytes_in"`
-	BytesOut int64           `json:"bytes_out"`
-	Shard    json.RawMessage `json:"shard"`
-	Mode     string          `json:"mode"`    // aws-encryption-cli
-	Skipped  bool            `json:"skipped"` // aws-encryption-cli
-}
 
 type entry struct {
 	output, action, err, shard string
@@ -218,8 +198,8 @@ func Merge(readers ...io.Reader) (*Summary, error) {
 		e := items[in]
 		s.BytesIn += e.bytesIn
 		s.BytesOut += e.bytesOut
-		if e.err != "" || e.action == ActionError {
-			s.Actions[ActionError]++
+		if e.err != "" || e.action == string(planner.Error) {
+			s.Actions[string(planner.Error)]++
 			msg := e.err
 			if msg == "" {
 				msg = "failed (the log gives no cause)"
@@ -244,58 +224,43 @@ func Merge(readers ...io.Reader) (*Summary, error) {
 	return s, nil
 }
 
+// parsed is a line as the merge uses it.
 type parsed struct {
-	line
-	shard string
+	Input, Output, Action, Error string
+	BytesIn, BytesOut            int64
+	shard                        string
 }
 
 func parseLine(b []byte) (parsed, error) {
-	var l line
-	if err := json.Unmarshal(b, &l); err != nil {
-		return parsed{}, fmt.Errorf("not a JSON object: %w", err)
-	}
-	if l.InputB64 != "" {
-		// A name that is not UTF-8: "input" holds it with U+FFFD
-		// replacements, input_b64 its bytes.
-		raw, err := base64.StdEncoding.DecodeString(l.InputB64)
-		if err != nil {
-			return parsed{}, fmt.Errorf(`%q: "input_b64" is not base64: %v`, l.Input, err)
+	r, err := DecodeRecord(b)
+	if err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return parsed{}, fmt.Errorf("not a JSON object: %w", err)
 		}
-		l.Input = string(raw)
+		return parsed{}, err
 	}
-	if l.Input == "" {
+	if r.Input == "" {
 		return parsed{}, errors.New(`"input" is missing or empty`)
 	}
+	l := parsed{Input: r.Input, Output: r.Output, Action: string(r.Action), Error: r.Error, BytesIn: r.BytesIn, BytesOut: r.BytesOut, shard: string(r.Shard)}
 	if l.Action == "" {
 		switch {
-		case l.Skipped:
-			l.Action = ActionSkip
-		case l.Mode == ActionEncrypt || l.Mode == ActionDecrypt:
-			l.Action = l.Mode
+		case r.Skipped:
+			l.Action = string(planner.Skip)
+		case r.Mode == string(planner.Encrypt) || r.Mode == string(planner.Decrypt):
+			l.Action = r.Mode
 		default:
 			return parsed{}, fmt.Errorf(`%q: "action" is missing`, l.Input)
 		}
 	}
-	if _, ok := symbols[l.Action]; !ok {
+	if !slices.Contains(Actions, l.Action) {
 		return parsed{}, fmt.Errorf("%q: unknown action %q (want one of %s)", l.Input, l.Action, strings.Join(Actions, ", "))
 	}
 	if l.BytesIn < 0 || l.BytesOut < 0 {
 		return parsed{}, fmt.Errorf("%q: negative byte count", l.Input)
 	}
-	p := parsed{line: l}
-	if len(l.Shard) > 0 && string(l.Shard) != "null" {
-		var str string
-		var num int64
-		switch {
-		case json.Unmarshal(l.Shard, &str) == nil:
-			p.shard = str
-		case json.Unmarshal(l.Shard, &num) == nil:
-			p.shard = strconv.FormatInt(num, 10)
-		default:
-			return parsed{}, fmt.Errorf(`%q: "shard" must be "i/n" or a number, not %s`, l.Input, l.Shard)
-		}
-	}
-	return p, nil
+	return l, nil
 }
 
 // compareShards orders "2/8" before "10/8" and names after numbers.
@@ -358,7 +323,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	width := len(count(s.Items))
 	for _, a := range Actions {
 		if n := s.Actions[a]; n > 0 {
-			fmt.Fprintf(&b, "  %s %-9s %*s\n", symbols[a], a, width, count(n))
+			fmt.Fprintf(&b, "  %s %-9s %*s\n", planner.Action(a).Symbol(), a, width, count(n))
 		}
 	}
 	fmt.Fprintf(&b, "bytes: %s in, %s out\n", size(s.BytesIn), size(s.BytesOut))
