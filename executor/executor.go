@@ -116,42 +116,14 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	}
 	start := time.Now()
 	cleanStale(ctx, p)
-	sum := &Summary{Done: map[planner.Action]int{}, Items: len(p.Items)}
-	var mu sync.Mutex
-	var bytesIn, bytesOut atomic.Int64
-	finish := func(r Result) {
-		rec := record(set.Mode, &r, o.Shard)
-		// A log write that fails does not undo the item: its output is
-		// committed (or it failed for its own reason). Both facts are
-		// reported: the item's outcome, and the unwritten record.
-		logErr := o.Metadata.Write(rec)
-		bytesIn.Add(r.BytesIn)
-		bytesOut.Add(r.BytesOut)
-		mu.Lock()
-		if logErr != nil {
-			if sum.MetadataUnwritten == 0 {
-				sum.MetadataErr = fmt.Errorf("writing the record of %s: %w", r.Item.Input, logErr)
-			}
-			sum.MetadataUnwritten++
-		}
-		if r.NotStarted {
-			sum.NotStarted++
-		} else if r.Err != nil {
-			sum.Failed = append(sum.Failed, r)
-		} else {
-			sum.Done[r.Item.Action]++
-		}
-		mu.Unlock()
-		if o.Progress != nil {
-			o.Progress(r)
-		}
-	}
+	t := &tally{sum: &Summary{Done: map[planner.Action]int{}, Items: len(p.Items)}, mode: set.Mode, o: &o}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Concurrency)
 	var commits sync.WaitGroup
 	for i := range p.Items {
 		it := &p.Items[i]
-		if !it.Action.Changes() {
+		switch {
+		case !it.Action.Changes():
 			r := Result{Item: it}
 			if it.Action == planner.Error {
 				r.Err = errors.New(it.Reason)
@@ -159,45 +131,17 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 			if it.Action == planner.Skip && (it.MissingContextKeys != nil || it.MissingContextPairs != nil) {
 				r.Header = skippedHeader(ctx, rt, it)
 			}
-			finish(r)
-			continue
+			t.finish(r)
+		case gctx.Err() != nil:
+			t.finish(Result{Item: it, NotStarted: true, NotStartedWhy: notStartedWhy(ctx)})
+		default:
+			g.Go(func() error { return t.run(ctx, gctx, rt, it, retries, &commits) })
 		}
-		if gctx.Err() != nil {
-			finish(Result{Item: it, NotStarted: true, NotStartedWhy: notStartedWhy(ctx)})
-			continue
-		}
-		g.Go(func() error {
-			started := time.Now()
-			if gctx.Err() != nil {
-				// Stopped while this item waited for a slot.
-				finish(Result{Item: it, NotStarted: true, NotStartedWhy: notStartedWhy(ctx)})
-				return nil
-			}
-			r, pending := runItemRecovered(gctx, rt, it, retries, o.BytesRead)
-			if pending == nil {
-				finish(r)
-				if r.Err != nil && (o.FailFast || o.Fatal != nil && o.Fatal(r.Err)) {
-					return r.Err
-				}
-				return nil
-			}
-			// The output is staged; it becomes durable and visible with
-			// the next group commit. Record the item only then.
-			commits.Add(1)
-			go func() {
-				defer commits.Done()
-				if err := <-pending; err != nil {
-					r.Err = fmt.Errorf("commit: %w", err)
-				}
-				r.Duration = time.Since(started)
-				finish(r)
-			}()
-			return nil
-		})
 	}
 	err := g.Wait()
 	commits.Wait()
-	sum.BytesIn, sum.BytesOut = bytesIn.Load(), bytesOut.Load()
+	sum := t.sum
+	sum.BytesIn, sum.BytesOut = t.bytesIn.Load(), t.bytesOut.Load()
 	sum.Elapsed = time.Since(start)
 	if err != nil && ctx.Err() == nil && o.Fatal != nil && o.Fatal(err) {
 		return sum, &FatalError{Err: err}
@@ -206,6 +150,87 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 		return sum, fmt.Errorf("stopped at the first failure (onError: fail-fast): %w", err)
 	}
 	return sum, ctx.Err()
+}
+
+// tally records finished items: one metadata record each, the summary,
+// the progress callback. Safe for concurrent use.
+type tally struct {
+	mu                sync.Mutex
+	sum               *Summary
+	mode              string
+	o                 *Options
+	bytesIn, bytesOut atomic.Int64
+}
+
+// finish records one result.
+func (t *tally) finish(r Result) {
+	rec := record(t.mode, &r, t.o.Shard)
+	// A log write that fails does not undo the item: its output is
+	// committed (or it failed for its own reason). Both facts are
+	// reported: the item's outcome, and the unwritten record.
+	logErr := t.o.Metadata.Write(rec)
+	t.bytesIn.Add(r.BytesIn)
+	t.bytesOut.Add(r.BytesOut)
+	t.mu.Lock()
+	sum := t.sum
+	if logErr != nil {
+		if sum.MetadataUnwritten == 0 {
+			sum.MetadataErr = fmt.Errorf("writing the record of %s: %w", r.Item.Input, logErr)
+		}
+		sum.MetadataUnwritten++
+	}
+	switch {
+	case r.NotStarted:
+		sum.NotStarted++
+	case r.Err != nil:
+		sum.Failed = append(sum.Failed, r)
+	default:
+		sum.Done[r.Item.Action]++
+	}
+	t.mu.Unlock()
+	if t.o.Progress != nil {
+		t.o.Progress(r)
+	}
+}
+
+// run processes one changing item in its errgroup slot. The error it
+// returns stops the run (fail-fast, a fatal error).
+func (t *tally) run(ctx, gctx context.Context, rt *planner.Runtime, it *planner.Item, retries int, commits *sync.WaitGroup) error {
+	started := time.Now()
+	if gctx.Err() != nil {
+		// Stopped while this item waited for a slot.
+		t.finish(Result{Item: it, NotStarted: true, NotStartedWhy: notStartedWhy(ctx)})
+		return nil
+	}
+	r, pending := runItemRecovered(gctx, rt, it, retries, t.o.BytesRead)
+	if pending == nil {
+		t.finish(r)
+		if r.Err != nil && (t.o.FailFast || t.o.Fatal != nil && t.o.Fatal(r.Err)) {
+			return r.Err
+		}
+		return nil
+	}
+	// The output is staged; it becomes durable and visible with the next
+	// group commit. Record the item only then.
+	commits.Add(1)
+	go func() {
+		defer commits.Done()
+		if err := <-pending; err != nil {
+			r.Err = commitError(err)
+		}
+		r.Duration = time.Since(started)
+		t.finish(r)
+	}()
+	return nil
+}
+
+// commitError says a commit failed, once: destinations that name the
+// commit themselves ("commit <path>: ...") are not wrapped again.
+func commitError(err error) error {
+	if strings.HasPrefix(err.Error(), "commit ") {
+		return err
+	}
+	return fmt.Errorf("commit: %w", err)
 }
 
 // Retry returns n for Options.Retries.
@@ -374,7 +399,7 @@ func commit(ctx context.Context, w sources.Writer, committed *bool) (<-chan erro
 		return ac.CommitAsync(ctx), nil
 	}
 	if err := w.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+		return nil, commitError(err)
 	}
 	*committed = true
 	return nil, nil

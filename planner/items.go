@@ -101,7 +101,7 @@ func (rt *Runtime) decideLive(ctx context.Context, gp *guardPass, l Listed, comp
 		if errors.Is(err, sources.ErrNotFound) {
 			it.Action, it.Reason = Skip, Vanished
 		} else {
-			it.Action, it.Reason = Error, "stat: "+err.Error()
+			it.Action, it.Reason = Error, "source: "+err.Error() // the error names the operation and path
 		}
 		return it, nil
 	}

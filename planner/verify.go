@@ -17,13 +17,20 @@ import (
 // PlanError is a plan refused by VerifyPlan: one item is not what the job
 // would produce. Nothing has been written when it is returned.
 type PlanError struct {
-	Index int    // the item's index in Plan.Items
+	Index int    // the item's index in Plan.Items (-1: the plan as a whole)
 	Input string // the item's input, as the plan has it
 	Field string // the JSON field at fault ("out_root", "action", ...)
 	Cause string
+	// Stale: the plan was right when made, the world changed since (a
+	// source changed); planning again fixes it. Otherwise the plan was
+	// edited, is errored or belongs to another job.
+	Stale bool
 }
 
 func (e *PlanError) Error() string {
+	if e.Index < 0 {
+		return fmt.Sprintf("plan: %s: %s", e.Field, e.Cause)
+	}
 	in := e.Input
 	if in == "" {
 		in = "?"
@@ -47,81 +54,113 @@ func (e *PlanError) Error() string {
 //
 // The error is a *PlanError naming the item and the field. executor.Apply
 // calls VerifyPlan first; it never panics on any plan.
-func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
+func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) error {
 	if p == nil {
 		return &PlanError{Index: -1, Field: "plan", Cause: "no plan"}
 	}
 	trusted := p.builtBy == rt
-	job := rt.Job
-	op := Action(job.Operation)
-	var gp *guardPass
 	if !trusted {
-		gp = rt.newGuardPass()
+		if err := rt.checkPlanJob(p); err != nil {
+			return err
+		}
 	}
+	var live, recorded []int // changing items to check live; others with a fingerprint
 	outputs := map[string]int{}
-	singles := map[int]bool{}
-	var live []int // the items whose sources are checked
 	for i := range p.Items {
-		it := &p.Items[i]
-		bad := func(field, format string, a ...any) error {
-			return &PlanError{Index: i, Input: it.Input, Field: field, Cause: fmt.Sprintf(format, a...)}
-		}
-		if it.SourceIndex < 0 || it.SourceIndex >= len(rt.Sources) || it.SourceIndex >= len(job.Sources) {
-			return bad("source", "index %d out of range: the job has %d sources", it.SourceIndex, len(job.Sources))
-		}
-		switch it.Action {
-		case Encrypt, Decrypt, Reencrypt, Rewrap:
-			want := op
-			if op == Reencrypt && job.Rewrap() && !rt.KMSBlobs(it.SourceIndex) && !rt.rewrapFallsBack(it.Suite) {
-				want = Rewrap // as rewrapAction plans it
-			}
-			if it.Action != want {
-				return bad("action", "%q, but the job (operation %s) would %s this item", it.Action, op, want)
-			}
-		case Unchanged, Skip, Conflict, Error:
-			continue // written nowhere: only recorded
-		default:
-			return bad("action", "unknown action %q", it.Action)
-		}
-		if err := rt.checkApplyFields(it); err != nil {
-			return bad(err.field, "%s", err.cause)
-		}
-		loc := rt.Locations[it.SourceIndex]
-		stdin := loc.Kind == sources.Stdio
-		if stdin {
-			if it.Key != sources.StdinKey {
-				return bad("key", "%q: standard input has the one item %q", it.Key, sources.StdinKey)
-			}
-		} else if err := sources.CheckKey(it.Key); err != nil {
-			return bad("key", "%v", err)
-		}
-		if it.Fingerprint == "" && !stdin {
-			return bad("fingerprint", "missing: without it the source cannot be checked for changes (or replaced in place safely)")
-		}
-		if prev, dup := outputs[it.Output]; dup && it.Output != "<stdout>" {
-			return bad("output", "%s is also the output of item %d", it.Output, prev)
-		}
-		outputs[it.Output] = i
-		if !trusted {
+		changes, err := rt.checkItem(i, &p.Items[i], outputs)
+		switch {
+		case err != nil:
+			return err
+		case changes:
 			live = append(live, i)
+		case p.Items[i].Fingerprint != "":
+			// Written nowhere, only recorded; but a saved plan's record
+			// of it must still be true.
+			recorded = append(recorded, i)
 		}
 	}
 	if trusted {
 		return nil
 	}
-	// The live checks stat every item: in parallel, and the first refusal
-	// in plan order is the one reported.
+	if err := rt.checkSources(ctx, p, live, recorded); err != nil {
+		return err
+	}
+	p.builtBy = rt // verified: a second call (executor.Apply's) is cheap
+	return nil
+}
+
+// checkItem checks what one item says without reading anything: its
+// source index, action, apply fields, key, fingerprint and a unique
+// output. It reports whether the item changes anything.
+func (rt *Runtime) checkItem(i int, it *Item, outputs map[string]int) (bool, error) {
+	job := rt.Job
+	op := Action(job.Operation)
+	bad := func(field, format string, a ...any) error {
+		return &PlanError{Index: i, Input: it.Input, Field: field, Cause: fmt.Sprintf(format, a...)}
+	}
+	if it.SourceIndex < 0 || it.SourceIndex >= len(rt.Sources) || it.SourceIndex >= len(job.Sources) {
+		return false, bad("source", "index %d out of range: the job has %d sources", it.SourceIndex, len(job.Sources))
+	}
+	switch it.Action {
+	case Encrypt, Decrypt, Reencrypt, Rewrap:
+		want := op
+		if op == Reencrypt && job.Rewrap() && !rt.KMSBlobs(it.SourceIndex) && !rt.rewrapFallsBack(it.Suite) {
+			want = Rewrap // as rewrapAction plans it
+		}
+		if it.Action != want {
+			return false, bad("action", "%q, but the job (operation %s) would %s this item", it.Action, op, want)
+		}
+	case Unchanged, Skip, Conflict, Error:
+		return false, nil
+	default:
+		return false, bad("action", "unknown action %q", it.Action)
+	}
+	if err := rt.checkApplyFields(it); err != nil {
+		return false, bad(err.field, "%s", err.cause)
+	}
+	stdin := rt.Locations[it.SourceIndex].Kind == sources.Stdio
+	if stdin {
+		if it.Key != sources.StdinKey {
+			return false, bad("key", "%q: standard input has the one item %q", it.Key, sources.StdinKey)
+		}
+	} else if err := sources.CheckKey(it.Key); err != nil {
+		return false, bad("key", "%v", err)
+	}
+	if it.Fingerprint == "" && !stdin {
+		return false, bad("fingerprint", "missing: without it the source cannot be checked for changes (or replaced in place safely)")
+	}
+	if prev, dup := outputs[it.Output]; dup && it.Output != "<stdout>" {
+		return false, bad("output", "%s is also the output of item %d", it.Output, prev)
+	}
+	outputs[it.Output] = i
+	return true, nil
+}
+
+// checkSources checks a plan not built by rt against its sources as they
+// are now: every changing item (verifyLive), every other item's version
+// (verifyRecorded), and what only the whole plan shows (the same checks
+// the planner makes). The item stats run in parallel; the first refusal
+// in plan order is the one reported.
+func (rt *Runtime) checkSources(ctx context.Context, p *Plan, live, recorded []int) error {
+	singles := map[int]bool{}
 	for i, l := range rt.Locations {
 		if l.Kind == sources.S3 {
 			singles[i] = !l.IsPrefix() && rt.Storage.S3ObjectExists(ctx, l.Bucket, l.Key)
 		}
 	}
+	gp := rt.newGuardPass()
 	errs := make([]error, len(p.Items))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
 	for _, i := range live {
 		g.Go(func() error {
 			errs[i] = rt.verifyLive(gctx, gp, i, &p.Items[i], singles)
+			return nil
+		})
+	}
+	for _, i := range recorded {
+		g.Go(func() error {
+			errs[i] = rt.verifyRecorded(gctx, i, &p.Items[i])
 			return nil
 		})
 	}
@@ -134,12 +173,6 @@ func VerifyPlan(ctx context.Context, rt *Runtime, p *Plan) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer func() {
-		if err == nil {
-			p.builtBy = rt // verified: a second call (executor.Apply's) is cheap
-		}
-	}()
-	// What only the whole plan shows (the same checks the planner makes).
 	check := append([]Item(nil), p.Items...)
 	gp.finish(check)
 	for i := range check {
@@ -163,7 +196,9 @@ func (rt *Runtime) verifyLive(ctx context.Context, gp *guardPass, i int, it *Ite
 		return bad("key", "%v", err)
 	}
 	if !stdin && si.Print != it.Fingerprint {
-		return bad("fingerprint", "stale: the source changed since planning (or the fingerprint was edited)")
+		pe := bad("fingerprint", "stale: the source changed since planning (or the fingerprint was edited)").(*PlanError)
+		pe.Stale = true
+		return pe
 	}
 	if want := displayInput(loc, si); it.Input != want {
 		return bad("input", "%q, but the source names this item %q", it.Input, want)
@@ -286,6 +321,67 @@ func (rt *Runtime) checkApplyFields(it *Item) *fieldError {
 		return &fieldError{"target", fmt.Sprintf("key group %q, but the job writes under %q", it.Target.KeyGroup, tgt.KeyGroup)}
 	case !it.Target.Edit.equal(tgt.Edit):
 		return &fieldError{"target", "context_edit is not the job's (reencrypt.remove, reencrypt.add, encrypt.context)"}
+	}
+	return nil
+}
+
+// checkPlanJob refuses, before any item is looked at, a plan that is not
+// this runtime's job as planned: its job edited (the recorded digest no
+// longer matches), another job, another base directory, or a plan with
+// errored items (an item the planner could not decide is not applied
+// half: fix it and plan again).
+func (rt *Runtime) checkPlanJob(p *Plan) error {
+	whole := func(field, format string, a ...any) error {
+		return &PlanError{Index: -1, Field: field, Cause: fmt.Sprintf(format, a...)}
+	}
+	if p.Job == nil {
+		return whole("job", "missing")
+	}
+	d := p.Job.Digest()
+	switch {
+	case d != p.SpecDigest:
+		return whole("spec_digest", "the plan's job does not match its recorded spec digest (the plan file was edited)")
+	case d != rt.Job.Digest():
+		return whole("job", "the plan was made for another job (spec digest %s, this job's %s)", short(d), short(rt.Job.Digest()))
+	case p.BaseDir != rt.BaseDir:
+		return whole("base_dir", "%s, but this job resolves its paths against %s", p.BaseDir, rt.BaseDir)
+	}
+	var errored []string
+	for i := range p.Items {
+		if it := &p.Items[i]; it.Action == Error {
+			errored = append(errored, it.Input+": "+it.Reason)
+		}
+	}
+	if len(errored) > 0 {
+		return whole("items", "%d errored items (fix them and plan again); first: %s", len(errored), errored[0])
+	}
+	return nil
+}
+
+func short(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
+}
+
+// verifyRecorded checks that a non-changing item of a saved plan is still
+// the version the plan decided on: an item planned unchanged, skipped or
+// a conflict may need work once its source changed.
+func (rt *Runtime) verifyRecorded(ctx context.Context, i int, it *Item) error {
+	if it.SourceIndex < 0 || it.SourceIndex >= len(rt.Sources) {
+		return nil // refused above for changing items; nothing is done with this one
+	}
+	var si sources.Item
+	err := retryTransient(ctx, func() (err error) {
+		si, err = rt.Sources[it.SourceIndex].Stat(ctx, it.Key)
+		return err
+	})
+	switch {
+	case err != nil:
+		return &PlanError{Index: i, Input: it.Input, Field: "fingerprint", Cause: "stale: the source cannot be stat'ed now: " + err.Error(), Stale: true}
+	case !samePrint(it.Fingerprint, si.Print) && si.Print != it.Fingerprint:
+		return &PlanError{Index: i, Input: it.Input, Field: "fingerprint", Cause: "stale: the source changed since planning", Stale: true}
 	}
 	return nil
 }

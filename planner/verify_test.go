@@ -67,6 +67,15 @@ func TestVerifyPlanRefusesEdits(t *testing.T) {
 		{"out_key", func(p *Plan) { p.Items[0].OutKey = "../../x" }, "out_key"},
 		{"output", func(p *Plan) { p.Items[0].Output = dir + "/k.key" }, "output"},
 		{"duplicate", func(p *Plan) { p.Items = append(p.Items, p.Items[0]) }, "output"},
+		// The plan as a whole.
+		{"spec digest", func(p *Plan) { p.SpecDigest = "0000" }, "spec_digest"},
+		{"another job", func(p *Plan) { p.Job.Output.Path = "elsewhere"; p.SpecDigest = p.Job.Digest() }, "job"},
+		{"base dir", func(p *Plan) { p.BaseDir = "/elsewhere" }, "base_dir"},
+		{"errored item", func(p *Plan) { p.Items[1].Action, p.Items[1].Reason = Error, "unreadable" }, "items"},
+		{"unchanged item whose source changed", func(p *Plan) {
+			p.Items[1].Action = Unchanged
+			p.Items[1].Fingerprint = "local:1:2:3:4:5"
+		}, "fingerprint"},
 		// How the item is written is the job's too (format 2).
 		{"in place", func(p *Plan) { p.Items[0].InPlace = true }, "in_place"},
 		{"overwrite", func(p *Plan) { p.Items[0].Overwrite = true }, "overwrite"},

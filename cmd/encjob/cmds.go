@@ -225,11 +225,12 @@ func cmdPlan(ctx context.Context, e *env, c *console, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	var err error
 	if j.file != "" && fileHasPolicy(e, j.file) {
-		c.verbosity = j.verbose
-		return applyPolicy(ctx, e, c, j.file, true, "", false, false)
+		err = planPolicy(ctx, e, c, &j, *asJSON, *out, *detailed)
+	} else {
+		err = planCommand(ctx, e, c, &j, fs, *asJSON, *out, *detailed)
 	}
-	err := planCommand(ctx, e, c, &j, fs, *asJSON, *out, *detailed)
 	if *detailed && err != nil {
 		var x *exitError
 		if errors.As(err, &x) && x.Code == exitUsage && x.Err == errSilent {
@@ -328,7 +329,10 @@ func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
 		return usageErrorf("-q", "not allowed with -v")
 	}
 	if j.file != "" && fs.NArg() == 0 && fileHasPolicy(e, j.file) {
-		return applyPolicy(ctx, e, c, j.file, false, j.metadataOutput, j.overwriteMetadata, *autoApprove)
+		return applyPolicy(ctx, e, c, j.file, j.metadataOutput, j.overwriteMetadata, *autoApprove)
+	}
+	if fs.NArg() == 1 && isSavedPolicyPlan(fs.Arg(0)) {
+		return applySavedPolicy(ctx, e, c, fs.Arg(0), j.file, j.metadataOutput, j.overwriteMetadata, *autoApprove)
 	}
 	var (
 		job   *spec.Job

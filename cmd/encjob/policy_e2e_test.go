@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -113,5 +114,87 @@ spec:
 	}
 	if sum.Items != 3 || sum.Actions["encrypt"] != 3 {
 		t.Fatalf("report %+v\n%s", sum, r.stdout)
+	}
+}
+
+// TestE2EPolicyPlanSaved: a policy reconciliation is a plan like a job's:
+// plan --detailed-exitcode, --json and --out work, apply PLANFILE applies
+// the saved reconciliation, and the library refuses an edited or stale
+// one before anything is written.
+func TestE2EPolicyPlanSaved(t *testing.T) {
+	dir, _ := setup(t)
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "public"), 0o755)
+	os.WriteFile(filepath.Join(tree, "public", "readme.txt"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(tree, "plain.txt"), []byte("secret"), 0o644)
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policyYAML), 0o644)
+
+	r := encjob(t, dir, nil, "plan", "-f", "policy.yaml", "--detailed-exitcode")
+	wantCode(t, r, 2)
+	if !strings.Contains(r.stdout, "+ 1 encrypt") || !strings.Contains(r.stdout, "plain.txt") {
+		t.Fatalf("plan: %s", r.stdout)
+	}
+	r = encjob(t, dir, nil, "plan", "-f", "policy.yaml", "--json", "--out", "p.json")
+	wantCode(t, r, 0)
+	var printed, saved struct {
+		Kind  string `json:"kind"`
+		Parts []struct {
+			Action string          `json:"action"`
+			Plan   json.RawMessage `json:"plan"`
+		} `json:"parts"`
+		Others []struct{ Action string } `json:"others"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &printed); err != nil {
+		t.Fatalf("plan --json: %v\n%s", err, r.stdout)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "p.json"))
+	if err != nil || json.Unmarshal(b, &saved) != nil {
+		t.Fatalf("--out: %v\n%s", err, b)
+	}
+	if printed.Kind != "EncryptionPolicyPlan" || saved.Kind != printed.Kind || len(saved.Parts) != 1 || saved.Parts[0].Action != "encrypt" || len(saved.Others) != 1 {
+		t.Fatalf("saved plan: %s", b)
+	}
+	if bytes.Contains(b, []byte("secret")) {
+		t.Fatal("the plan holds plaintext")
+	}
+
+	// Edited plans are refused by the library (exit 3), nothing written.
+	edit := func(name, old, new string) {
+		t.Helper()
+		if !bytes.Contains(b, []byte(old)) {
+			t.Fatalf("%s: %q not in the plan", name, old)
+		}
+		os.WriteFile(filepath.Join(dir, name), bytes.Replace(b, []byte(old), []byte(new), 1), 0o644)
+	}
+	edit("out_root.json", `"in_place": true`, `"in_place": false`)
+	edit("context.json", `"tenant": "acme"`, `"tenant": "evil"`)
+	edit("version.json", `"format_version": 2`, `"format_version": 1`)
+	for name, why := range map[string]string{"out_root.json": "in_place", "context.json": "policy digest", "version.json": "format version 1"} {
+		r = encjob(t, dir, nil, "apply", "--auto-approve", name)
+		wantCode(t, r, 3)
+		if !strings.Contains(r.stderr, why) {
+			t.Errorf("%s: refused without naming %q: %s", name, why, r.stderr)
+		}
+		if got, _ := os.ReadFile(filepath.Join(tree, "plain.txt")); string(got) != "secret" {
+			t.Fatalf("%s: a refused plan changed plain.txt", name)
+		}
+	}
+
+	// Applying the saved plan: confirmation as for -f, then the change.
+	wantCode(t, encjob(t, dir, nil, "apply", "p.json"), 2) // no terminal: needs --auto-approve
+	wantCode(t, encjob(t, dir, nil, "apply", "--auto-approve", "-f", "policy.yaml", "p.json"), 0)
+	if got, _ := os.ReadFile(filepath.Join(tree, "plain.txt")); string(got) == "secret" {
+		t.Fatal("plain.txt not encrypted")
+	}
+	wantCode(t, encjob(t, dir, nil, "check", "-f", "policy.yaml"), 0)
+	wantCode(t, encjob(t, dir, nil, "plan", "-f", "policy.yaml", "--detailed-exitcode"), 0)
+	// The same plan again: its source changed since planning.
+	r = encjob(t, dir, nil, "apply", "--auto-approve", "p.json")
+	wantCode(t, r, 3)
+	if !strings.Contains(r.stderr, "stale") {
+		t.Errorf("stale plan: %s", r.stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(tree, "public", "readme.txt")); string(b) != "hello" {
+		t.Fatal("exempt file changed")
 	}
 }

@@ -111,17 +111,30 @@ func cmdExplain(e *env, args []string) error {
 	return ex.WriteText(humanWriter{e.stdout})
 }
 
-// applyPolicy reconciles every item of a policy to its rule.
-func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly bool, metadataOutput string, overwrite, autoApprove bool) error {
+// policyPlanOptions are the options a policy is planned and a saved
+// policy plan prepared with: base directory, streams, encjob's own files.
+func policyPlanOptions(e *env, base, file, planFile, metadataOutput string) planner.Options {
+	return planner.Options{BaseDir: base, Stdin: e.stdin, Stdout: e.stdout, SpecFiles: []string{file}, PlanFile: planFile,
+		MetadataLog: resolveAgainst(base, metadataOutput), OwnFilesListedOnly: true}
+}
+
+// reconcile plans a policy (policy.Plan).
+func reconcile(ctx context.Context, e *env, file, planFile, metadataOutput string) (*policy.Reconciliation, error) {
 	pol, base, err := loadPolicy(e, file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rec, err := policy.Plan(ctx, pol, policy.PlanOptions{Options: policy.Options{BaseDir: base},
-		Planner: planner.Options{BaseDir: base, Stdin: e.stdin, Stdout: e.stdout, SpecFiles: []string{file}, MetadataLog: resolveAgainst(base, metadataOutput), OwnFilesListedOnly: true}, Name: filepath.Base(file)})
+		Planner: policyPlanOptions(e, base, file, planFile, metadataOutput), Name: filepath.Base(file)})
 	if err != nil {
-		return refusal(interrupted(ctx, err))
+		return nil, refusal(interrupted(ctx, err))
 	}
+	return rec, nil
+}
+
+// printReconciliation writes the counts line and the changing items (all
+// items with -v).
+func printReconciliation(e *env, c *console, label string, rec *policy.Reconciliation, listChanges bool) {
 	counts := planner.Count(rec.Items())
 	var parts []string
 	for _, a := range planner.Actions {
@@ -129,17 +142,124 @@ func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly 
 			parts = append(parts, fmt.Sprintf("%s %d %s", a.Symbol(), n, a))
 		}
 	}
-	hprintf(e.stdout, "policy %s: %s\n", file, strings.Join(parts, ", "))
-	if c.verbosity > 0 || planOnly {
+	hprintf(e.stdout, "policy %s: %s\n", label, strings.Join(parts, ", "))
+	if c.verbosity > 0 || listChanges {
 		for _, it := range rec.Items() {
 			if it.Action.Changes() || c.verbosity > 0 {
 				hprintf(e.stdout, "  %s %s (rule %d) %s\n", it.Action.Symbol(), it.Input, it.Rule, it.Reason)
 			}
 		}
 	}
-	if planOnly {
-		return nil
+}
+
+// planPolicy: encjob plan -f POLICY [--out F] [--json] [--detailed-exitcode],
+// as for a job: --out saves the reconciliation (apply it with encjob
+// apply F), --json prints it, items that cannot be made compliant exit 1,
+// --detailed-exitcode exits 2 when applying would change something.
+func planPolicy(ctx context.Context, e *env, c *console, j *jobFlags, asJSON bool, out string, detailed bool) error {
+	c.quiet, c.verbosity = j.quiet, j.verbose
+	rec, err := reconcile(ctx, e, j.file, out, "")
+	if err != nil {
+		return err
 	}
+	if out != "" {
+		if err := writeFileWith(out, rec.Write); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		if err := rec.Write(e.stdout); err != nil {
+			return err
+		}
+	} else {
+		printReconciliation(e, c, j.file, rec, true)
+		if out != "" {
+			hprintf(e.stdout, "Saved to %s; apply it with: encjob apply %s\n", out, out)
+		}
+	}
+	if n := planner.Count(rec.Items())[planner.Error]; n > 0 {
+		for _, it := range rec.Items() {
+			if it.Action == planner.Error && !j.quiet {
+				c.printf("encjob: error: %s: %s\n", it.Input, it.Reason)
+			}
+		}
+		return &exitError{Code: exitFailed, Err: fmt.Errorf("%d items cannot be made compliant", n)}
+	}
+	if detailed && rec.HasChanges() {
+		return &exitError{Code: exitUsage, Err: errSilent}
+	}
+	return nil
+}
+
+// writeFileWith creates path and writes it with write (--out).
+func writeFileWith(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	werr := write(f)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("--out: writing %s: %w", path, werr)
+	}
+	return nil
+}
+
+// applyPolicy reconciles every item of a policy to its rule
+// (encjob apply -f POLICY).
+func applyPolicy(ctx context.Context, e *env, c *console, file string, metadataOutput string, overwrite, autoApprove bool) error {
+	rec, err := reconcile(ctx, e, file, "", metadataOutput)
+	if err != nil {
+		return err
+	}
+	printReconciliation(e, c, file, rec, false)
+	return applyReconciliation(ctx, e, c, rec, file, resolveAgainst(rec.BaseDir, metadataOutput), overwrite, autoApprove)
+}
+
+// isSavedPolicyPlan reports whether a plan file holds a reconciliation.
+func isSavedPolicyPlan(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && policy.IsSavedPlan(b)
+}
+
+// applySavedPolicy applies a reconciliation saved by encjob plan -f
+// POLICY --out F (encjob apply F [-f POLICY]). The library refuses what
+// apply must not do (policy.ReadPlan, Reconciliation.Verify): an edited
+// plan, a stale one, one with errored items.
+func applySavedPolicy(ctx context.Context, e *env, c *console, planFile, policyFile, metadataOutput string, overwrite, autoApprove bool) error {
+	f, err := os.Open(planFile)
+	if err != nil {
+		return usageErrorf(planFile, "%v", err)
+	}
+	rec, err := policy.ReadPlan(f)
+	f.Close()
+	if err != nil {
+		return &exitError{Code: exitStale, Err: fmt.Errorf("%s: %w", planFile, err), Hint: "run encjob plan --out again"}
+	}
+	if policyFile != "" {
+		pol, base, err := loadPolicy(e, policyFile)
+		if err != nil {
+			return err
+		}
+		if pol.Digest() != rec.Policy.Digest() || base != rec.BaseDir {
+			return &exitError{Code: exitStale, Err: fmt.Errorf("plan %s was made from another version of %s (policy digest or base directory differs)", planFile, policyFile),
+				Hint: "run encjob plan again"}
+		}
+	}
+	if err := rec.Prepare(ctx, policyPlanOptions(e, rec.BaseDir, policyFile, planFile, metadataOutput)); err != nil {
+		return refusal(interrupted(ctx, err))
+	}
+	if err := rec.Verify(ctx); err != nil {
+		return refusal(interrupted(ctx, fmt.Errorf("plan %s: %w", planFile, err)))
+	}
+	printReconciliation(e, c, planFile, rec, false)
+	return applyReconciliation(ctx, e, c, rec, planFile, resolveAgainst(rec.BaseDir, metadataOutput), overwrite, autoApprove)
+}
+
+// applyReconciliation confirms the in-place changes and applies them.
+func applyReconciliation(ctx context.Context, e *env, c *console, rec *policy.Reconciliation, label, metadataOutput string, overwrite, autoApprove bool) error {
 	// Reconciling re-encrypts items in place: confirm first.
 	var listing strings.Builder
 	changes := 0
@@ -154,10 +274,10 @@ func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly 
 	if changes > maxPlanLines {
 		fmt.Fprintf(&listing, "  … and %d more\n", changes-maxPlanLines)
 	}
-	if err := confirm(e, c, autoApprove, "re-encrypt or encrypt items in place under "+sanitize(file), changes, listing.String()); err != nil {
+	if err := confirm(e, c, autoApprove, "re-encrypt or encrypt items in place under "+sanitize(label), changes, listing.String()); err != nil {
 		return err
 	}
-	meta, closeMeta, err := openMetadata(e, resolveAgainst(base, metadataOutput), overwrite)
+	meta, closeMeta, err := openMetadata(e, metadataOutput, overwrite)
 	if err != nil {
 		return err
 	}
@@ -166,7 +286,7 @@ func applyPolicy(ctx context.Context, e *env, c *console, file string, planOnly 
 		err = cerr
 	}
 	if err != nil {
-		return interrupted(ctx, err)
+		return refusal(interrupted(ctx, err))
 	}
 	hprintf(e.stderr, "encjob: policy applied: %d items, %d failed, %s in, %s out\n", sum.Items, len(sum.Failed), fmtBytes(sum.BytesIn), fmtBytes(sum.BytesOut))
 	for _, f := range sum.Failed {

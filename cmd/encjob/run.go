@@ -171,34 +171,9 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 	if err != nil {
 		return err
 	}
-	p := s.plan
-	if p == nil {
-		// Resume: items an earlier run of this job recorded as done (and
-		// that have not changed since) are not redone.
-		completed, err := completedFrom(s.metadataOutput, s.metadataOverwrite, func(w string) { c.note("metadata log %s: %s", s.metadataOutput, w) })
-		if err != nil {
-			return err
-		}
-		if s.items != "" {
-			if p, err = planFromItems(ctx, e, rt, &s, completed); err != nil {
-				return refusal(err)
-			}
-		} else if p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns, Completed: completed}); err != nil {
-			return refusal(planningError(ctx, err))
-		}
-	} else {
-		if err := checkStale(ctx, rt, p); err != nil {
-			return err
-		}
-		if s.shard.Sharded() {
-			kept := p.Items[:0]
-			for _, it := range p.Items {
-				if s.shard.Owns(it.Identity()) {
-					kept = append(kept, it)
-				}
-			}
-			p.Items = kept
-		}
+	p, err := planToApply(ctx, e, c, rt, &s)
+	if err != nil {
+		return err
 	}
 	if s.interactive {
 		if err := interactiveConfirm(ctx, e, rt, p); err != nil {
@@ -263,23 +238,65 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 			slog.Debug("item panicked", "input", r.Item.Input, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 		}
 	}
-	var result error
-	var fatal *executor.FatalError
-	switch {
-	case errors.As(applyErr, &fatal) && ctx.Err() == nil:
-		result = &exitError{Code: exitUsage, Err: fmt.Errorf("stopped: %w", fatal.Err),
-			Hint: "every other item would fail the same way; fix the credentials or key and run again"}
-	case applyErr != nil:
-		result = refusal(interrupted(ctx, applyErr))
-	default:
-		result = outcome(job, p, sum)
-	}
+	result := runResult(ctx, job, p, sum, applyErr)
 	if s.asJSON && sum != nil {
 		if err := writeJSONSummary(e.stdout, s.name, p, sum, result, ctx.Err() != nil); err != nil && result == nil {
 			result = err
 		}
 	}
 	return result
+}
+
+// planToApply plans the job now (resuming from the metadata log, or from
+// a partition's items), or checks the saved plan s.plan and keeps this
+// shard's items of it.
+func planToApply(ctx context.Context, e *env, c *console, rt *planner.Runtime, s *runSettings) (*planner.Plan, error) {
+	p := s.plan
+	if p != nil {
+		if err := checkSaved(ctx, rt, p); err != nil {
+			return nil, err
+		}
+		if s.shard.Sharded() {
+			kept := p.Items[:0]
+			for _, it := range p.Items {
+				if s.shard.Owns(it.Identity()) {
+					kept = append(kept, it)
+				}
+			}
+			p.Items = kept
+		}
+		return p, nil
+	}
+	// Resume: items an earlier run of this job recorded as done (and
+	// that have not changed since) are not redone.
+	completed, err := completedFrom(s.metadataOutput, s.metadataOverwrite, func(w string) { c.note("metadata log %s: %s", s.metadataOutput, w) })
+	if err != nil {
+		return nil, err
+	}
+	if s.items != "" {
+		if p, err = planFromItems(ctx, e, rt, s, completed); err != nil {
+			return nil, refusal(err)
+		}
+		return p, nil
+	}
+	if p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns, Completed: completed}); err != nil {
+		return nil, refusal(planningError(ctx, err))
+	}
+	return p, nil
+}
+
+// runResult turns an apply's outcome into the error that sets the exit
+// code.
+func runResult(ctx context.Context, job *spec.Job, p *planner.Plan, sum *executor.Summary, applyErr error) error {
+	var fatal *executor.FatalError
+	switch {
+	case errors.As(applyErr, &fatal) && ctx.Err() == nil:
+		return &exitError{Code: exitUsage, Err: fmt.Errorf("stopped: %w", fatal.Err),
+			Hint: "every other item would fail the same way; fix the credentials or key and run again"}
+	case applyErr != nil:
+		return refusal(interrupted(ctx, applyErr))
+	}
+	return outcome(job, p, sum)
 }
 
 // jsonSummary is apply --json's output: one JSON object on stdout.
@@ -374,8 +391,10 @@ func refusal(err error) error {
 	var se *planner.SetupError
 	var pe *planner.PlanError
 	switch {
+	case errors.As(err, &pe) && pe.Stale:
+		return &exitError{Code: exitStale, Err: err, Hint: "run encjob plan again"}
 	case errors.As(err, &pe):
-		return &exitError{Code: exitStale, Err: err, Hint: "the plan file was edited or does not belong to this job; run encjob plan again"}
+		return &exitError{Code: exitStale, Err: err, Hint: "the plan file was edited, holds errors or does not belong to this job; run encjob plan again"}
 	case errors.As(err, &se):
 		return &exitError{Code: exitUsage, Err: err}
 	}
@@ -390,44 +409,12 @@ func interrupted(ctx context.Context, err error) error {
 	return err
 }
 
-// checkStale refuses a saved plan whose job no longer matches its digest,
-// that holds errored items, or one of whose sources changed since
-// planning.
-func checkStale(ctx context.Context, rt *planner.Runtime, p *planner.Plan) error {
-	if d := p.Job.Digest(); d != p.SpecDigest {
-		return &exitError{Code: exitStale, Err: fmt.Errorf("plan %q: its job does not match the recorded spec digest", p.Name),
-			Hint: "the plan file was edited; run encjob plan again"}
-	}
-	var errored, changed []string
-	for i := range p.Items {
-		it := &p.Items[i]
-		if it.Action == planner.Error {
-			errored = append(errored, it.Input+": "+it.Reason)
-			continue
-		}
-		if it.Fingerprint == "" || it.SourceIndex < 0 || it.SourceIndex >= len(rt.Sources) {
-			continue
-		}
-		st, err := rt.Sources[it.SourceIndex].Stat(ctx, it.Key)
-		switch {
-		case err != nil:
-			changed = append(changed, it.Input+": "+err.Error())
-		case st.Print != it.Fingerprint:
-			changed = append(changed, it.Input+": changed since planning")
-		}
-	}
-	if len(errored) > 0 {
-		return &exitError{Code: exitStale, Err: fmt.Errorf("plan %q has %d errored items; first: %s", p.Name, len(errored), errored[0]),
-			Hint: "fix the errors and run encjob plan again"}
-	}
-	// Every item must be one the job would plan now (executor.Apply checks
-	// again; this names the edited field before the staleness summary).
+// checkSaved refuses a saved plan before anything is asked or written
+// (a confirmation, generated key files): planner.VerifyPlan, which
+// executor.Apply runs again for every caller, cheaply once verified.
+func checkSaved(ctx context.Context, rt *planner.Runtime, p *planner.Plan) error {
 	if err := planner.VerifyPlan(ctx, rt, p); err != nil {
-		return refusal(fmt.Errorf("plan %q: %w", p.Name, err))
-	}
-	if len(changed) > 0 {
-		return &exitError{Code: exitStale, Err: fmt.Errorf("plan %q is stale: %d sources changed since planning; first: %s", p.Name, len(changed), changed[0]),
-			Hint: "run encjob plan again"}
+		return refusal(interrupted(ctx, fmt.Errorf("plan %q: %w", p.Name, err)))
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ import (
 // touches. See the package documentation for how items are assigned.
 type Reconciliation struct {
 	Policy *spec.Policy
+	// Name names the reconciliation (its part plans are Name/part);
+	// BaseDir is where the policy's relative paths were resolved.
+	Name, BaseDir string
 	// Report is the check the reconciliation was computed from.
 	Report *Report
 	// Parts change items, in rule order (encrypt before reencrypt parts
@@ -82,7 +85,7 @@ func Plan(ctx context.Context, pol *spec.Policy, o PlanOptions) (*Reconciliation
 	if err != nil {
 		return nil, err
 	}
-	rec := &Reconciliation{Policy: pol, Report: rep}
+	rec := &Reconciliation{Policy: pol, Report: rep, Name: cmp.Or(o.Name, "policy"), BaseDir: o.BaseDir}
 	work := map[partKey][]planner.Listed{}
 	var keys []partKey
 	for i := range rep.Items {
@@ -143,10 +146,10 @@ func Plan(ctx context.Context, pol *spec.Policy, o PlanOptions) (*Reconciliation
 	if po.S3Client == nil {
 		po.S3Client = o.S3Client
 	}
-	name := cmp.Or(o.Name, "policy")
+	name := rec.Name
 	for _, k := range keys {
 		part := &Part{Rule: k.rule, Action: k.op, DecryptKeyGroup: k.dec, Rewrap: k.rewrap}
-		part.Job, err = partJob(pol, k, c.suites[k.rule].Name)
+		part.Job, err = partJob(pol, k)
 		if err != nil {
 			return nil, err
 		}
@@ -214,9 +217,20 @@ func suiteCode(c Code) bool { return c == CodeSuite || c == CodeNotCommitting ||
 
 // partJob is the job of one part: in place, under the rule's key group and
 // suite, with the rule's valued context pairs.
-func partJob(pol *spec.Policy, k partKey, suite string) (*spec.Job, error) {
+func partJob(pol *spec.Policy, k partKey) (*spec.Job, error) {
 	rule, op, dec := k.rule, k.op, k.dec
+	if rule < 0 || rule >= len(pol.Rules) || pol.Rules[rule].Exempt {
+		return nil, fmt.Errorf("policy: rule %d: no such rule, or an exempt one", rule)
+	}
+	if op != planner.Encrypt && op != planner.Reencrypt {
+		return nil, fmt.Errorf("policy: rule %d: a part encrypts or re-encrypts, not %q", rule, op)
+	}
 	r := &pol.Rules[rule]
+	s, err := crypto.ParseSuite(cmp.Or(r.Algorithm, spec.DefaultAlgorithm))
+	if err != nil {
+		return nil, fmt.Errorf("policy: spec.rules[%d].algorithm: %w", rule, err)
+	}
+	suite := s.Name
 	ec := map[string]string{}
 	for k, v := range r.RequireContext {
 		if v != nil {
@@ -292,6 +306,11 @@ func (r *Reconciliation) HasChanges() bool {
 // (cancellation, fail-fast) and returns the summary so far with it.
 // o.Metadata and o.Progress see the parts' items only.
 func (r *Reconciliation) Apply(ctx context.Context, o executor.Options) (*executor.Summary, error) {
+	// Every part is checked before any is applied: a stale second part
+	// must not leave the first one applied alone.
+	if err := r.Verify(ctx); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	sum := &executor.Summary{Done: map[planner.Action]int{}}
 	for i := range r.Others {

@@ -94,7 +94,34 @@ func TestApplyThenApplyAgain(t *testing.T) {
 		t.Errorf("parts %v, want %v", names, want)
 	}
 
-	sum, err := rec.Apply(ctx, executor.Options{})
+	// The reconciliation saved and read back is what is applied; a part
+	// whose job is edited (with a matching digest) is refused on reading.
+	var buf bytes.Buffer
+	if err := rec.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	edited, err := policy.ReadPlan(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	pj := edited.Parts[0].Plan
+	pj.Job.Encrypt.Context = map[string]string{"owner": "mallory"}
+	pj.SpecDigest = pj.Job.Digest()
+	var ebuf bytes.Buffer
+	if err := edited.Write(&ebuf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.ReadPlan(&ebuf); err == nil || !strings.Contains(err.Error(), "not the one the policy implies") {
+		t.Fatalf("edited part job: %v", err)
+	}
+	saved, err := policy.ReadPlan(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := saved.Prepare(ctx, planner.Options{KMS: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := saved.Apply(ctx, executor.Options{})
 	if err != nil || !sum.OK() {
 		t.Fatalf("apply: %v %+v", err, sum.Failed)
 	}
