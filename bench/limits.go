@@ -31,6 +31,18 @@ func cmdLimits(args []string) error {
 	fs.Parse(args)
 	cores := runtime.GOMAXPROCS(0)
 
+	measurePrimitives(*dur, cores)
+	if *dir == "" {
+		return nil
+	}
+	if err := measureCopyLarge(*dir); err != nil {
+		return err
+	}
+	return measureCopySmall(*dir, cores)
+}
+
+// measurePrimitives emits the rate of each primitive on one core and on all.
+func measurePrimitives(dur time.Duration, cores int) {
 	key := make([]byte, 32)
 	blk, _ := aes.NewCipher(key)
 	gcm, _ := cipher.NewGCM(blk)
@@ -66,7 +78,7 @@ func cmdLimits(args []string) error {
 	}
 	for _, p := range prims {
 		for _, w := range []int{1, cores} {
-			ops, secs := measure(w, *dur, p.fn)
+			ops, secs := measure(w, dur, p.fn)
 			r := Row{ID: fmt.Sprintf("limit/%s/%s", p.id, coresLabel(w, cores)), Items: ops, Seconds: secs, Unit: p.unit}
 			if p.unit == "MB/s" {
 				r.Bytes = ops * 4096
@@ -78,13 +90,14 @@ func cmdLimits(args []string) error {
 			emit(r)
 		}
 	}
-	if *dir == "" {
-		return nil
-	}
-	// Plain copy of the large file: read and write through a 1 MiB buffer,
-	// then fsync (the executor makes its outputs durable too).
-	src := filepath.Join(*dir, "large", "file")
-	dst := filepath.Join(*dir, "out", "copy-large")
+}
+
+// measureCopyLarge emits the plain-copy rate of the large file: read and
+// write through a 1 MiB buffer, then fsync (the executor makes its outputs
+// durable too).
+func measureCopyLarge(dir string) error {
+	src := filepath.Join(dir, "large", "file")
+	dst := filepath.Join(dir, "out", "copy-large")
 	os.MkdirAll(filepath.Dir(dst), 0o755)
 	unix.Sync()
 	t := time.Now()
@@ -95,15 +108,20 @@ func cmdLimits(args []string) error {
 	emit(Row{ID: "limit/copy-large", Items: 1, Bytes: n, Seconds: time.Since(t).Seconds(), Unit: "MB/s",
 		Value: float64(n) / time.Since(t).Seconds() / 1e6, Note: "read + write 1 MiB at a time + fsync, page-cached input"})
 	os.Remove(dst)
-	// Plain copy of the small files on 2 x cores goroutines, one syncfs at
-	// the end (as the executor's group commit does).
-	sc, err := readScale(*dir)
+	return nil
+}
+
+// measureCopySmall emits the plain-copy rate of the small files on
+// 2 x cores goroutines, one syncfs at the end (as the executor's group
+// commit does).
+func measureCopySmall(dir string, cores int) error {
+	sc, err := readScale(dir)
 	if err != nil {
 		return err
 	}
-	root := filepath.Join(*dir, "out", "copy-small")
+	root := filepath.Join(dir, "out", "copy-small")
 	unix.Sync()
-	t = time.Now()
+	t := time.Now()
 	g := new(errgroup.Group)
 	g.SetLimit(2 * cores)
 	var total atomic.Int64
@@ -114,7 +132,7 @@ func cmdLimits(args []string) error {
 	}
 	for i := range sc.Small {
 		g.Go(func() error {
-			in, out := treePath(filepath.Join(*dir, "small"), i, 1000), treePath(root, i, 1000)
+			in, out := treePath(filepath.Join(dir, "small"), i, 1000), treePath(root, i, 1000)
 			n, err := copyFile(in, out, false)
 			total.Add(n)
 			return err

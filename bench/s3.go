@@ -96,63 +96,15 @@ func cmdS3(args []string) error {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}
 	}
-	// Upload the objects (not timed).
-	g := new(errgroup.Group)
-	g.SetLimit(16)
-	for i := range n {
-		g.Go(func() error {
-			b := make([]byte, 64<<10)
-			rand.Read(b)
-			_, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String(fmt.Sprintf("p/%02d/obj-%04d", i%10, i)), Body: bytes.NewReader(b)})
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return fmt.Errorf("upload: %w", err)
+	if err := s3Upload(ctx, client, n); err != nil {
+		return err
 	}
 	var plan, secs float64
 	var total int64
 	switch *mode {
 	case "copy":
-		t := time.Now()
-		var keys []string
-		pg := awss3.NewListObjectsV2Paginator(client, &awss3.ListObjectsV2Input{Bucket: aws.String("src"), Prefix: aws.String("p/")})
-		for pg.HasMorePages() {
-			page, err := pg.NextPage(ctx)
-			if err != nil {
-				return fmt.Errorf("list: %w", err)
-			}
-			for _, o := range page.Contents {
-				keys = append(keys, *o.Key)
-			}
-		}
-		var bytesCopied atomic.Int64
-		g := new(errgroup.Group)
-		g.SetLimit(*conc)
-		for _, k := range keys {
-			g.Go(func() error {
-				obj, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("src"), Key: aws.String(k)})
-				if err != nil {
-					return fmt.Errorf("get %s: %w", k, err)
-				}
-				b, err := io.ReadAll(obj.Body)
-				obj.Body.Close()
-				if err != nil {
-					return fmt.Errorf("get %s: %w", k, err)
-				}
-				if _, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("dst"), Key: aws.String("copy/" + k), Body: bytes.NewReader(b)}); err != nil {
-					return fmt.Errorf("put %s: %w", k, err)
-				}
-				bytesCopied.Add(int64(len(b)))
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
+		if secs, total, err = s3Copy(ctx, client, *conc, n); err != nil {
 			return err
-		}
-		secs, total = time.Since(t).Seconds(), bytesCopied.Load()
-		if len(keys) != n {
-			return fmt.Errorf("listed %d objects, want %d", len(keys), n)
 		}
 	case "encrypt":
 		yaml := fmt.Sprintf(`apiVersion: encjob.dev/v1
@@ -196,4 +148,68 @@ spec:
 	}
 	emit(Row{ID: *id, Items: int64(n), Bytes: total, Seconds: secs, PlanS: plan, Note: note})
 	return nil
+}
+
+// s3Upload puts n random 64 KiB source objects (not timed).
+func s3Upload(ctx context.Context, client *awss3.Client, n int) error {
+	g := new(errgroup.Group)
+	g.SetLimit(16)
+	for i := range n {
+		g.Go(func() error {
+			b := make([]byte, 64<<10)
+			rand.Read(b)
+			_, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String(fmt.Sprintf("p/%02d/obj-%04d", i%10, i)), Body: bytes.NewReader(b)})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	return nil
+}
+
+// s3Copy is the row's bound: list + GET + PUT of every source object with
+// the same SDK and concurrency; it returns the seconds and bytes copied.
+func s3Copy(ctx context.Context, client *awss3.Client, conc, n int) (float64, int64, error) {
+	t := time.Now()
+	var keys []string
+	pg := awss3.NewListObjectsV2Paginator(client, &awss3.ListObjectsV2Input{Bucket: aws.String("src"), Prefix: aws.String("p/")})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("list: %w", err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, *o.Key)
+		}
+	}
+	var bytesCopied atomic.Int64
+	g := new(errgroup.Group)
+	g.SetLimit(conc)
+	for _, k := range keys {
+		g.Go(func() error {
+			obj, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("src"), Key: aws.String(k)})
+			if err != nil {
+				return fmt.Errorf("get %s: %w", k, err)
+			}
+			b, err := io.ReadAll(obj.Body)
+			obj.Body.Close()
+			if err != nil {
+				return fmt.Errorf("get %s: %w", k, err)
+			}
+			if _, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("dst"), Key: aws.String("copy/" + k), Body: bytes.NewReader(b)}); err != nil {
+				return fmt.Errorf("put %s: %w", k, err)
+			}
+			bytesCopied.Add(int64(len(b)))
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, err
+	}
+	secs := time.Since(t).Seconds()
+	if len(keys) != n {
+		return 0, 0, fmt.Errorf("listed %d objects, want %d", len(keys), n)
+	}
+	return secs, bytesCopied.Load(), nil
 }
