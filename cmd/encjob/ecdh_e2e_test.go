@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -70,6 +71,13 @@ func TestE2ERawECDH(t *testing.T) {
 	}
 	if l := keygroup.EDKLabel(h.EncryptedDataKeys[0]); !strings.HasPrefix(l, "raw-ecdh/recipient:") {
 		t.Errorf("label %q", l)
+	}
+	// The metadata log names the ECDH key pair and the AES key.
+	for _, rec := range readMetadata(t, filepath.Join(dir, "enc.jsonl")) {
+		ids, _ := json.Marshal(rec["key_ids"])
+		if !strings.Contains(string(ids), "raw-ecdh/recipient:") || !strings.Contains(string(ids), "encjob/test") {
+			t.Errorf("metadata record %v: key_ids %s", rec["input"], ids)
+		}
 	}
 	for i, key := range [][]string{
 		ecdhKey("PublicKeyDiscovery", "private-key-file=them.pem"),
@@ -198,4 +206,53 @@ keys:
 		wantCode(t, r, 0)
 		checkTree(t, dir, out, files)
 	}
+}
+
+const ecdhPolicyYAML = `apiVersion: encjob.dev/v1
+kind: EncryptionPolicy
+metadata: {name: p}
+spec:
+  sources: [{path: ./tree}]
+  keyGroups:
+    ecdh: {provider: raw-ecdh, curve: ECC_NIST_P384, scheme: RawPrivateKeyToStaticPublicKey, privateKeyFile: me.pem, recipientPublicKeyFile: them.pub.pem}
+    old: {provider: raw-aes, keyFile: key, namespace: encjob, name: test}
+  rules:
+    - match: ["**"]
+      keyGroup: ecdh
+`
+
+// Policy check knows raw ECDH: a message under the ECDH pair complies,
+// one under the old AES key is a violation naming its key; apply moves it
+// under the ECDH pair and a second check is clean.
+func TestE2EPolicyRawECDH(t *testing.T) {
+	dir, _ := setup(t)
+	writeECPair(t, dir, "me")
+	writeECPair(t, dir, "them")
+	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
+	for name, key := range map[string][]string{"a": ecdhKey("RawPrivateKeyToStaticPublicKey", "private-key-file=me.pem", "recipient-public-key-file=them.pub.pem"), "b": rawKey} {
+		os.WriteFile(filepath.Join(dir, name+".txt"), []byte("secret "+name), 0o644)
+		wantCode(t, encjob(t, dir, nil, args("encrypt", "-i", name+".txt", "-o", "tree/"+name+".enc", key, "-S")...), 0)
+	}
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(ecdhPolicyYAML), 0o644)
+	r := encjob(t, dir, nil, "check", "-f", "policy.yaml", "--json")
+	wantCode(t, r, 1)
+	var rep struct {
+		Items []struct {
+			Input  string   `json:"input"`
+			Status string   `json:"status"`
+			KeyIDs []string `json:"key_ids"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("check --json: %v\n%s", err, r.stdout)
+	}
+	status := map[string]string{}
+	for _, it := range rep.Items {
+		status[filepath.Base(it.Input)] = it.Status + " " + strings.Join(it.KeyIDs, ",")
+	}
+	if !strings.HasPrefix(status["b.enc"], "violation encjob/test") || strings.HasPrefix(status["a.enc"], "violation") || !strings.Contains(status["a.enc"], "raw-ecdh/recipient:") {
+		t.Fatalf("check: %v\n%s", status, r.stdout)
+	}
+	wantCode(t, encjob(t, dir, nil, "apply", "--auto-approve", "-f", "policy.yaml"), 0)
+	wantCode(t, encjob(t, dir, nil, "check", "-f", "policy.yaml"), 0)
 }
