@@ -202,6 +202,16 @@ func TestE2EHierarchyPlanRotation(t *testing.T) {
 	}
 	wantCode(t, encjobHier(t, kms, ddb, dir, append([]string{"keystore", "version-key", "--branch-key-id", created.BranchKeyID}, ks...)...), 0)
 	plan(fmt.Sprintf("%d to re-encrypt (~), 0 to rewrap (^), 0 unchanged", n))
+	var rotated struct{ Version string }
+	r = encjobHier(t, kms, ddb, dir, append([]string{"keystore", "describe", "--json", "--branch-key-id", created.BranchKeyID}, ks...)...)
+	wantCode(t, r, 0)
+	json.Unmarshal([]byte(r.stdout), &struct{ ActiveVersion *string }{&rotated.Version})
 	wantCode(t, encjobHier(t, kms, ddb, dir, "apply", "-f", "rotate.yaml", "--auto-approve"), 0)
 	plan(fmt.Sprintf("0 to re-encrypt (~), 0 to rewrap (^), %d unchanged", n))
+	// The plan names each item's branch key id and version (headers only).
+	r = encjobHier(t, kms, ddb, dir, "plan", "-f", "rotate.yaml", "--json")
+	wantCode(t, r, 0)
+	if want := "aws-kms-hierarchy/" + created.BranchKeyID + ":" + rotated.Version; rotated.Version == "" || strings.Count(r.stdout, want) != n {
+		t.Fatalf("plan --json: want %d items with key id %s:\n%s", n, want, r.stdout)
+	}
 }

@@ -190,19 +190,19 @@ func conditionFailed(err error) bool {
 
 // VersionInfo describes one branch key version without decrypting it.
 type VersionInfo struct {
-	Version    string
-	CreateTime string
-	Active     bool
+	Version    string `json:"version"`
+	CreateTime string `json:"createTime"`
+	Active     bool   `json:"active"`
 }
 
 // Description is what the table says about a branch key (no KMS call).
 type Description struct {
-	ID                string
-	KMSKeyARN         string
-	ActiveVersion     string
-	Versions          []VersionInfo // oldest first
-	HasBeaconKey      bool
-	EncryptionContext map[string]string // custom, without prefix
+	ID                string            `json:"branchKeyId"`
+	KMSKeyARN         string            `json:"kmsKeyArn"`
+	ActiveVersion     string            `json:"activeVersion"`
+	Versions          []VersionInfo     `json:"versions"` // oldest first
+	HasBeaconKey      bool              `json:"hasBeaconKey"`
+	EncryptionContext map[string]string `json:"encryptionContext"` // custom, without prefix
 }
 
 // Describe lists the versions of branch key id with DynamoDB Query calls
