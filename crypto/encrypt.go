@@ -87,27 +87,9 @@ func NewEncryptor(ctx context.Context, dst io.Writer, o EncryptOptions) (*Encryp
 	if err := o.Context.ValidateUser(); err != nil {
 		return nil, err
 	}
-	frameLen := o.FrameLength
-	if frameLen == 0 && !o.NonFramed {
-		frameLen = DefaultFrameLength
-	}
-	if !o.NonFramed && (frameLen < 1 || frameLen > MaxFrameLength) {
-		return nil, fmt.Errorf("crypto: frame length %d out of range 1..%d", frameLen, MaxFrameLength)
-	}
-	want := int64(-1)
-	if o.KnownLength {
-		want = o.PlaintextLength
-	}
-	if o.NonFramed {
-		if want < 0 {
-			return nil, errors.New("crypto: a non-framed message needs the plaintext length in advance")
-		}
-		if want > maxNonFramedBuffer {
-			return nil, fmt.Errorf("crypto: non-framed messages are limited to %d bytes here (they cannot stream); use framing", maxNonFramedBuffer)
-		}
-		frameLen = 0
-	} else if want >= 0 && want/int64(frameLen) >= 0xFFFFFFFF {
-		return nil, fmt.Errorf("crypto: %d bytes need more than 2^32-1 frames of %d bytes", want, frameLen)
+	frameLen, want, err := o.layout()
+	if err != nil {
+		return nil, err
 	}
 	reqLen := want
 	if reqLen < 0 && o.PlaintextLengthBound > 0 {
@@ -531,3 +513,31 @@ func Encrypt(ctx context.Context, plaintext []byte, o EncryptOptions) ([]byte, e
 type growBuffer struct{ b []byte }
 
 func (g *growBuffer) Write(p []byte) (int, error) { g.b = append(g.b, p...); return len(p), nil }
+
+// layout is the frame length (0 when non-framed) and the promised plaintext
+// length (-1 when unknown) the options ask for, checked against the format.
+func (o *EncryptOptions) layout() (frameLen int, want int64, err error) {
+	frameLen = o.FrameLength
+	if frameLen == 0 && !o.NonFramed {
+		frameLen = DefaultFrameLength
+	}
+	if !o.NonFramed && (frameLen < 1 || frameLen > MaxFrameLength) {
+		return 0, 0, fmt.Errorf("crypto: frame length %d out of range 1..%d", frameLen, MaxFrameLength)
+	}
+	want = int64(-1)
+	if o.KnownLength {
+		want = o.PlaintextLength
+	}
+	if o.NonFramed {
+		if want < 0 {
+			return 0, 0, errors.New("crypto: a non-framed message needs the plaintext length in advance")
+		}
+		if want > maxNonFramedBuffer {
+			return 0, 0, fmt.Errorf("crypto: non-framed messages are limited to %d bytes here (they cannot stream); use framing", maxNonFramedBuffer)
+		}
+		frameLen = 0
+	} else if want >= 0 && want/int64(frameLen) >= 0xFFFFFFFF {
+		return 0, 0, fmt.Errorf("crypto: %d bytes need more than 2^32-1 frames of %d bytes", want, frameLen)
+	}
+	return frameLen, want, nil
+}

@@ -209,38 +209,8 @@ func malformed(format string, args ...any) error {
 func parseHeader(r io.Reader, lim HeaderLimits) (*Header, error) {
 	hr := &headerReader{r: r}
 	h := &Header{}
-	h.Version = int(hr.u8("version"))
-	if hr.err != nil {
-		if errors.Is(hr.err, ErrMalformed) {
-			return nil, fmt.Errorf("%w: empty input", ErrMalformed)
-		}
-		return nil, hr.err // a read error, not an empty message
-	}
-	switch h.Version {
-	case 1:
-		h.Type = hr.u8("type")
-		if hr.err == nil && h.Type != v1TypeCustomerAEData {
-			return nil, malformed("unknown message type 0x%02x", h.Type)
-		}
-	case 2:
-	default:
-		if h.Version == 'A' || h.Version == 'Q' {
-			// Base64 of a v1/v2 message starts with "AY"/"Ag": a common
-			// mistake worth naming.
-			return nil, malformed("unsupported version byte 0x%02x (is the input base64? use --decode)", h.Version)
-		}
-		return nil, malformed("unsupported message version 0x%02x", h.Version)
-	}
-	id := uint16(hr.u16("algorithm suite id"))
-	if hr.err != nil {
-		return nil, hr.err
-	}
-	h.Suite = SuiteByID(id)
-	if h.Suite == nil {
-		return nil, malformed("unknown algorithm suite 0x%04X", id)
-	}
-	if h.Suite.MessageVersion != h.Version {
-		return nil, malformed("suite %s cannot appear in a version %d message", h.Suite, h.Version)
+	if err := hr.versionAndSuite(h); err != nil {
+		return nil, err
 	}
 	idLen := messageIDV1
 	if h.Version == 2 {
@@ -256,22 +226,8 @@ func parseHeader(r io.Reader, lim HeaderLimits) (*Header, error) {
 	if h.Context, err = parseContext(ec); err != nil {
 		return nil, err
 	}
-	n := hr.u16("encrypted data key count")
-	if hr.err != nil {
-		return nil, hr.err
-	}
-	if n == 0 {
-		return nil, malformed("header has no encrypted data keys")
-	}
-	if lim.MaxEncryptedDataKeys > 0 && n > lim.MaxEncryptedDataKeys {
-		return nil, fmt.Errorf("%w: message has %d encrypted data keys, more than the limit of %d", ErrPolicy, n, lim.MaxEncryptedDataKeys)
-	}
-	for i := 0; i < n && hr.err == nil; i++ {
-		var k EncryptedDataKey
-		k.ProviderID = string(hr.read(hr.u16("key provider id length"), "key provider id"))
-		k.ProviderInfo = hr.read(hr.u16("key provider info length"), "key provider info")
-		k.Ciphertext = hr.read(hr.u16("encrypted data key length"), "encrypted data key")
-		h.EncryptedDataKeys = append(h.EncryptedDataKeys, k)
+	if err := hr.encryptedDataKeys(h, lim); err != nil {
+		return nil, err
 	}
 	h.ContentType = int(hr.u8("content type"))
 	if hr.err == nil && h.ContentType != ContentFramed && h.ContentType != ContentNonFramed {
@@ -313,4 +269,65 @@ func parseHeader(r io.Reader, lim HeaderLimits) (*Header, error) {
 		return nil, hr.err
 	}
 	return h, nil
+}
+
+// versionAndSuite reads the version, the v1 message type and the suite.
+func (hr *headerReader) versionAndSuite(h *Header) error {
+	h.Version = int(hr.u8("version"))
+	if hr.err != nil {
+		if errors.Is(hr.err, ErrMalformed) {
+			return fmt.Errorf("%w: empty input", ErrMalformed)
+		}
+		return hr.err // a read error, not an empty message
+	}
+	switch h.Version {
+	case 1:
+		h.Type = hr.u8("type")
+		if hr.err == nil && h.Type != v1TypeCustomerAEData {
+			return malformed("unknown message type 0x%02x", h.Type)
+		}
+	case 2:
+	default:
+		if h.Version == 'A' || h.Version == 'Q' {
+			// Base64 of a v1/v2 message starts with "AY"/"Ag": a common
+			// mistake worth naming.
+			return malformed("unsupported version byte 0x%02x (is the input base64? use --decode)", h.Version)
+		}
+		return malformed("unsupported message version 0x%02x", h.Version)
+	}
+	id := uint16(hr.u16("algorithm suite id"))
+	if hr.err != nil {
+		return hr.err
+	}
+	h.Suite = SuiteByID(id)
+	if h.Suite == nil {
+		return malformed("unknown algorithm suite 0x%04X", id)
+	}
+	if h.Suite.MessageVersion != h.Version {
+		return malformed("suite %s cannot appear in a version %d message", h.Suite, h.Version)
+	}
+	return nil
+}
+
+// encryptedDataKeys reads the EDK count and the keys, refusing more than
+// the limit before reading any of them.
+func (hr *headerReader) encryptedDataKeys(h *Header, lim HeaderLimits) error {
+	n := hr.u16("encrypted data key count")
+	if hr.err != nil {
+		return hr.err
+	}
+	if n == 0 {
+		return malformed("header has no encrypted data keys")
+	}
+	if lim.MaxEncryptedDataKeys > 0 && n > lim.MaxEncryptedDataKeys {
+		return fmt.Errorf("%w: message has %d encrypted data keys, more than the limit of %d", ErrPolicy, n, lim.MaxEncryptedDataKeys)
+	}
+	for i := 0; i < n && hr.err == nil; i++ {
+		var k EncryptedDataKey
+		k.ProviderID = string(hr.read(hr.u16("key provider id length"), "key provider id"))
+		k.ProviderInfo = hr.read(hr.u16("key provider info length"), "key provider info")
+		k.Ciphertext = hr.read(hr.u16("encrypted data key length"), "encrypted data key")
+		h.EncryptedDataKeys = append(h.EncryptedDataKeys, k)
+	}
+	return hr.err
 }
