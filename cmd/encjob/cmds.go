@@ -215,23 +215,44 @@ func (j *jobFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&j.quiet, "quiet", "q", false, "only errors and the summary")
 }
 
-func cmdPlan(ctx context.Context, e *env, c *console, args []string) error {
+// planArgs is a parsed plan command line.
+type planArgs struct {
+	jobFlags
+	asJSON, detailed bool
+	out              string
+}
+
+// parsePlanArgs parses encjob plan's flags; -f is required.
+func parsePlanArgs(e *env, args []string) (*planArgs, error) {
+	a := &planArgs{}
 	fs := newFlagSet("plan", e)
-	var j jobFlags
-	j.register(fs)
-	asJSON := fs.Bool("json", false, "print the plan as JSON")
-	out := fs.String("out", "", "save the plan to this file (apply it with 'encjob apply PLANFILE')")
-	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing would change, 2 when something would, 1 on error")
+	a.register(fs)
+	fs.BoolVar(&a.asJSON, "json", false, "print the plan as JSON")
+	fs.StringVar(&a.out, "out", "", "save the plan to this file (apply it with 'encjob apply PLANFILE')")
+	fs.BoolVar(&a.detailed, "detailed-exitcode", false, "exit 0 when nothing would change, 2 when something would, 1 on error")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
-	var err error
-	if j.file != "" && fileHasPolicy(e, j.file) {
-		err = planPolicy(ctx, e, c, &j, *asJSON, *out, *detailed)
-	} else {
-		err = planCommand(ctx, e, c, &j, fs, *asJSON, *out, *detailed)
+	// Past the flags, a is returned with its error: --detailed-exitcode
+	// turns every error but a flag error into exit 1.
+	switch {
+	case fs.NArg() > 0:
+		return a, usageErrorf(fs.Arg(0), "unexpected argument").withHint("give the spec with -f")
+	case a.file == "":
+		return a, usageErrorf("-f", "required")
 	}
-	if *detailed && err != nil {
+	return a, nil
+}
+
+func cmdPlan(ctx context.Context, e *env, c *console, args []string) error {
+	a, err := parsePlanArgs(e, args)
+	switch {
+	case err == nil && fileHasPolicy(e, a.file):
+		err = planPolicy(ctx, e, c, &a.jobFlags, a.asJSON, a.out, a.detailed)
+	case err == nil:
+		err = planCommand(ctx, e, c, a)
+	}
+	if a != nil && a.detailed && err != nil {
 		var x *exitError
 		if errors.As(err, &x) && x.Code == exitUsage && x.Err == errSilent {
 			return err // "changes": already the detailed code 2
@@ -244,13 +265,8 @@ func cmdPlan(ctx context.Context, e *env, c *console, args []string) error {
 	return err
 }
 
-func planCommand(ctx context.Context, e *env, c *console, j *jobFlags, fs *pflag.FlagSet, asJSON bool, out string, detailed bool) error {
-	if fs.NArg() > 0 {
-		return usageErrorf(fs.Arg(0), "unexpected argument").withHint("give the spec with -f")
-	}
-	if j.file == "" {
-		return usageErrorf("-f", "required")
-	}
+func planCommand(ctx context.Context, e *env, c *console, a *planArgs) error {
+	j, asJSON, out, detailed := &a.jobFlags, a.asJSON, a.out, a.detailed
 	c.quiet, c.verbosity = j.quiet, j.verbose
 	job, name, base, err := loadJob(e, j.file, j.name)
 	if err != nil {
@@ -308,90 +324,110 @@ func planCommand(ctx context.Context, e *env, c *console, j *jobFlags, fs *pflag
 	return nil
 }
 
-func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
+// applyArgs is a parsed apply command line.
+type applyArgs struct {
+	jobFlags
+	planFile                  string // a saved plan, or ""
+	items                     string
+	autoApprove, asJSON       bool
+	metadataSet, overwriteSet bool // --metadata-output / --overwrite-metadata given
+}
+
+// parseApplyArgs parses encjob apply's flags and its optional plan file.
+func parseApplyArgs(e *env, args []string) (*applyArgs, error) {
+	a := &applyArgs{}
 	fs := newFlagSet("apply", e)
-	var j jobFlags
-	j.register(fs)
-	fs.StringVar(&j.metadataOutput, "metadata-output", "", "append one JSON metadata record per item to this file (- for stdout); overrides spec.metadata.output")
-	fs.BoolVar(&j.overwriteMetadata, "overwrite-metadata", false, "truncate the metadata file instead of appending")
-	fs.BoolVar(&j.noProgress, "no-progress", false, "no live progress line")
-	items := fs.String("items", "", "plan only this shard's part of the items 'encjob partition' wrote to this s3://bucket/prefix/ or directory")
-	autoApprove := fs.Bool("auto-approve", false, "replace sources in place (inPlace jobs, policies) without asking; required when there is no terminal")
-	asJSON := fs.Bool("json", false, "print a machine-readable summary (JSON) on stdout")
+	a.register(fs)
+	fs.StringVar(&a.metadataOutput, "metadata-output", "", "append one JSON metadata record per item to this file (- for stdout); overrides spec.metadata.output")
+	fs.BoolVar(&a.overwriteMetadata, "overwrite-metadata", false, "truncate the metadata file instead of appending")
+	fs.BoolVar(&a.noProgress, "no-progress", false, "no live progress line")
+	fs.StringVar(&a.items, "items", "", "plan only this shard's part of the items 'encjob partition' wrote to this s3://bucket/prefix/ or directory")
+	fs.BoolVar(&a.autoApprove, "auto-approve", false, "replace sources in place (inPlace jobs, policies) without asking; required when there is no terminal")
+	fs.BoolVar(&a.asJSON, "json", false, "print a machine-readable summary (JSON) on stdout")
 	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	a.metadataSet, a.overwriteSet = fs.Changed("metadata-output"), fs.Changed("overwrite-metadata")
+	switch {
+	case a.items != "" && fs.NArg() > 0:
+		return nil, usageErrorf("--items", "not allowed with a saved plan file")
+	case a.quiet && a.verbose > 0:
+		return nil, usageErrorf("-q", "not allowed with -v")
+	case fs.NArg() > 1:
+		return nil, usageErrorf(fs.Arg(1), "unexpected argument").withHint("apply takes one plan file")
+	case fs.NArg() == 0 && a.file == "":
+		return nil, usageErrorf("-f", "give a spec with -f FILE or a saved plan file")
+	}
+	a.planFile = fs.Arg(0)
+	return a, nil
+}
+
+func cmdApply(ctx context.Context, e *env, c *console, args []string) error {
+	a, err := parseApplyArgs(e, args)
+	if err != nil {
 		return err
 	}
-	if *items != "" && fs.NArg() > 0 {
-		return usageErrorf("--items", "not allowed with a saved plan file")
-	}
+	j := &a.jobFlags
 	c.quiet, c.verbosity = j.quiet, j.verbose
-	if j.quiet && j.verbose > 0 {
-		return usageErrorf("-q", "not allowed with -v")
+	if j.file != "" && a.planFile == "" && fileHasPolicy(e, j.file) {
+		return applyPolicy(ctx, e, c, j.file, j.metadataOutput, j.overwriteMetadata, a.autoApprove)
 	}
-	if j.file != "" && fs.NArg() == 0 && fileHasPolicy(e, j.file) {
-		return applyPolicy(ctx, e, c, j.file, j.metadataOutput, j.overwriteMetadata, *autoApprove)
+	if a.planFile != "" && isSavedPolicyPlan(a.planFile) {
+		return applySavedPolicy(ctx, e, c, a.planFile, j.file, j.metadataOutput, j.overwriteMetadata, a.autoApprove)
 	}
-	if fs.NArg() == 1 && isSavedPolicyPlan(fs.Arg(0)) {
-		return applySavedPolicy(ctx, e, c, fs.Arg(0), j.file, j.metadataOutput, j.overwriteMetadata, *autoApprove)
-	}
-	var (
-		job   *spec.Job
-		name  string
-		base  string
-		saved *planner.Plan
-		err   error
-	)
-	switch {
-	case fs.NArg() > 1:
-		return usageErrorf(fs.Arg(1), "unexpected argument").withHint("apply takes one plan file")
-	case fs.NArg() == 1:
-		saved, err = readPlan(fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		job, name, base = saved.Job, saved.Name, saved.BaseDir
-		if j.file != "" {
-			fileJob, _, fileBase, err := loadJob(e, j.file, j.name)
-			if err != nil {
-				return err
-			}
-			if fileJob.Digest() != saved.SpecDigest {
-				return &exitError{Code: exitStale, Err: fmt.Errorf("plan %s was made from another version of %s (spec digest differs)", fs.Arg(0), j.file),
-					Hint: "run encjob plan again"}
-			}
-			if fileBase != saved.BaseDir {
-				// Relative paths of the job resolve against base_dir: a plan
-				// pointing it elsewhere would write where the spec does not.
-				return &exitError{Code: exitStale, Err: fmt.Errorf("plan %s: base_dir %s is not the directory of %s (%s)", fs.Arg(0), saved.BaseDir, j.file, fileBase),
-					Hint: "run encjob plan again"}
-			}
-		}
-	case j.file != "":
-		if job, name, base, err = loadJob(e, j.file, j.name); err != nil {
-			return err
-		}
-	default:
-		return usageErrorf("-f", "give a spec with -f FILE or a saved plan file")
+	job, name, base, saved, err := applyJob(e, a)
+	if err != nil {
+		return err
 	}
 	sh, err := resolveShard(e, j.shard, j.shards, job)
 	if err != nil {
 		return err
 	}
-	if *asJSON && (job.Output.Stdout || j.metadataOutput == "-" || !fs.Changed("metadata-output") && job.Metadata.Output == "-") {
+	if a.asJSON && (job.Output.Stdout || j.metadataOutput == "-" || !a.metadataSet && job.Metadata.Output == "-") {
 		return usageErrorf("--json", "stdout already carries the output or the metadata log")
 	}
-	s := runSettings{name: name, baseDir: base, shard: sh, noProgress: j.noProgress, plan: saved, items: *items, specFile: j.file, planFile: fs.Arg(0), autoApprove: *autoApprove, asJSON: *asJSON,
+	s := runSettings{name: name, baseDir: base, shard: sh, noProgress: j.noProgress, plan: saved, items: a.items, specFile: j.file, planFile: a.planFile, autoApprove: a.autoApprove, asJSON: a.asJSON,
 		metadataOutput: resolveAgainst(base, job.Metadata.Output), metadataOverwrite: job.Metadata.Overwrite}
-	if fs.Changed("metadata-output") {
+	if a.metadataSet {
 		s.metadataOutput = j.metadataOutput
 	}
-	if fs.Changed("overwrite-metadata") {
+	if a.overwriteSet {
 		s.metadataOverwrite = j.overwriteMetadata
 	}
 	if s.metadataOutput == "-" && job.Output.Stdout {
 		return usageErrorf("--metadata-output", "output already goes to stdout; write the metadata log to a file")
 	}
 	return execute(ctx, e, c, job, s)
+}
+
+// applyJob is the job apply runs: the saved plan's (checked against -f
+// when both are given), or the spec's.
+func applyJob(e *env, a *applyArgs) (job *spec.Job, name, base string, saved *planner.Plan, err error) {
+	j := &a.jobFlags
+	if a.planFile == "" {
+		job, name, base, err = loadJob(e, j.file, j.name)
+		return job, name, base, nil, err
+	}
+	if saved, err = readPlan(a.planFile); err != nil {
+		return nil, "", "", nil, err
+	}
+	if j.file != "" {
+		fileJob, _, fileBase, err := loadJob(e, j.file, j.name)
+		if err != nil {
+			return nil, "", "", nil, err
+		}
+		if fileJob.Digest() != saved.SpecDigest {
+			return nil, "", "", nil, &exitError{Code: exitStale, Err: fmt.Errorf("plan %s was made from another version of %s (spec digest differs)", a.planFile, j.file),
+				Hint: "run encjob plan again"}
+		}
+		if fileBase != saved.BaseDir {
+			// Relative paths of the job resolve against base_dir: a plan
+			// pointing it elsewhere would write where the spec does not.
+			return nil, "", "", nil, &exitError{Code: exitStale, Err: fmt.Errorf("plan %s: base_dir %s is not the directory of %s (%s)", a.planFile, saved.BaseDir, j.file, fileBase),
+				Hint: "run encjob plan again"}
+		}
+	}
+	return saved.Job, saved.Name, saved.BaseDir, saved, nil
 }
 
 func readPlan(path string) (*planner.Plan, error) {

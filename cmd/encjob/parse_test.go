@@ -91,6 +91,26 @@ func TestParseCommandArgs(t *testing.T) {
 		{args: []string{"--s3-path-style", "--s3-region", "r", "s3://b/x.jsonl"}, want: &reportS3Args{pathStyle: true, region: "r", logs: []string{"s3://b/x.jsonl"}}},
 		{args: []string{"--json"}, errFlag: "report"},
 	}, func(a []string) (any, error) { return parseReportS3Args(parseEnv(), a) })
+	run(t, "plan", []tc{
+		{args: []string{"-f", "job.yaml", "--json", "--out", "p.json", "--detailed-exitcode", "-vv", "--shard", "1/4"},
+			want: &planArgs{jobFlags: jobFlags{file: "job.yaml", shard: "1/4", verbose: 2}, asJSON: true, out: "p.json", detailed: true}},
+		{args: []string{"--file=job.yaml", "--name", "n", "--shards", "3", "-q"}, want: &planArgs{jobFlags: jobFlags{file: "job.yaml", name: "n", shards: 3, quiet: true}}},
+		{args: nil, errFlag: "-f"},
+		{args: []string{"-f", "job.yaml", "extra"}, errFlag: "extra"},
+		{args: []string{"-f", "job.yaml", "-detailed-exitcode"}, errFlag: "-detailed-exitcode"},
+	}, func(a []string) (any, error) { return parsePlanArgs(parseEnv(), a) })
+	run(t, "apply", []tc{
+		{args: []string{"-f", "job.yaml", "--metadata-output", "m.jsonl", "--overwrite-metadata", "--no-progress", "--auto-approve", "--json"},
+			want: &applyArgs{jobFlags: jobFlags{file: "job.yaml", metadataOutput: "m.jsonl", overwriteMetadata: true, noProgress: true}, autoApprove: true, asJSON: true, metadataSet: true, overwriteSet: true}},
+		{args: []string{"plan.json"}, want: &applyArgs{planFile: "plan.json"}},
+		{args: []string{"plan.json", "-f", "job.yaml"}, want: &applyArgs{jobFlags: jobFlags{file: "job.yaml"}, planFile: "plan.json"}},
+		{args: []string{"-f", "job.yaml", "--items", "s3://bucket/items/", "--shard", "0/4"}, want: &applyArgs{jobFlags: jobFlags{file: "job.yaml", shard: "0/4"}, items: "s3://bucket/items/"}},
+		{args: nil, errFlag: "-f"},
+		{args: []string{"a.json", "b.json"}, errFlag: "b.json"},
+		{args: []string{"--items", "dir", "plan.json"}, errFlag: "--items"},
+		{args: []string{"-f", "job.yaml", "-q", "-v"}, errFlag: "-q"},
+		{args: []string{"-f", "job.yaml", "--metadata-output", "a", "--metadata-output", "b"}, errFlag: "--metadata-output"},
+	}, func(a []string) (any, error) { return parseApplyArgs(parseEnv(), a) })
 	run(t, "completion", []tc{
 		{args: []string{"bash"}, want: "bash"},
 		{args: []string{"fish"}, want: "fish"},
