@@ -419,8 +419,8 @@ func headerTagVerifies(h *Header, keys *messageKeys, netV400 bool) bool {
 // reproduced context supplied pairs the header does not store name them:
 // their values are authenticated there, so a wrong value fails exactly
 // like a wrong key (the error then also wraps ErrReproducedContext).
-// Without a reproduced context, an authentication failure says that a
-// message written with required context keys needs one.
+// Without a reproduced context, an authentication or key failure says
+// that a message written with required context keys needs one.
 func reproducedHint(h *Header, reproduced EncryptionContext, err error) error {
 	if errors.Is(err, ErrReproducedContext) || !(errors.Is(err, errHeaderTag) || errors.Is(err, ErrNoMatchingKey)) {
 		return err
@@ -431,6 +431,11 @@ func reproducedHint(h *Header, reproduced EncryptionContext, err error) error {
 	}
 	if len(reproduced) == 0 && errors.Is(err, errHeaderTag) {
 		return fmt.Errorf("%w (if the message was written with required encryption context keys, give their values as the reproduced encryption context)", err)
+	}
+	if len(reproduced) == 0 && errors.Is(err, ErrNoMatchingKey) {
+		// Keyrings that bind the context to the wrapped key (raw AES, raw
+		// ECDH, KMS) cannot tell a wrong key from missing required pairs.
+		return fmt.Errorf("%w (or, if the message was written with required encryption context keys, give their values as the reproduced encryption context)", err)
 	}
 	return err
 }
