@@ -3,9 +3,13 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/encjob/encjob/internal/k8s"
 )
 
 // parseEnv is the env argument parsing needs: none of its I/O is used.
@@ -111,6 +115,62 @@ func TestParseCommandArgs(t *testing.T) {
 		{args: []string{"-f", "job.yaml", "-q", "-v"}, errFlag: "-q"},
 		{args: []string{"-f", "job.yaml", "--metadata-output", "a", "--metadata-output", "b"}, errFlag: "--metadata-output"},
 	}, func(a []string) (any, error) { return parseApplyArgs(parseEnv(), a) })
+	run(t, "check", []tc{
+		{args: []string{"-f", "p.yaml", "--json", "-v", "--resolve-aliases"}, want: &checkArgs{file: "p.yaml", asJSON: true, verbose: true, resolveAliases: true}},
+		{args: []string{"p.yaml"}, want: &checkArgs{file: "p.yaml"}},
+		{args: nil, errFlag: "-f"},
+		{args: []string{"-f", "p.yaml", "extra"}, errFlag: "extra"},
+		{args: []string{"a.yaml", "b.yaml"}, errFlag: "a.yaml"},
+		{args: []string{"-json", "p.yaml"}, errFlag: "-json"},
+	}, func(a []string) (any, error) { return parseCheckArgs(parseEnv(), a) })
+	run(t, "explain", []tc{
+		{args: []string{"-f", "p.yaml", "prod/a.txt"}, want: [2]string{"p.yaml", "prod/a.txt"}},
+		{args: []string{"prod/a.txt"}, errFlag: "-f"},
+		{args: []string{"-f", "p.yaml"}, errFlag: "-f"},
+		{args: []string{"-f", "p.yaml", "a", "b"}, errFlag: "-f"},
+	}, func(a []string) (any, error) {
+		f, p, err := parseExplainArgs(parseEnv(), a)
+		return [2]string{f, p}, err
+	})
+	dir := t.TempDir()
+	for _, n := range []string{"shard-0.jsonl", "shard-1.jsonl", "other.jsonl"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type report struct {
+		files  []string
+		asJSON bool
+	}
+	run(t, "report (local)", []tc{
+		{args: []string{"--json", "a.jsonl", dir}, want: report{[]string{"a.jsonl", filepath.Join(dir, "shard-0.jsonl"), filepath.Join(dir, "shard-1.jsonl")}, true}},
+		{args: []string{"m.jsonl"}, want: report{[]string{"m.jsonl"}, false}},
+		{args: nil, errFlag: "report"},
+		{args: []string{"-json", "m.jsonl"}, errFlag: "-json"},
+	}, func(a []string) (any, error) {
+		files, asJSON, err := parseReportArgs(parseEnv(), a)
+		return report{files, asJSON}, err
+	})
+	renderWant := func(file string, edit func(o *k8s.Options)) *renderArgs {
+		r := &renderArgs{file: file, opts: k8s.Options{Shards: 1, BackoffLimitPerIndex: k8s.DefaultBackoffLimitPerIndex, Env: map[string]string{},
+			Requests: k8s.Resources{CPU: "1", Memory: "256Mi"}, Limits: k8s.Resources{CPU: "2", Memory: "512Mi"}}}
+		edit(&r.opts)
+		return r
+	}
+	run(t, "render", []tc{
+		{args: []string{"k8s", "-f", "job.yaml", "--shards", "8", "--image", "img:1", "--namespace", "ns", "--env", "A=b=c", "--env", "B="},
+			want: renderWant("job.yaml", func(o *k8s.Options) {
+				o.Shards, o.Image, o.Namespace, o.Env = 8, "img:1", "ns", map[string]string{"A": "b=c", "B": ""}
+			})},
+		{args: []string{"k8s", "-f", "job.yaml", "--items", "s3://b/items/", "--parallelism", "2"},
+			want: renderWant("job.yaml", func(o *k8s.Options) { o.ItemsPrefix, o.Parallelism = "s3://b/items/", 2 })},
+		{args: []string{"helm", "-f", "job.yaml"}, errFlag: "render"},
+		{args: nil, errFlag: "render"},
+		{args: []string{"k8s"}, errFlag: "-f"},
+		{args: []string{"k8s", "-f", "job.yaml", "--env", "NOEQUALS"}, errFlag: "--env"},
+		{args: []string{"k8s", "-f", "job.yaml", "extra"}, errFlag: "extra"},
+		{args: []string{"k8s", "-f", "job.yaml", "--shards", "x"}, errFlag: "?"},
+	}, func(a []string) (any, error) { return parseRenderArgs(parseEnv(), a) })
 	run(t, "completion", []tc{
 		{args: []string{"bash"}, want: "bash"},
 		{args: []string{"fish"}, want: "fish"},

@@ -53,33 +53,55 @@ func fileHasPolicy(e *env, file string) bool {
 
 // cmdPolicyCheck: encjob check -f POLICY [--json] [-v] [--resolve-aliases]
 // audits every item against the policy from headers alone.
-func cmdPolicyCheck(ctx context.Context, e *env, args []string) error {
+// checkArgs is a parsed check command line.
+type checkArgs struct {
+	file           string
+	asJSON         bool
+	verbose        bool
+	resolveAliases bool
+}
+
+// parseCheckArgs parses encjob check [-f] POLICY [--json] [-v] [--resolve-aliases].
+func parseCheckArgs(e *env, args []string) (*checkArgs, error) {
 	fs := newFlagSet("check", e)
-	file := fs.StringP("file", "f", "", "policy file (kind: EncryptionPolicy)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
+	a := &checkArgs{}
+	fs.StringVarP(&a.file, "file", "f", "", "policy file (kind: EncryptionPolicy)")
+	fs.BoolVar(&a.asJSON, "json", false, "print the report as JSON")
 	verbose := fs.CountP("verbose", "v", "list compliant items too")
-	resolve := fs.Bool("resolve-aliases", false, "resolve KMS aliases with DescribeKey (otherwise groups must list key ARNs; no KMS call is made)")
+	fs.BoolVar(&a.resolveAliases, "resolve-aliases", false, "resolve KMS aliases with DescribeKey (otherwise groups must list key ARNs; no KMS call is made)")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
-	if *file == "" && fs.NArg() == 1 {
-		*file = fs.Arg(0)
+	switch {
+	case a.file == "" && fs.NArg() == 1:
+		a.file = fs.Arg(0)
+	case fs.NArg() > 0:
+		return nil, usageErrorf(fs.Arg(0), "unexpected argument (give one policy file)")
 	}
-	if *file == "" {
-		return usageErrorf("-f", "no policy file given")
+	if a.file == "" {
+		return nil, usageErrorf("-f", "no policy file given")
 	}
-	pol, base, err := loadPolicy(e, *file)
+	a.verbose = *verbose > 0
+	return a, nil
+}
+
+func cmdPolicyCheck(ctx context.Context, e *env, args []string) error {
+	a, err := parseCheckArgs(e, args)
 	if err != nil {
 		return err
 	}
-	rep, err := policy.Check(ctx, pol, policy.Options{BaseDir: base, ResolveAliases: *resolve})
+	pol, base, err := loadPolicy(e, a.file)
+	if err != nil {
+		return err
+	}
+	rep, err := policy.Check(ctx, pol, policy.Options{BaseDir: base, ResolveAliases: a.resolveAliases})
 	if err != nil {
 		return interrupted(ctx, err)
 	}
-	if *asJSON {
+	if a.asJSON {
 		err = rep.WriteJSON(e.stdout)
 	} else {
-		err = rep.WriteText(humanWriter{e.stdout}, *verbose > 0)
+		err = rep.WriteText(humanWriter{e.stdout}, a.verbose)
 	}
 	if err != nil {
 		return err
@@ -90,21 +112,31 @@ func cmdPolicyCheck(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// parseExplainArgs parses encjob explain -f POLICY PATH into the policy
+// file and the path.
+func parseExplainArgs(e *env, args []string) (file, path string, err error) {
+	fs := newFlagSet("explain", e)
+	fs.StringVarP(&file, "file", "f", "", "policy file (kind: EncryptionPolicy)")
+	if err := parseFlags(fs, args); err != nil {
+		return "", "", err
+	}
+	if file == "" || fs.NArg() != 1 {
+		return "", "", usageErrorf("-f", "usage: encjob explain -f POLICY PATH")
+	}
+	return file, fs.Arg(0), nil
+}
+
 // cmdExplain: encjob explain -f POLICY PATH
 func cmdExplain(e *env, args []string) error {
-	fs := newFlagSet("explain", e)
-	file := fs.StringP("file", "f", "", "policy file (kind: EncryptionPolicy)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *file == "" || fs.NArg() != 1 {
-		return usageErrorf("-f", "usage: encjob explain -f POLICY PATH")
-	}
-	pol, _, err := loadPolicy(e, *file)
+	file, path, err := parseExplainArgs(e, args)
 	if err != nil {
 		return err
 	}
-	ex, err := policy.Explain(pol, fs.Arg(0))
+	pol, _, err := loadPolicy(e, file)
+	if err != nil {
+		return err
+	}
+	ex, err := policy.Explain(pol, path)
 	if err != nil {
 		return &exitError{Code: exitUsage, Err: err}
 	}
@@ -303,22 +335,9 @@ func cmdReportMerge(ctx context.Context, e *env, args []string) error {
 	if reportHasS3(args) {
 		return cmdReportS3(ctx, e, args)
 	}
-	fs := newFlagSet("report", e)
-	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	if err := parseFlags(fs, args); err != nil {
+	files, asJSON, err := parseReportArgs(e, args)
+	if err != nil {
 		return err
-	}
-	if fs.NArg() == 0 {
-		return usageErrorf("report", "give metadata logs or a directory of shard-*.jsonl logs")
-	}
-	var files []string
-	for _, a := range fs.Args() {
-		if fi, err := os.Stat(a); err == nil && fi.IsDir() {
-			m, _ := filepath.Glob(filepath.Join(a, "shard-*.jsonl"))
-			files = append(files, m...)
-			continue
-		}
-		files = append(files, a)
 	}
 	var readers []*os.File
 	defer func() {
@@ -337,7 +356,29 @@ func cmdReportMerge(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{Code: exitUsage, Err: err}
 	}
-	return printReport(e, sum, *asJSON)
+	return printReport(e, sum, asJSON)
+}
+
+// parseReportArgs parses encjob report [--json] LOG|DIR...: the metadata
+// logs to merge (a directory stands for its shard-*.jsonl logs).
+func parseReportArgs(e *env, args []string) (files []string, asJSON bool, err error) {
+	fs := newFlagSet("report", e)
+	fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, false, err
+	}
+	if fs.NArg() == 0 {
+		return nil, false, usageErrorf("report", "give metadata logs or a directory of shard-*.jsonl logs")
+	}
+	for _, a := range fs.Args() {
+		if fi, err := os.Stat(a); err == nil && fi.IsDir() {
+			m, _ := filepath.Glob(filepath.Join(a, "shard-*.jsonl"))
+			files = append(files, m...)
+			continue
+		}
+		files = append(files, a)
+	}
+	return files, asJSON, nil
 }
 
 // printReport writes a merged report as text or JSON and fails with
@@ -367,13 +408,21 @@ func mergeReports(files []*os.File) (*report.Summary, error) {
 }
 
 // cmdRender: encjob render k8s -f JOB --shards N --image IMAGE [flags]
-func cmdRender(e *env, args []string) error {
+// renderArgs is a parsed render k8s command line.
+type renderArgs struct {
+	file string
+	opts k8s.Options // all but the spec, which cmdRender reads
+}
+
+// parseRenderArgs parses encjob render k8s -f FILE [flags].
+func parseRenderArgs(e *env, args []string) (*renderArgs, error) {
 	if len(args) == 0 || args[0] != "k8s" {
-		return usageErrorf("render", "usage: encjob render k8s -f FILE --shards N --image IMAGE")
+		return nil, usageErrorf("render", "usage: encjob render k8s -f FILE --shards N --image IMAGE")
 	}
 	fs := newFlagSet("render k8s", e)
-	var o k8s.Options
-	file := fs.StringP("file", "f", "", "job spec file")
+	a := &renderArgs{}
+	o := &a.opts
+	fs.StringVarP(&a.file, "file", "f", "", "job spec file")
 	fs.StringVar(&o.Name, "name", "", "Job name (default: the spec's metadata.name)")
 	fs.StringVar(&o.Namespace, "namespace", "", "namespace")
 	fs.StringVar(&o.Image, "image", "", "container image whose entrypoint is encjob")
@@ -389,22 +438,34 @@ func cmdRender(e *env, args []string) error {
 	fs.StringVar(&o.ItemsPrefix, "items", "", "where 'encjob partition' wrote the items: each shard reads its part (apply --items)")
 	envs := fs.StringArray("env", nil, "extra environment K=V (repeatable)")
 	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
+		return nil, err
 	}
-	if *file == "" {
-		return usageErrorf("-f", "no job spec given")
+	if fs.NArg() > 0 {
+		return nil, usageErrorf(fs.Arg(0), "unexpected argument")
 	}
-	b, err := os.ReadFile(*file)
-	if err != nil {
-		return &exitError{Code: exitUsage, Err: err}
+	if a.file == "" {
+		return nil, usageErrorf("-f", "no job spec given")
 	}
 	o.Env = map[string]string{}
 	for _, kv := range *envs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return usageErrorf("--env", "%q is not K=V", kv)
+			return nil, usageErrorf("--env", "%q is not K=V", kv)
 		}
 		o.Env[k] = v
+	}
+	return a, nil
+}
+
+func cmdRender(e *env, args []string) error {
+	a, err := parseRenderArgs(e, args)
+	if err != nil {
+		return err
+	}
+	o, file := a.opts, &a.file
+	b, err := os.ReadFile(*file)
+	if err != nil {
+		return &exitError{Code: exitUsage, Err: err}
 	}
 	// The spec is validated with the environment the pods will have:
 	// --env values over this shell's.
