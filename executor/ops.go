@@ -320,10 +320,10 @@ func record(mode string, r *Result, shard string) *Record {
 		rec.Reason = it.Reason
 	}
 	if h := r.Header; h != nil {
-		ch := h.CLIMetadata()
+		ch := report.CLIHeaderOf(h)
 		rec.Header = &ch
 		if it.Action == planner.Decrypt || it.Action == planner.Skip {
-			a := h.CLIHeaderAuth()
+			a := report.CLIHeaderAuthOf(h)
 			rec.HeaderAuth = &a
 		}
 		for _, e := range h.EncryptedDataKeys {
@@ -333,7 +333,7 @@ func record(mode string, r *Result, shard string) *Record {
 		rec.KeyIDs = it.KeyIDs
 	}
 	if h := r.InputHeader; h != nil {
-		ch := h.CLIMetadata()
+		ch := report.CLIHeaderOf(h)
 		rec.InputHeader = &ch
 		rec.DecryptedWith = h.DecryptedWith
 	} else if h := r.Header; h != nil && it.Action == planner.Decrypt {

@@ -109,7 +109,7 @@ func marshalRecord(r *Record) ([]byte, error) {
 		return b, err
 	}
 	edks := 0
-	for _, h := range []**crypto.CLIHeader{&c.Header, &c.InputHeader} {
+	for _, h := range []**report.CLIHeader{&c.Header, &c.InputHeader} {
 		if *h != nil {
 			cp := **h
 			edks += len(cp.EncryptedDataKeys)

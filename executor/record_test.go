@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/sources"
 )
@@ -91,10 +90,10 @@ func TestMetadataLogShortWrite(t *testing.T) {
 // written without its EDK lists, says so, and is still read; names that
 // are not UTF-8 round-trip through input_b64.
 func TestMetadataLogEveryLineReadable(t *testing.T) {
-	edks := func(n, size int) *crypto.CLIHeader {
-		h := &crypto.CLIHeader{Version: "2.0"}
+	edks := func(n, size int) *report.CLIHeader {
+		h := &report.CLIHeader{Version: "2.0"}
 		for range n {
-			var k crypto.CLIDataKey
+			var k report.CLIDataKey
 			k.EncryptedDataKey = strings.Repeat("A", size)
 			h.EncryptedDataKeys = append(h.EncryptedDataKeys, k)
 		}

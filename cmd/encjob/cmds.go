@@ -18,6 +18,7 @@ import (
 
 	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/internal/keygroup"
+	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
@@ -522,9 +523,9 @@ func cmdInspect(ctx context.Context, e *env, args []string) error {
 	// key_ids adds what the cli's header does not spell out, e.g. the
 	// branch key id and version of hierarchical keyring EDKs.
 	view := struct {
-		crypto.CLIHeader
+		report.CLIHeader
 		KeyIDs []string `json:"key_ids"`
-	}{CLIHeader: h.CLIMetadata(), KeyIDs: []string{}}
+	}{CLIHeader: report.CLIHeaderOf(h), KeyIDs: []string{}}
 	for _, edk := range h.EncryptedDataKeys {
 		view.KeyIDs = append(view.KeyIDs, keygroup.EDKLabel(edk))
 	}

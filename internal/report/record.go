@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/sources"
 )
@@ -30,10 +29,10 @@ type Record struct {
 	// InputB64 and OutputB64 hold the bytes of a name that is not valid
 	// UTF-8 (JSON strings would replace them with U+FFFD); set by the
 	// writer.
-	InputB64   string                `json:"input_b64,omitempty"`
-	OutputB64  string                `json:"output_b64,omitempty"`
-	Header     *crypto.CLIHeader     `json:"header,omitempty"`
-	HeaderAuth *crypto.CLIHeaderAuth `json:"header_auth,omitempty"`
+	InputB64   string         `json:"input_b64,omitempty"`
+	OutputB64  string         `json:"output_b64,omitempty"`
+	Header     *CLIHeader     `json:"header,omitempty"`
+	HeaderAuth *CLIHeaderAuth `json:"header_auth,omitempty"`
 
 	Skipped      bool       `json:"skipped,omitempty"`
 	Reason       string     `json:"reason,omitempty"`
@@ -50,14 +49,14 @@ type Record struct {
 	BytesOut      int64          `json:"bytes_out"`
 	// BytesInStorage: of bytes_out, those the storage copied itself
 	// (a rewrap's body: copy_file_range, S3 UploadPartCopy).
-	BytesInStorage int64             `json:"bytes_copied_in_storage,omitempty"`
-	DurationMS     float64           `json:"duration_ms"`
-	Attempts       int               `json:"attempts,omitempty"`
-	KeyIDs         []string          `json:"key_ids,omitempty"`
-	InputHeader    *crypto.CLIHeader `json:"input_header,omitempty"` // reencrypt: the header it replaced
-	Fingerprint    string            `json:"fingerprint,omitempty"`
-	Shard          Shard             `json:"shard,omitempty"`
-	Time           time.Time         `json:"time"`
+	BytesInStorage int64      `json:"bytes_copied_in_storage,omitempty"`
+	DurationMS     float64    `json:"duration_ms"`
+	Attempts       int        `json:"attempts,omitempty"`
+	KeyIDs         []string   `json:"key_ids,omitempty"`
+	InputHeader    *CLIHeader `json:"input_header,omitempty"` // reencrypt: the header it replaced
+	Fingerprint    string     `json:"fingerprint,omitempty"`
+	Shard          Shard      `json:"shard,omitempty"`
+	Time           time.Time  `json:"time"`
 	// Truncated says what the writer left out to keep the line within
 	// MaxLineBytes (a header with thousands of large EDKs).
 	Truncated string `json:"truncated,omitempty"`

@@ -1,9 +1,16 @@
-package crypto
+// The aws-encryption-cli view of a message header: the `header` and
+// `header_auth` objects of a metadata line. It lives with the record schema,
+// not in the message engine, because only the metadata log and `inspect`
+// speak aws-encryption-cli's vocabulary.
+
+package report
 
 import (
 	"bytes"
 	"encoding/base64"
 	"sort"
+
+	"github.com/encjob/encjob/crypto"
 )
 
 // CLIHeader is the `header` object aws-encryption-cli writes in its
@@ -39,14 +46,14 @@ type CLIHeaderAuth struct {
 	Tag string `json:"tag"`
 }
 
-// CLIMetadata renders the header as aws-encryption-cli does.
-func (h *Header) CLIMetadata() CLIHeader {
+// CLIHeaderOf renders h as aws-encryption-cli does.
+func CLIHeaderOf(h *crypto.Header) CLIHeader {
 	b64 := base64.StdEncoding.EncodeToString
 	out := CLIHeader{Version: "1.0", Algorithm: h.Suite.Name, MessageID: b64(h.MessageID),
 		EncryptionContext: map[string]string(h.Context.Clone()), ContentType: h.ContentType,
 		FrameLength: h.FrameLength}
 	if h.Version == 1 {
-		t, n := int(h.Type), ivLen
+		t, n := int(h.Type), h.IVLength
 		out.Type, out.HeaderIVLength = &t, &n
 	} else {
 		out.Version = "2.0"
@@ -55,7 +62,7 @@ func (h *Header) CLIMetadata() CLIHeader {
 			out.CommitmentKey = &ck
 		}
 	}
-	edks := append([]EncryptedDataKey(nil), h.EncryptedDataKeys...)
+	edks := append([]crypto.EncryptedDataKey(nil), h.EncryptedDataKeys...)
 	sort.SliceStable(edks, func(i, j int) bool {
 		a := append([]byte(edks[i].ProviderID), edks[i].ProviderInfo...)
 		b := append([]byte(edks[j].ProviderID), edks[j].ProviderInfo...)
@@ -71,8 +78,8 @@ func (h *Header) CLIMetadata() CLIHeader {
 	return out
 }
 
-// CLIHeaderAuth renders the header authentication section.
-func (h *Header) CLIHeaderAuth() CLIHeaderAuth {
+// CLIHeaderAuthOf renders the header authentication section of h.
+func CLIHeaderAuthOf(h *crypto.Header) CLIHeaderAuth {
 	b64 := base64.StdEncoding.EncodeToString
 	return CLIHeaderAuth{IV: b64(h.AuthIV), Tag: b64(h.AuthTag)}
 }
