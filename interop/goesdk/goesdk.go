@@ -50,22 +50,33 @@ type Result struct {
 // Encrypt encrypts plaintext for keys: the first key generates the data
 // key, every key wraps it.
 func Encrypt(ctx context.Context, keys []interop.Key, plaintext []byte, o Options) ([]byte, Result, error) {
-	policy := o.CommitmentPolicy
-	if policy == "" {
-		policy = "REQUIRE_ENCRYPT_REQUIRE_DECRYPT"
-		if o.Suite != 0 && o.Suite < 0x0400 {
-			policy = "FORBID_ENCRYPT_ALLOW_DECRYPT"
-		}
-	}
-	client, err := newClient(policy, o.MaxEncryptedDataKeys)
-	if err != nil {
-		return nil, Result{}, err
-	}
 	kr, err := Keyring(ctx, keys)
 	if err != nil {
 		return nil, Result{}, err
 	}
-	in := esdktypes.EncryptInput{Plaintext: plaintext, EncryptionContext: o.Context, Keyring: kr}
+	return encrypt(ctx, esdktypes.EncryptInput{Plaintext: plaintext, Keyring: kr}, o)
+}
+
+// encryptPolicy is the commitment policy an encryption runs under: o's,
+// else the strictest one that allows o's suite.
+func encryptPolicy(o Options) string {
+	switch {
+	case o.CommitmentPolicy != "":
+		return o.CommitmentPolicy
+	case o.Suite != 0 && o.Suite < 0x0400:
+		return "FORBID_ENCRYPT_ALLOW_DECRYPT"
+	}
+	return "REQUIRE_ENCRYPT_REQUIRE_DECRYPT"
+}
+
+// encrypt runs one Encrypt of in (plaintext and keyring or materials
+// manager) with o's context, suite, frame length and limits.
+func encrypt(ctx context.Context, in esdktypes.EncryptInput, o Options) ([]byte, Result, error) {
+	client, err := newClient(encryptPolicy(o), o.MaxEncryptedDataKeys)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	in.EncryptionContext = o.Context
 	if in.EncryptionContext == nil {
 		in.EncryptionContext = map[string]string{}
 	}

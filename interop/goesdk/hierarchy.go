@@ -83,31 +83,9 @@ func HierarchicalKeyring(ctx context.Context, ks *ksclient.Client, branchKeyID s
 	return kr, nil
 }
 
-// EncryptWith encrypts with an SDK keyring (REQUIRE_ENCRYPT_REQUIRE_DECRYPT
-// unless o says otherwise).
+// EncryptWith encrypts with an SDK keyring.
 func EncryptWith(ctx context.Context, kr mpltypes.IKeyring, plaintext []byte, o Options) ([]byte, Result, error) {
-	policy := o.CommitmentPolicy
-	if policy == "" {
-		policy = "REQUIRE_ENCRYPT_REQUIRE_DECRYPT"
-	}
-	client, err := newClient(policy, o.MaxEncryptedDataKeys)
-	if err != nil {
-		return nil, Result{}, err
-	}
-	in := esdktypes.EncryptInput{Plaintext: plaintext, EncryptionContext: o.Context, Keyring: kr}
-	if in.EncryptionContext == nil {
-		in.EncryptionContext = map[string]string{}
-	}
-	if o.Suite != 0 {
-		id := mpltypes.ESDKAlgorithmSuiteId(fmt.Sprintf("0x%04X", o.Suite))
-		in.AlgorithmSuiteId = &id
-	}
-	out, err := client.Encrypt(ctx, in)
-	if err != nil {
-		return nil, Result{}, fmt.Errorf("goesdk: encrypt: %w", err)
-	}
-	r, err := result(out.AlgorithmSuiteId, out.EncryptionContext)
-	return out.Ciphertext, r, err
+	return encrypt(ctx, esdktypes.EncryptInput{Plaintext: plaintext, Keyring: kr}, o)
 }
 
 // DecryptWith decrypts with an SDK keyring.

@@ -38,39 +38,11 @@ func requiredCMM(ctx context.Context, keys []interop.Key, required []string) (mp
 // EncryptRequired is Encrypt through the required encryption context CMM:
 // the pairs of the required keys are authenticated, not stored.
 func EncryptRequired(ctx context.Context, keys []interop.Key, plaintext []byte, o Options, required []string) ([]byte, Result, error) {
-	policy := o.CommitmentPolicy
-	if policy == "" {
-		policy = "REQUIRE_ENCRYPT_REQUIRE_DECRYPT"
-		if o.Suite != 0 && o.Suite < 0x0400 {
-			policy = "FORBID_ENCRYPT_ALLOW_DECRYPT"
-		}
-	}
-	client, err := newClient(policy, o.MaxEncryptedDataKeys)
-	if err != nil {
-		return nil, Result{}, err
-	}
 	cmm, err := requiredCMM(ctx, keys, required)
 	if err != nil {
 		return nil, Result{}, err
 	}
-	in := esdktypes.EncryptInput{Plaintext: plaintext, EncryptionContext: o.Context, MaterialsManager: cmm}
-	if in.EncryptionContext == nil {
-		in.EncryptionContext = map[string]string{}
-	}
-	if o.Suite != 0 {
-		id := mpltypes.ESDKAlgorithmSuiteId(fmt.Sprintf("0x%04X", o.Suite))
-		in.AlgorithmSuiteId = &id
-	}
-	if o.FrameLength != 0 {
-		fl := o.FrameLength
-		in.FrameLength = &fl
-	}
-	out, err := client.Encrypt(ctx, in)
-	if err != nil {
-		return nil, Result{}, fmt.Errorf("goesdk: encrypt: %w", err)
-	}
-	r, err := result(out.AlgorithmSuiteId, out.EncryptionContext)
-	return out.Ciphertext, r, err
+	return encrypt(ctx, esdktypes.EncryptInput{Plaintext: plaintext, MaterialsManager: cmm}, o)
 }
 
 // DecryptReproduced decrypts msg giving reproduced as the encryption
