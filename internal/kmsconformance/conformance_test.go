@@ -153,6 +153,9 @@ func (c *caseEnv) wantCalls(t *testing.T, what string, want map[string]int64) {
 			t.Errorf("%s: %d %s calls, want %d", what, got, op, n)
 		}
 	}
+	if r := c.Retries(); len(r) > 0 {
+		t.Logf("%s: the SDK retried %v (not counted as calls)", what, r)
+	}
 	c.ResetCalls()
 }
 
