@@ -96,6 +96,7 @@ func cmdReport(args []string) error {
 	r.s3()
 	r.rewrap()
 	r.targets()
+	r.scaling()
 	if *cryptoFile != "" {
 		if c, err := os.ReadFile(*cryptoFile); err == nil {
 			r.p("\n## Engine alone (`bench/crypto.sh`, issue 2)\n\n%s\n", strings.TrimSpace(string(c)))
@@ -412,17 +413,8 @@ func (r *report) targets() {
 		add(name, fmt.Sprintf("%.2f×", q), q >= localTarget(row.set, row.suite, conc, r.cores))
 	}
 	for _, cache := range []string{"nocache", "cache"} {
-		x, ok := r.get("kms/" + cache + "/c64")
-		k, ok2 := r.get("kmscalls/" + cache + "/c64")
-		p, ok3 := r.get("prim/kms/" + cache + "/c64")
-		if ok && ok2 && ok3 {
-			var calls int64
-			for _, c := range x.Calls {
-				calls += c
-			}
-			lat := 64 / (float64(calls) / float64(x.Items) * 0.005)
-			q := x.filesPerSec() / min(lat, 1/(1/k.filesPerSec()+1/p.filesPerSec()))
-			add("KMS re-encryption ("+cache+"), concurrency 64 ≥ 0.70 × bound", fmt.Sprintf("%.2f×", q), q >= 0.7)
+		if e, b := r.kmsBound(cache, 64); b > 0 {
+			add("KMS re-encryption ("+cache+"), concurrency 64 ≥ 0.70 × bound", fmt.Sprintf("%.2f×", e/b), e/b >= 0.7)
 		}
 	}
 	if c, ok := r.get("s3/copy"); ok {
