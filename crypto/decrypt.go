@@ -54,25 +54,30 @@ type DecryptOptions struct {
 // forged stream for a good one. Plaintext read before an error must be
 // discarded by the caller.
 type Decryptor struct {
-	r        *bufio.Reader
-	hdr      *Header
-	keys     *messageKeys
-	mid      []byte
-	sig      hash.Hash
-	vk       *ecdsa.PublicKey
-	seq      uint32
-	maxBody  int64
-	workers  int
-	out      []byte // verified plaintext not yet read
-	outBuf   []byte // storage behind out, reused batch after batch
-	frames   []rawFrame
-	offs     []int
-	errs     []error
-	raw      []byte     // scratch for raw frames
-	ah       *asyncHash // the signature hash on its own goroutine, or nil
-	done     bool       // final frame verified
-	verified bool       // footer and end of input verified
-	err      error
+	r       *bufio.Reader
+	hdr     *Header
+	keys    *messageKeys
+	mid     []byte
+	sig     hash.Hash
+	vk      *ecdsa.PublicKey
+	seq     uint32
+	maxBody int64
+	workers int
+	out     []byte // verified plaintext not yet read
+	outBuf  []byte // storage behind out, reused batch after batch
+	frames  []rawFrame
+	offs    []int
+	errs    []error
+	raw     []byte     // scratch for raw frames
+	ah      *asyncHash // the signature hash on its own goroutine, or nil
+	// In WriteTo on more than one core (writeToPiped): the pipe hashing
+	// raw batches for the signature and the one writing plaintext, each on
+	// goroutines of their own, and the buffers taken from them.
+	hp, wp       *pipe
+	rawPB, outPB *pipeBuf
+	done         bool // final frame verified
+	verified     bool // footer and end of input verified
+	err          error
 }
 
 // NewDecryptor reads and authenticates the header of the message in src
@@ -166,6 +171,9 @@ func (d *Decryptor) WriteTo(w io.Writer) (int64, error) {
 			if d.err = d.finish(); d.err == nil {
 				d.verified = true
 			}
+		case d.workers > 1 && d.hdr.ContentType == ContentFramed:
+			n, err := d.writeToPiped(w)
+			return total + n, err
 		default:
 			if err := d.readBatch(); err != nil {
 				d.err = err
@@ -173,6 +181,60 @@ func (d *Decryptor) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 	}
+}
+
+// writeToPiped is WriteTo on more than one core: this goroutine reads and
+// opens batch after batch while one goroutine hashes the raw batches for
+// the signature (keeping a core to itself: the hash is serial) and another
+// writes the plaintext. It returns nil only after everything was written
+// and the whole message verified; both goroutines have ended when it
+// returns, whatever happened.
+func (d *Decryptor) writeToPiped(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	d.wp = newPipe(cw, func(err error) error { return err }, nil)
+	if d.sig != nil {
+		if d.ah != nil {
+			d.ah.wait() // batches Read hashed come first
+			d.ah = nil
+		}
+		d.hp = newPipe(nil, nil, d.sig)
+	}
+	var err error
+	for err == nil && !d.done {
+		err = d.readBatch()
+	}
+	if d.hp != nil {
+		d.hp.wait() // the signature hash is complete after it
+		d.hp = nil
+	}
+	wp := d.wp
+	werr := wp.wait()
+	d.wp, d.rawPB, d.outPB, d.raw = nil, nil, nil, nil
+	switch {
+	case err != nil && wp.failed.Load():
+		return cw.n, err // the destination failed, not the message
+	case err != nil:
+		d.err = err
+	case werr != nil:
+		return cw.n, werr
+	default:
+		if d.err = d.finish(); d.err == nil {
+			d.verified = true
+		}
+	}
+	return cw.n, d.err
+}
+
+// countWriter counts what was written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // read reads exactly n bytes of body, hashing them for the signature.
@@ -229,10 +291,20 @@ func (d *Decryptor) readBatch() error {
 		return d.readNonFramed()
 	}
 	fl := int(d.hdr.FrameLength)
-	maxFrames := max(1, min(max(batchBytes/fl, d.workers), (16<<20)/fl))
+	bb := batchBytes
+	if d.workers > 1 {
+		bb = pipeBatchBytes
+	}
+	maxFrames := max(1, min(max(bb/fl, d.workers), (16<<20)/fl))
 	frames := d.frames[:0]
 	defer func() { d.frames = frames[:0] }()
 	raw := d.raw[:0]
+	if d.hp != nil {
+		// Capacity grows with the bytes read (appendFull), never with a
+		// frame length claimed.
+		d.rawPB = d.hp.get(0)
+		raw = d.rawPB.b
+	}
 	var size int
 	for len(frames) < maxFrames && !d.done {
 		f, err := d.readFrame(&raw, fl)
@@ -244,11 +316,10 @@ func (d *Decryptor) readBatch() error {
 		size += f.end - f.ct - tagLen
 	}
 	d.raw = raw
-	d.hashBatch(raw)
-	if cap(d.outBuf) < size {
-		d.outBuf = make([]byte, size)
+	if err := d.hashBatch(raw); err != nil {
+		return err
 	}
-	out := d.outBuf[:size]
+	out := d.outSpace(size)
 	offs := append(d.offs[:0], 0)
 	for i, f := range frames {
 		offs = append(offs, offs[i]+f.end-f.ct-tagLen)
@@ -276,14 +347,32 @@ func (d *Decryptor) readBatch() error {
 			return err
 		}
 	}
+	if d.wp != nil {
+		pb := d.outPB
+		pb.b, d.outPB = out, nil
+		return d.wp.put(pb)
+	}
 	d.out = out
 	return nil
+}
+
+// outSpace is where a batch's size bytes of plaintext go: a buffer of the
+// write pipe, or the one reused batch after batch.
+func (d *Decryptor) outSpace(size int) []byte {
+	if d.wp != nil {
+		d.outPB = d.wp.get(size)
+		return d.outPB.b[:size]
+	}
+	if cap(d.outBuf) < size {
+		d.outBuf = make([]byte, size)
+	}
+	return d.outBuf[:size]
 }
 
 // openWorkers is how many goroutines open a batch: one core is left to
 // the signature hash when it runs on its own.
 func (d *Decryptor) openWorkers() int {
-	if d.ah != nil {
+	if d.ah != nil || d.hp != nil {
 		return max(1, d.workers-1)
 	}
 	return d.workers
@@ -291,15 +380,23 @@ func (d *Decryptor) openWorkers() int {
 
 // hashBatch feeds a batch's bytes to the signature hash: inline, or on
 // the hash's own goroutine, in which case raw stays untouched until the
-// next batch and d.raw becomes the buffer the hash has finished with.
-func (d *Decryptor) hashBatch(raw []byte) {
+// next batch and d.raw becomes the buffer the hash has finished with (or,
+// piped, the buffer goes to the hash pipe and is only read here until
+// the next batch takes another).
+func (d *Decryptor) hashBatch(raw []byte) error {
 	switch {
 	case d.sig == nil:
+	case d.hp != nil:
+		d.rawPB.b = raw
+		pb := d.rawPB
+		d.rawPB, d.raw = nil, nil
+		return d.hp.put(pb)
 	case d.ah == nil:
 		d.sig.Write(raw)
 	default:
 		d.raw = d.ah.write(raw)[:0]
 	}
+	return nil
 }
 
 // readFrame appends the next frame's bytes, as they stand in the message,

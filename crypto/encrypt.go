@@ -70,12 +70,11 @@ type Encryptor struct {
 	err       error
 	closed    bool
 
-	// The pipeline that overlaps sealing with writing and hashing; started
-	// only for messages longer than one batch.
-	pipe    chan []byte
-	free    chan []byte
-	pipeErr chan error
-	spare   []byte // a sealed-frame buffer to reuse when there is no pipeline
+	// The pipeline that overlaps sealing with writing and hashing (on
+	// more than one core); started only for messages longer than one
+	// batch.
+	p     *pipe
+	spare []byte // a sealed-frame buffer to reuse when there is no pipeline
 }
 
 // NewEncryptor gets materials, writes the message header to dst and returns
@@ -148,7 +147,11 @@ func NewEncryptor(ctx context.Context, dst io.Writer, o EncryptOptions) (*Encryp
 		e.workers = runtime.GOMAXPROCS(0)
 	}
 	if !o.NonFramed {
-		n := max(batchBytes/frameLen, e.workers)
+		bb := batchBytes
+		if e.workers > 1 {
+			bb = pipeBatchBytes
+		}
+		n := max(bb/frameLen, e.workers)
 		n = max(1, min(n, (16<<20)/frameLen))
 		e.batchCap = n * frameLen
 	}
@@ -275,13 +278,6 @@ func (e *Encryptor) getBuf(n int) []byte {
 		e.spare = nil
 		return b[:0]
 	}
-	select {
-	case b := <-e.free:
-		if cap(b) >= n {
-			return b[:0]
-		}
-	default:
-	}
 	return make([]byte, 0, n)
 }
 
@@ -296,7 +292,17 @@ func (e *Encryptor) flushFrames() error {
 		return errors.New("crypto: message needs more than 2^32-1 frames")
 	}
 	frameSize := 4 + ivLen + e.frameLen + tagLen
-	out := e.getBuf(nFrames * frameSize)[:nFrames*frameSize]
+	var pb *pipeBuf
+	var out []byte
+	if e.workers > 1 {
+		if e.p == nil {
+			e.p = newPipe(e.dst, wrapCiphertextWrite, e.sig)
+		}
+		pb = e.p.get(nFrames * frameSize)
+		out = pb.b[:nFrames*frameSize]
+	} else {
+		out = e.getBuf(nFrames * frameSize)[:nFrames*frameSize]
+	}
 	first := e.seq
 	seal := func(lo, hi int) {
 		aad := make([]byte, 0, len(e.mid)+len(aadFrame)+12)
@@ -316,8 +322,18 @@ func (e *Encryptor) flushFrames() error {
 	e.seq += uint32(nFrames)
 	rest := copy(e.buf, e.buf[nFrames*e.frameLen:])
 	e.buf = e.buf[:rest]
-	return e.send(out)
+	if pb != nil {
+		// Written and hashed on the pipe's goroutines while the next
+		// batch is read and sealed here.
+		pb.b = out
+		return e.p.put(pb)
+	}
+	err := e.emit(out)
+	e.spare = out
+	return err
 }
+
+func wrapCiphertextWrite(err error) error { return fmt.Errorf("crypto: writing ciphertext: %w", err) }
 
 // parallel runs fn over [0,n) split into contiguous ranges, on up to
 // workers goroutines when n is large enough to pay for them.
@@ -338,66 +354,6 @@ func parallel(n, workers int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// send passes sealed frames to the writer goroutine (starting it on first
-// use) so that writing and signature hashing overlap the next seal.
-func (e *Encryptor) send(b []byte) error {
-	if e.pipe == nil {
-		if e.workers <= 1 {
-			err := e.emit(b)
-			e.spare = b
-			return err
-		}
-		pipe, free, errc := make(chan []byte, 1), make(chan []byte, 4), make(chan error, 1)
-		e.pipe, e.free, e.pipeErr = pipe, free, errc
-		go e.writeLoop(pipe, free, errc)
-	}
-	select {
-	case err := <-e.pipeErr:
-		// The writer failed and exited: report it and stop the pipeline.
-		e.pipe = nil
-		return err
-	case e.pipe <- b:
-		return nil
-	}
-}
-
-// writeLoop is the writer goroutine: it writes each sealed batch and,
-// for signed suites, hands it on to the signature hash on a goroutine of
-// its own (asyncHash), so that one core only hashes while the batch
-// after it is sealed and written. A buffer goes back to free when it has
-// been both written and hashed.
-func (e *Encryptor) writeLoop(pipe <-chan []byte, free chan<- []byte, errc chan<- error) {
-	var ah *asyncHash
-	if e.sig != nil {
-		ah = newAsyncHash(e.sig)
-	}
-	recycle := func(b []byte) {
-		if b == nil {
-			return
-		}
-		select {
-		case free <- b:
-		default:
-		}
-	}
-	var err error
-	for b := range pipe {
-		if err == nil {
-			if _, werr := e.dst.Write(b); werr != nil {
-				err = fmt.Errorf("crypto: writing ciphertext: %w", werr)
-			}
-		}
-		if err == nil && ah != nil {
-			b = ah.write(b)
-		}
-		recycle(b)
-	}
-	if ah != nil {
-		recycle(ah.wait())
-	}
-	errc <- err
-}
-
 // sealWorkers is how many goroutines seal a batch: one core is left to
 // the signature hash, which runs on its own once the pipeline runs.
 func (e *Encryptor) sealWorkers() int {
@@ -409,12 +365,12 @@ func (e *Encryptor) sealWorkers() int {
 
 // drain stops the writer goroutine and returns its error.
 func (e *Encryptor) drain() error {
-	if e.pipe == nil {
+	if e.p == nil {
 		return nil
 	}
-	close(e.pipe)
-	e.pipe = nil
-	return <-e.pipeErr
+	err := e.p.wait()
+	e.p = nil
+	return err
 }
 
 // Close seals the final frame (or the non-framed body), writes the footer
