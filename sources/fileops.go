@@ -38,6 +38,11 @@ type fileOps interface {
 	write(fd int, p []byte) (int, error)
 	pread(fd int, p []byte, off int64) (int, error)
 	fsync(fd int) error
+	// writeback starts writing n bytes of fd from off to the disk without
+	// waiting (sync_file_range SYNC_FILE_RANGE_WRITE): a hint that makes
+	// the later fsync or syncfs shorter; it makes nothing durable and its
+	// failure changes nothing.
+	writeback(fd int, off, n int64)
 	// syncfs makes everything on fd's file system durable.
 	syncfs(fd int) error
 	fchmod(fd int, mode uint32) error
@@ -259,4 +264,8 @@ func (i statInfo) Mode() fs.FileMode {
 		m |= fs.ModeSticky
 	}
 	return m
+}
+
+func (unixOps) writeback(fd int, off, n int64) {
+	unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
 }

@@ -227,7 +227,17 @@ type localWriter struct {
 	rec     record
 	done    bool
 	err     error
+	// written and started: bytes written, and how many of them the disk
+	// was asked to write back already (see Write).
+	written, started int64
 }
+
+// writebackChunk is how much of a large output is written before the
+// disk is asked to start writing it back: the commit's sync then waits
+// for the last few MiB, not for the whole file, the disk working while
+// the engine does (a 1 GiB output would otherwise sit dirty in memory
+// until its commit, all of it on the commit's critical path).
+const writebackChunk = 8 << 20
 
 func (w *localWriter) Write(p []byte) (int, error) {
 	if w.done {
@@ -239,6 +249,11 @@ func (w *localWriter) Write(p []byte) (int, error) {
 		if w.err == nil {
 			w.err = err
 		}
+	}
+	w.written += int64(n)
+	if w.written-w.started >= writebackChunk && w.d.opt.Sync != SyncNone {
+		w.d.st.ops.writeback(w.fd, w.started, w.written-w.started)
+		w.started = w.written
 	}
 	return n, err
 }
