@@ -8,7 +8,7 @@
 //	bench exec -dir D -set small -suite 0578 -op encrypt -conc 4
 //	bench mem  -dir D -set small -suite 0578 -op encrypt -conc 4
 //	bench kms  -dir D -conc 16 [-cache]  re-encryption through the KMS emulator
-//	bench s3   -dir D -mode encrypt|copy -conc 16
+//	bench s3   -dir D -mode both|encrypt|copy -conc 16 -rounds 2
 //	bench copy -id ID -in D -out D -conc 4  plain copy of the same files (a row's bound)
 //	bench prim -id ID -what sign|verify|sha384 [-bytes N] -conc 4  crypto primitive floor
 //	bench kmscalls -id ID -conc 64 [-cache]  the KMS calls of a re-encryption alone
@@ -51,6 +51,9 @@ type Row struct {
 	// machine, CPUS well below cores × wall time means the row was starved.
 	Load1 float64 `json:"load1,omitempty"`
 	CPUS  float64 `json:"cpu_s,omitempty"`
+	// ServerCPUS is the CPU time of the storage server the row ran
+	// against (S3 rows: versitygw shares the machine's cores).
+	ServerCPUS float64 `json:"server_cpu_s,omitempty"`
 }
 
 func (r Row) filesPerSec() float64 { return float64(r.Items) / r.Seconds }

@@ -220,10 +220,14 @@ func (rt *Runtime) destFacts(ctx context.Context, it *Item, srcHdr *crypto.Heade
 	if err != nil {
 		return destFacts{openErr: err}
 	}
-	err = retryTransient(ctx, func() (err error) {
-		_, err = dst.Stat(ctx, it.OutKey)
-		return err
-	})
+	if exists, known := listedOutput(ctx, it, dst); known && !exists {
+		return destFacts{} // the build's listing has no such output
+	} else if !known {
+		err = retryTransient(ctx, func() (err error) {
+			_, err = dst.Stat(ctx, it.OutKey)
+			return err
+		})
+	}
 	switch {
 	case errors.Is(err, sources.ErrNotFound):
 		return destFacts{}

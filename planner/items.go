@@ -53,7 +53,7 @@ func BuildListed(ctx context.Context, rt *Runtime, items []Listed, o BuildOption
 	p := &Plan{FormatVersion: FormatVersion, Name: o.Name, Created: time.Now().UTC().Truncate(time.Second),
 		SpecDigest: rt.Job.Digest(), Job: rt.Job, BaseDir: rt.BaseDir}
 	p.Items = make([]Item, len(items))
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(withOutputIndex(ctx, len(items)))
 	g.SetLimit(max(16, o.Concurrency))
 	gp := rt.newGuardPass()
 	for i, l := range items {

@@ -75,7 +75,7 @@ func BuildItems(ctx context.Context, rt *Runtime, items []Listed, o BuildOptions
 		items = kept
 	}
 	p.Items = make([]Item, len(items))
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(withOutputIndex(ctx, len(items)))
 	g.SetLimit(16)
 	if o.Concurrency > 0 {
 		g.SetLimit(o.Concurrency)

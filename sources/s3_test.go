@@ -107,6 +107,7 @@ func TestS3(t *testing.T) {
 	t.Run("SingleObject", func(t *testing.T) { testS3Single(t, srv) })
 	t.Run("KeysToLocal", func(t *testing.T) { testS3ToLocalEscape(t, srv) })
 	t.Run("ServerConditionalWrites", func(t *testing.T) { testS3ServerConditionalWrites(t, srv.Client, newBucket(t, srv)) })
+	t.Run("WritesWithoutHead", func(t *testing.T) { testS3WritesWithoutHead(t, srv) })
 	t.Run("EndpointFromEnv", func(t *testing.T) { testS3EndpointEnv(t, srv) })
 	t.Run("Provenance", func(t *testing.T) { testS3Provenance(t, srv) })
 }

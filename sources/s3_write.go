@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 // S3Destination writes objects below s3://bucket/prefix.
@@ -20,11 +21,17 @@ import (
 // Outputs shorter than one part go up with a single PutObject at Commit;
 // longer ones stream as a multipart upload with at most Concurrency parts
 // in flight, completed at Commit and aborted on any failure or Abort, so
-// neither a partial object nor orphan parts remain. Overwrite never sends
-// If-None-Match: * and in-place replacement If-Match: <etag> on the
-// PutObject / CompleteMultipartUpload, after a HeadObject check just
-// before completing (the check is what protects servers that ignore the
-// conditional headers; see the package tests for what versitygw does).
+// neither a partial object nor orphan parts remain.
+//
+// The overwrite policy is enforced by the write itself, atomically on the
+// server: OverwriteNever sends If-None-Match: * and in-place replacement
+// If-Match: <planned ETag> on the PutObject / CompleteMultipartUpload, and
+// the server refuses (412) an object that appeared or changed since it
+// was planned. No HeadObject precedes a write: a check before the write
+// could not close the window between check and write anyway, and costs a
+// request per object. The condition is the guarantee, so the destination
+// needs a server that honours conditional writes (AWS S3 does since
+// 2024; the package tests prove it for the test server, versitygw).
 type S3Destination struct {
 	loc Location
 	opt S3Options
@@ -65,29 +72,10 @@ func (d *S3Destination) Stat(ctx context.Context, key string) (Item, error) {
 	return it, err
 }
 
-// check applies the overwrite policy / IfMatch against the current object.
-func (d *S3Destination) check(ctx context.Context, key, full string, o CreateOptions) error {
-	it, err := headItem(ctx, d.opt.Client, d.loc.Bucket, full)
-	exists := err == nil
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	switch {
-	case o.IfMatch != "":
-		if !exists {
-			return &ConflictError{Key: key, Reason: ConflictChanged, Want: o.IfMatch}
-		}
-		want, _ := etagOf(o.IfMatch)
-		if it.ETag != want {
-			return &ConflictError{Key: key, Reason: ConflictChanged, Want: o.IfMatch, Got: it.Print}
-		}
-	case exists && o.Overwrite == OverwriteNever:
-		return &ConflictError{Key: key, Reason: ConflictExists}
-	}
-	return nil
-}
-
-// Create starts an output; nothing is sent until the first part is full.
+// Create starts an output; nothing is sent until the first part is full,
+// and nothing is checked: an existing output under OverwriteNever, or one
+// that no longer has the IfMatch ETag, fails the write at Commit
+// (*ConflictError), whose condition the server evaluates atomically.
 func (d *S3Destination) Create(ctx context.Context, key string, o CreateOptions) (Writer, error) {
 	full, err := d.full(key)
 	if err != nil {
@@ -97,9 +85,6 @@ func (d *S3Destination) Create(ctx context.Context, key string, o CreateOptions)
 		if _, ok := etagOf(o.IfMatch); !ok {
 			return nil, fmt.Errorf("create %s: fingerprint %q is not an s3 fingerprint", key, o.IfMatch)
 		}
-	}
-	if err := d.check(ctx, key, full, o); err != nil {
-		return nil, err
 	}
 	w := &s3Writer{d: d, ctx: ctx, key: key, full: full, opt: o,
 		free: make(chan []byte, d.opt.Concurrency+1), sem: make(chan struct{}, d.opt.Concurrency)}
@@ -313,8 +298,12 @@ func (w *s3Writer) conditions() (ifMatch, ifNoneMatch *string) {
 	return nil, nil
 }
 
+// mapErr turns a refused condition into the *ConflictError the contract
+// promises: 412 (or 409 ConditionalRequestConflict) for either condition,
+// and for If-Match also 404 - AWS S3's answer when the object it should
+// match is gone.
 func (w *s3Writer) mapErr(op string, err error) error {
-	if isPreconditionFailed(err) {
+	if isPreconditionFailed(err) || w.opt.IfMatch != "" && isNoSuchKey(err) {
 		if w.opt.IfMatch != "" {
 			return &ConflictError{Key: w.key, Reason: ConflictChanged, Want: w.opt.IfMatch}
 		}
@@ -324,9 +313,6 @@ func (w *s3Writer) mapErr(op string, err error) error {
 }
 
 func (w *s3Writer) put(ctx context.Context) error {
-	if err := w.d.check(ctx, w.key, w.full, w.opt); err != nil {
-		return err
-	}
 	im, inm := w.conditions()
 	_, err := w.d.opt.Client.PutObject(ctx, &awss3.PutObjectInput{
 		Bucket: &w.d.loc.Bucket, Key: &w.full, Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf))),
@@ -347,9 +333,6 @@ func (w *s3Writer) complete(ctx context.Context) error {
 	}
 	w.wg.Wait()
 	if err := w.failed(); err != nil {
-		return err
-	}
-	if err := w.d.check(ctx, w.key, w.full, w.opt); err != nil {
 		return err
 	}
 	sort.Slice(w.parts, func(i, j int) bool { return *w.parts[i].PartNumber < *w.parts[j].PartNumber })
@@ -387,6 +370,14 @@ func (w *s3Writer) Abort() error {
 		return fmt.Errorf("%s: abort multipart upload: %w", w.d.uri(w.full), err)
 	}
 	return nil
+}
+
+// isNoSuchKey: the error names a missing key (not a missing upload or
+// bucket, which are 404s too).
+func isNoSuchKey(err error) bool {
+	var nk *types.NoSuchKey
+	var ae smithy.APIError
+	return errors.As(err, &nk) || errors.As(err, &ae) && ae.ErrorCode() == "NoSuchKey"
 }
 
 func (d *S3Destination) uri(full string) string { return "s3://" + d.loc.Bucket + "/" + full }

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/encjob/encjob/sources"
+	"github.com/encjob/encjob/sources/s3test"
 )
 
 // testS3ServerConditionalWrites proves the test server (versitygw v1.8.0)
@@ -57,5 +62,51 @@ func testS3ServerConditionalWrites(t *testing.T, c *awss3.Client, bucket string)
 	t.Logf("PutObject If-Match: %s, If-None-Match: %s; CompleteMultipartUpload If-Match: %s, If-None-Match: %s", putIfMatch, putIfNone, mpuIfMatch, mpuIfNone)
 	if b, _ := get(t, c, bucket, "o"); string(b) != "v1" {
 		t.Errorf("object = %q after conditional writes that should all fail", b)
+	}
+}
+
+// The destination sends no request of its own to check the overwrite
+// policy: the conditional PutObject / CompleteMultipartUpload is the check.
+// An output that appeared, changed or vanished since it was planned is
+// still refused - for single puts and multipart uploads alike - and the
+// object the other writer left stays as it was.
+func testS3WritesWithoutHead(t *testing.T, srv *s3test.Server) {
+	c, counter := srv.NewCountingClient()
+	bucket := newBucket(t, srv)
+	d, err := sources.NewS3Destination(s3Loc(t, "s3://"+bucket+"/"), sources.S3Options{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := sources.NewS3Source(s3Loc(t, "s3://"+bucket+"/"), sources.S3Options{Client: c})
+	small, big := "s", strings.Repeat("b", 6<<20)
+	for _, data := range []string{small, big} {
+		name := fmt.Sprintf("%d", len(data))
+		if err := commitFile(t, d, "new-"+name, data, sources.CreateOptions{Overwrite: sources.OverwriteNever}); err != nil {
+			t.Fatalf("%s bytes, new key: %v", name, err)
+		}
+		put(t, srv.Client, bucket, "there-"+name, []byte("theirs"))
+		wantConflictErr(t, commitFile(t, d, "there-"+name, data, sources.CreateOptions{Overwrite: sources.OverwriteNever}), sources.ConflictExists)
+		// In place: planned at one version, replaced or removed since.
+		put(t, srv.Client, bucket, "inplace-"+name, []byte("v1"))
+		it, err := s.Stat(context.Background(), "inplace-"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(t, srv.Client, bucket, "inplace-"+name, []byte("v2"))
+		wantConflictErr(t, commitFile(t, d, "inplace-"+name, data, sources.CreateOptions{IfMatch: it.Print}), sources.ConflictChanged)
+		srv.Client.DeleteObject(context.Background(), &awss3.DeleteObjectInput{Bucket: &bucket, Key: aws.String("inplace-" + name)})
+		wantConflictErr(t, commitFile(t, d, "inplace-"+name, data, sources.CreateOptions{IfMatch: it.Print}), sources.ConflictChanged)
+		if b, _ := get(t, srv.Client, bucket, "there-"+name); string(b) != "theirs" {
+			t.Errorf("%s bytes: the other writer's object became %d bytes", name, len(b))
+		}
+		if _, ok := get(t, srv.Client, bucket, "inplace-"+name); ok {
+			t.Errorf("%s bytes: an in-place write over a removed object created it", name)
+		}
+	}
+	if got := uploads(t, srv.Client, bucket); len(got) != 0 {
+		t.Fatalf("multipart uploads left: %q", got)
+	}
+	if n := counter.Requests()["HeadObject"]; n != 2 { // the two s.Stat calls above
+		t.Fatalf("%d HeadObject requests, want only the test's own 2: %v", n, counter.Requests())
 	}
 }

@@ -124,7 +124,10 @@ type Destination interface {
 	// Create starts an output at key (slash-separated, relative to the
 	// destination root). A key escaping the root fails with
 	// *EscapeError (ErrEscapes); an existing output under
-	// OverwriteNever fails with *ConflictError (ErrConflict).
+	// OverwriteNever, or one that no longer matches IfMatch, fails with
+	// *ConflictError (ErrConflict) here or, at the latest, at Commit (S3
+	// leaves it to the conditional write, which the server decides
+	// atomically).
 	Create(ctx context.Context, key string, o CreateOptions) (Writer, error)
 	// Stat returns the current state of key (ErrNotFound if missing).
 	Stat(ctx context.Context, key string) (Item, error)

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -221,8 +222,14 @@ func (b *syncBuffer) String() string {
 
 // ByteCounter counts the body bytes of every request sent and response
 // received through a client made by NewCountingClient: what passed
-// through the client, as opposed to what the server copied itself.
-type ByteCounter struct{ sent, received atomic.Int64 }
+// through the client, as opposed to what the server copied itself. It
+// also counts the HTTP requests per S3 operation (retries included), so a
+// test or benchmark can say how many HEADs, GETs and PUTs an item cost.
+type ByteCounter struct {
+	sent, received atomic.Int64
+	mu             sync.Mutex
+	ops            map[string]int64
+}
 
 // Sent and Received return the request and response body bytes so far.
 func (c *ByteCounter) Sent() int64     { return c.sent.Load() }
@@ -231,11 +238,48 @@ func (c *ByteCounter) Received() int64 { return c.received.Load() }
 // Total is Sent plus Received.
 func (c *ByteCounter) Total() int64 { return c.Sent() + c.Received() }
 
-// NewCountingClient is NewClient with every body byte counted.
+// Requests returns the HTTP requests sent so far per S3 operation name
+// ("HeadObject", "GetObject", "PutObject", "ListObjectsV2", ...).
+func (c *ByteCounter) Requests() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[string]int64, len(c.ops))
+	for k, v := range c.ops {
+		m[k] = v
+	}
+	return m
+}
+
+func (c *ByteCounter) count(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ops == nil {
+		c.ops = map[string]int64{}
+	}
+	c.ops[op]++
+}
+
+// NewCountingClient is NewClient with every body byte and request
+// counted.
 func (s *Server) NewCountingClient(opts ...func(*awss3.Options)) (*awss3.Client, *ByteCounter) {
 	c := &ByteCounter{}
-	hc := &http.Client{Transport: &countingTransport{base: http.DefaultTransport, c: c}}
+	hc := &http.Client{Transport: Counting(PoolTransport(), c)}
 	return s.NewClient(append([]func(*awss3.Options){func(o *awss3.Options) { o.HTTPClient = hc }}, opts...)...), c
+}
+
+// PoolTransport is an HTTP transport that keeps enough idle connections
+// per host for 64 concurrent requests: the SDK's default keeps 10, and a
+// client at a higher concurrency then closes and re-dials connections on
+// every burst - a cost that is the test's, not the code's under test.
+func PoolTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 64
+	return tr
+}
+
+// Counting wraps base so that c counts what passes through it.
+func Counting(base http.RoundTripper, c *ByteCounter) http.RoundTripper {
+	return &countingTransport{base: base, c: c}
 }
 
 type countingTransport struct {
@@ -244,6 +288,12 @@ type countingTransport struct {
 }
 
 func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The SDK sends each attempt with the operation's context.
+	op := awsmiddleware.GetOperationName(req.Context())
+	if op == "" {
+		op = req.Method
+	}
+	t.c.count(op)
 	if req.Body != nil && req.Body != http.NoBody {
 		req = req.Clone(req.Context())
 		req.Body = &countingBody{ReadCloser: req.Body, n: &t.c.sent}

@@ -269,9 +269,25 @@ func wantConflict(t testing.TB, err error, reason string) {
 	}
 }
 
+// createRefused creates, writes and commits an output the destination
+// must refuse, and returns the refusal: Create may refuse it (local
+// files), or the commit at the latest (S3's conditional writes).
+func createRefused(t testing.TB, d sources.Destination, key string, o sources.CreateOptions) error {
+	t.Helper()
+	w, err := d.Create(context.Background(), key, o)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write([]byte("must not land")); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Commit(context.Background())
+}
+
 func testOverwriteNever(t *testing.T, h *Harness) {
 	h.Put(t, "exists", []byte("old"))
-	_, err := h.Destination(t).Create(context.Background(), "exists", sources.CreateOptions{Overwrite: sources.OverwriteNever})
+	err := createRefused(t, h.Destination(t), "exists", sources.CreateOptions{Overwrite: sources.OverwriteNever})
 	wantConflict(t, err, sources.ConflictExists)
 	if got, _ := h.Get(t, "exists"); string(got) != "old" {
 		t.Fatalf("existing content = %q, want old", got)
@@ -323,8 +339,11 @@ func testInPlace(t *testing.T, h *Harness) {
 		t.Fatalf("content = %q, want ciphertext", got)
 	}
 	// The old fingerprint is now stale: a second in-place write conflicts.
-	_, err := h.Destination(t).Create(context.Background(), "d/f", sources.CreateOptions{IfMatch: it.Print})
+	err := createRefused(t, h.Destination(t), "d/f", sources.CreateOptions{IfMatch: it.Print})
 	wantConflict(t, err, sources.ConflictChanged)
+	if got, _ := h.Get(t, "d/f"); string(got) != "ciphertext" {
+		t.Fatalf("content = %q after a refused write, want ciphertext", got)
+	}
 	noLeftovers(t, h)
 }
 
