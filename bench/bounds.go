@@ -38,6 +38,7 @@ func cmdCopy(args []string) error {
 	in := fs.String("in", "", "input directory")
 	out := fs.String("out", "", "output directory (removed afterwards)")
 	conc := fs.Int("conc", 0, "goroutines (0: 2 x cores)")
+	overlap := fs.Bool("overlap", false, "one file: read and write on two goroutines, writeback as it goes (copyOverlapped)")
 	fs.Parse(args)
 	if *conc == 0 {
 		*conc = 2 * runtime.GOMAXPROCS(0)
@@ -63,6 +64,11 @@ func cmdCopy(args []string) error {
 	var total atomic.Int64
 	for i := range files {
 		g.Go(func() error {
+			if *overlap && single {
+				n, err := copyOverlapped(files[i], dsts[i])
+				total.Add(n)
+				return err
+			}
 			n, err := copyFile(files[i], dsts[i], single)
 			total.Add(n)
 			return err
@@ -79,7 +85,9 @@ func cmdCopy(args []string) error {
 	}
 	secs := time.Since(t).Seconds()
 	note := fmt.Sprintf("plain copy of the same files, %d goroutines, read + write 1 MiB at a time, ", *conc)
-	if single {
+	if single && *overlap {
+		note = "plain copy of the same file, read and write on two goroutines 1 MiB at a time, writeback every 8 MiB, fsync"
+	} else if single {
 		note += "fsync"
 	} else {
 		note += "one syncfs"
