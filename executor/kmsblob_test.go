@@ -54,6 +54,20 @@ spec:
 	if c := k.emu.Calls(); c["ReEncrypt"] != 3 || c["Decrypt"] != 0 || c["Encrypt"] != 0 {
 		t.Fatalf("KMS calls %v: want exactly 3 ReEncrypt and no Decrypt/Encrypt", c)
 	}
+	// reencrypt.require rewrap: a blob has no data key to keep, so each
+	// is an error item saying so, not a silent ReEncrypt.
+	k.emu.ResetCalls()
+	job = loadJob(t, mk("reencrypt", enc, `{path: "`+filepath.Join(dir, "rw")+`", encoding: base64}`, "  decrypt: {keyGroup: new}\n  encrypt: {keyGroup: east}\n  reencrypt: {require: rewrap}\n"), nil)
+	r = runWith(t, job, k.options())
+	if len(r.sum.Failed) != 3 || r.plan.Counts()[planner.Error] != 3 || !strings.Contains(r.sum.Failed[0].Err.Error(), "KMS ciphertext blob (format kms) has no data key to keep") {
+		t.Fatalf("require rewrap: %+v %v", r.plan.Counts(), r.sum.Failed)
+	}
+	if c := k.emu.Calls(); c["ReEncrypt"] != 0 {
+		t.Fatalf("require rewrap made KMS calls %v", c)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rw")); err == nil {
+		t.Fatal("require rewrap wrote outputs")
+	}
 	dec := filepath.Join(dir, "dec")
 	job = loadJob(t, mk("decrypt", enc, `{path: "`+dec+`"}`, "  decrypt: {keyGroup: new, requireContext: {tenant: acme, moved: \"1\"}}\n"), nil)
 	r = runWith(t, job, k.options())

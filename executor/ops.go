@@ -325,6 +325,11 @@ func record(mode string, r *Result, shard string) *Record {
 		if it.Action == planner.Decrypt || it.Action == planner.Skip {
 			a := report.CLIHeaderAuthOf(h)
 			rec.HeaderAuth = &a
+		} else {
+			// Not the cli's header_auth (written on decrypt only), but
+			// the tag of the header written: an audit finds the write
+			// that produced a message by it (policy.History).
+			rec.HeaderTag = report.CLIHeaderAuthOf(h).Tag
 		}
 		for _, e := range h.EncryptedDataKeys {
 			rec.KeyIDs = append(rec.KeyIDs, keygroup.EDKLabel(e))

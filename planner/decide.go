@@ -196,6 +196,10 @@ func (rt *Runtime) gatherFacts(ctx context.Context, it *Item, completed map[stri
 	if tgt != nil {
 		f.note = tgt.Note
 		f.satisfied = rt.satisfies(hdr, tgt)
+		if f.satisfied && rt.RenewDataKey != nil && rt.Job.Reencrypt.RequiresFull() && rt.RenewDataKey(hdr) {
+			f.satisfied = false
+			f.note = joinReason(f.note, "its recorded write was a rewrap (the data key kept) and reencrypt.require is full")
+		}
 	}
 	if hdr != nil && f.op != Encrypt {
 		keys, pairs := missingContext(rt.MessageContext(hdr), job.Decrypt.RequireContext)

@@ -29,6 +29,14 @@ type Runtime struct {
 	*job.Runtime
 	Job *spec.Job
 
+	// RenewDataKey, when set, says that a message whose header already
+	// shows the target state must still be re-encrypted in full: its
+	// recorded write kept an older data key (a rewrap), and the job
+	// requires a full re-encryption (reencrypt.require: full; the
+	// policy sets it from the metadata log, which the header cannot
+	// replace). Read while planning only.
+	RenewDataKey func(*crypto.Header) bool
+
 	guard    *guard               // encjob's own files and directories (guard.go)
 	mu       sync.Mutex           // guards matchers
 	matchers map[int]*listMatcher // per source, under mu (overlap.go)

@@ -104,8 +104,8 @@ func (rt *Runtime) checkItem(i int, it *Item, outputs map[string]int) (bool, err
 	switch it.Action {
 	case Encrypt, Decrypt, Reencrypt, Rewrap:
 		want := op
-		if op == Reencrypt && job.Rewrap() && !rt.KMSBlobs(it.SourceIndex) && !rt.rewrapFallsBack(it.Suite) {
-			want = Rewrap // as rewrapAction plans it
+		if op == Reencrypt {
+			want = rt.reencryptAction(it.SourceIndex, it.Suite) // as rewrapAction plans it
 		}
 		if it.Action != want {
 			return false, bad("action", "%q, but the job (operation %s) would %s this item", it.Action, op, want)

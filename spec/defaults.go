@@ -42,10 +42,9 @@ func (j *Job) Defaults() {
 	if o.Overwrite == "" {
 		o.Overwrite = OverwriteNever
 	}
-	if j.Reencrypt.Mode == ReencryptFull {
-		// The default: normalised away so existing jobs keep their digest.
-		j.Reencrypt.Mode = ""
-	}
+	// The default full is normalised away so existing jobs keep their
+	// digest; require rewrap implies mode rewrap.
+	j.Reencrypt.Mode = j.Reencrypt.EffectiveMode()
 	// A rewrap keeps each message's suite and frame length: no default
 	// for either (setting them is an error). A full re-encryption keeps
 	// them too unless the job sets them (planner.Runtime.TargetFor): no

@@ -237,6 +237,16 @@ type ReencryptSettings struct {
 	// full: their rewrap would authenticate the new header under the old
 	// header's key and nonce (crypto.RewrapReusesHeaderNonce).
 	AllowHeaderNonceReuse bool `json:"allowHeaderNonceReuse,omitempty" yaml:"allowHeaderNonceReuse,omitempty"`
+	// Require makes the mode a demand instead of a preference: rewrap
+	// (implies mode rewrap) turns every item that would otherwise be
+	// re-encrypted in full - message format v2 without
+	// allowHeaderNonceReuse, a KMS blob, in a policy a suite violation -
+	// into an error item naming why; full (mode full) makes a policy
+	// rule re-encrypt in full any item whose current message a rewrap
+	// wrote, as the metadata log shows (headers cannot tell). The policy
+	// check audits both: an item whose recorded last change is not the
+	// required kind violates its rule.
+	Require string `json:"require,omitempty" yaml:"require,omitempty"`
 	// StoreRequiredContext makes the new message store the pairs the
 	// source authenticated without storing (supplied by
 	// decrypt.reproducedContext). Without it the new message keeps them
@@ -253,8 +263,29 @@ const (
 
 // Rewrap reports whether the job re-encrypts by rewrapping data keys.
 func (j *Job) Rewrap() bool {
-	return j.Operation == OpReencrypt && j.Reencrypt.Mode == ReencryptRewrap
+	return j.Operation == OpReencrypt && j.Reencrypt.EffectiveMode() == ReencryptRewrap
 }
+
+// EffectiveMode is the mode the settings ask for: Mode, or rewrap when
+// only Require rewrap is set; "" (full) otherwise.
+func (r *ReencryptSettings) EffectiveMode() string {
+	if r.Mode == "" && r.Require == ReencryptRewrap {
+		return ReencryptRewrap
+	}
+	if r.Mode == ReencryptFull {
+		return ""
+	}
+	return r.Mode
+}
+
+// RequiresRewrap reports whether every re-encrypted item must be
+// rewrapped (reencrypt.require: rewrap): no fallback to a full
+// re-encryption.
+func (r *ReencryptSettings) RequiresRewrap() bool { return r.Require == ReencryptRewrap }
+
+// RequiresFull reports whether every re-encrypted item must get a new
+// data key (reencrypt.require: full).
+func (r *ReencryptSettings) RequiresFull() bool { return r.Require == ReencryptFull }
 
 // Caching configures the caching materials manager.
 type Caching struct {

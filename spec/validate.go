@@ -196,7 +196,7 @@ func (j *Job) Validate(v *Validators) ErrorList {
 	if op != "" && !decUsed && !isZeroDecrypt(&j.Decrypt) {
 		errs = append(errs, Forbidden(dp, "only used by operations decrypt and reencrypt"))
 	}
-	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0 || j.Reencrypt.Mode != "" || j.Reencrypt.AllowHeaderNonceReuse || j.Reencrypt.StoreRequiredContext) {
+	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0 || j.Reencrypt.Mode != "" || j.Reencrypt.Require != "" || j.Reencrypt.AllowHeaderNonceReuse || j.Reencrypt.StoreRequiredContext) {
 		errs = append(errs, Forbidden(rp, "only used by operation reencrypt"))
 	}
 	if encUsed {
@@ -214,7 +214,8 @@ func (j *Job) Validate(v *Validators) ErrorList {
 		errs = append(errs, validateReproduced(dp, &j.Decrypt)...)
 	}
 	if op == OpReencrypt {
-		switch j.Reencrypt.Mode {
+		errs = append(errs, validateRequire(rp, &j.Reencrypt)...)
+		switch j.Reencrypt.EffectiveMode() {
 		case "", ReencryptFull:
 		case ReencryptRewrap:
 			if j.Encrypt.Algorithm != "" {
@@ -226,7 +227,7 @@ func (j *Job) Validate(v *Validators) ErrorList {
 		default:
 			errs = append(errs, NotSupported(rp.Child("mode"), j.Reencrypt.Mode, []string{ReencryptFull, ReencryptRewrap}))
 		}
-		if j.Reencrypt.AllowHeaderNonceReuse && j.Reencrypt.Mode != ReencryptRewrap {
+		if j.Reencrypt.AllowHeaderNonceReuse && j.Reencrypt.EffectiveMode() != ReencryptRewrap {
 			errs = append(errs, Forbidden(rp.Child("allowHeaderNonceReuse"), "only with reencrypt.mode rewrap"))
 		}
 		errs = append(errs, validateContext(rp.Child("add"), j.Reencrypt.Add)...)
@@ -852,7 +853,7 @@ func (p *Policy) Validate(v *Validators) ErrorList {
 				set  bool
 			}{{"keyGroup", r.KeyGroup != ""}, {"requireContext", len(r.RequireContext) > 0}, {"requiredContextKeys", len(r.RequiredContextKeys) > 0}, {"algorithm", r.Algorithm != ""},
 				{"requireSigned", r.RequireSigned}, {"requireCommitting", r.RequireCommitting},
-				{"reencrypt", r.Reencrypt.Mode != "" || r.Reencrypt.AllowHeaderNonceReuse}} {
+				{"reencrypt", r.Reencrypt.Mode != "" || r.Reencrypt.Require != "" || r.Reencrypt.AllowHeaderNonceReuse}} {
 				if f.set {
 					errs = append(errs, Forbidden(rp.Child(f.name), "an exempt rule only matches"))
 				}
@@ -913,16 +914,31 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
+// validateRequire checks reencrypt.require: rewrap or full, and not
+// contradicting an explicit mode (require rewrap with mode full, or
+// require full with mode rewrap, asks for two things at once).
+func validateRequire(rp *Path, r *ReencryptSettings) ErrorList {
+	switch {
+	case r.Require == "":
+		return nil
+	case r.Require != ReencryptFull && r.Require != ReencryptRewrap:
+		return ErrorList{NotSupported(rp.Child("require"), r.Require, []string{ReencryptRewrap, ReencryptFull})}
+	case r.Mode != "" && r.Mode != r.Require:
+		return ErrorList{Invalid(rp.Child("require"), r.Require, fmt.Sprintf("contradicts reencrypt.mode %s (require %s implies mode %s; drop one)", r.Mode, r.Require, r.Require))}
+	}
+	return nil
+}
+
 // validateRuleReencrypt checks a policy rule's reencrypt settings: a mode
 // and its opt-in, no context edits (the rule's requireContext is the edit).
 func validateRuleReencrypt(rp *Path, r *ReencryptSettings) ErrorList {
-	var errs ErrorList
+	errs := validateRequire(rp, r)
 	switch r.Mode {
 	case "", ReencryptFull, ReencryptRewrap:
 	default:
 		errs = append(errs, NotSupported(rp.Child("mode"), r.Mode, []string{ReencryptFull, ReencryptRewrap}))
 	}
-	if r.AllowHeaderNonceReuse && r.Mode != ReencryptRewrap {
+	if r.AllowHeaderNonceReuse && r.EffectiveMode() != ReencryptRewrap {
 		errs = append(errs, Forbidden(rp.Child("allowHeaderNonceReuse"), "only with reencrypt.mode rewrap"))
 	}
 	if len(r.Add) > 0 || len(r.Remove) > 0 {

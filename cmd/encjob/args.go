@@ -133,6 +133,7 @@ type cryptoFlags struct {
 	frameLength, maxLength, maxEDKs           int
 	buffer, noProgress, quiet, verify         bool
 	rewrap, rewrapNonceReuse                  bool
+	require                                   string
 	requiredKeys, reproduced                  []string // --required-context-keys, --reproduced-encryption-context
 	storeRequired                             bool     // --store-required-context
 	autoApprove                               bool
@@ -161,6 +162,7 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 		fs.BoolVar(&f.verify, "verify", false, "decrypt each new message and compare digests before committing it")
 		fs.BoolVar(&f.rewrap, "rewrap", false, "keep each message's data key, suite and body: only rewrap its data key under -w (reencrypt.mode: rewrap)")
 		fs.BoolVar(&f.rewrapNonceReuse, "rewrap-allow-header-nonce-reuse", false, "with --rewrap: rewrap message format v2 (0x0478, 0x0578) too instead of re-encrypting it in full (reencrypt.allowHeaderNonceReuse)")
+		fs.StringVar(&f.require, "require", "", "rewrap: every item must be rewrapped (implies --rewrap), one that cannot is an error instead of a full re-encryption; full: every item gets a new data key (reencrypt.require)")
 		fs.BoolVar(&f.autoApprove, "auto-approve", false, "with -o equal to -i: replace the inputs in place without asking; required when there is no terminal")
 	}
 	fs.StringArrayVarP(&f.context, "encryption-context", "c", nil, "encryption context key=value pairs (decrypt: required pairs; a bare key must be present)")
@@ -484,6 +486,7 @@ func setOutputMode(run *cryptoRun, f *cryptoFlags, _ string) error {
 	if f.rewrapNonceReuse {
 		job.Reencrypt.AllowHeaderNonceReuse = true
 	}
+	job.Reencrypt.Require = f.require // spec validation names it (spec.reencrypt.require)
 	switch {
 	case f.interactive && f.noOverwrite:
 		return usageErrorf("--interactive", "not allowed with --no-overwrite")
@@ -769,6 +772,7 @@ var flagNames = []struct{ prefix, flag string }{
 	{"spec.reencrypt.remove", "--remove-context"},
 	{"spec.reencrypt.mode", "--rewrap"},
 	{"spec.reencrypt.allowHeaderNonceReuse", "--rewrap-allow-header-nonce-reuse"},
+	{"spec.reencrypt.require", "--require"},
 	{"spec.commitmentPolicy", "--commitment-policy"},
 	{"spec.caching", "--caching"},
 	{"spec.sources", "-i/--input"},

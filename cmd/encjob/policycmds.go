@@ -59,6 +59,7 @@ type checkArgs struct {
 	asJSON         bool
 	verbose        bool
 	resolveAliases bool
+	history        []string
 }
 
 // parseCheckArgs parses encjob check [-f] POLICY [--json] [-v] [--resolve-aliases].
@@ -69,6 +70,7 @@ func parseCheckArgs(e *env, args []string) (*checkArgs, error) {
 	fs.BoolVar(&a.asJSON, "json", false, "print the report as JSON")
 	verbose := fs.CountP("verbose", "v", "list compliant items too")
 	fs.BoolVar(&a.resolveAliases, "resolve-aliases", false, "resolve KMS aliases with DescribeKey (otherwise groups must list key ARNs; no KMS call is made)")
+	fs.StringArrayVar(&a.history, "history", nil, "metadata log (or directory of shard-*.jsonl logs) that says which action wrote each message, for rules with reencrypt.require (repeatable; the policy's metadata.output is always read)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -94,7 +96,11 @@ func cmdPolicyCheck(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := policy.Check(ctx, pol, policy.Options{BaseDir: base, ResolveAliases: a.resolveAliases})
+	hist, err := policyHistory(pol, base, a.history)
+	if err != nil {
+		return err
+	}
+	rep, err := policy.Check(ctx, pol, policy.Options{BaseDir: base, ResolveAliases: a.resolveAliases, History: hist})
 	if err != nil {
 		return interrupted(ctx, err)
 	}
@@ -156,12 +162,67 @@ func reconcile(ctx context.Context, e *env, file, planFile, metadataOutput strin
 	if err != nil {
 		return nil, err
 	}
-	rec, err := policy.Plan(ctx, pol, policy.PlanOptions{Options: policy.Options{BaseDir: base},
+	hist, err := policyHistory(pol, base, nil)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := policy.Plan(ctx, pol, policy.PlanOptions{Options: policy.Options{BaseDir: base, History: hist},
 		Planner: policyPlanOptions(e, base, file, planFile, metadataOutput), Name: filepath.Base(file)})
 	if err != nil {
 		return nil, refusal(interrupted(ctx, err))
 	}
 	return rec, nil
+}
+
+// policyHistory reads the metadata logs the policy's reencrypt.require
+// rules are audited against (policy.History): the policy's own
+// metadata.output, which apply appends to, when it exists, and the logs
+// given (which must exist; a directory stands for its shard-*.jsonl
+// logs). Nil when no rule requires anything: nothing is read.
+func policyHistory(pol *spec.Policy, base string, extra []string) (*policy.History, error) {
+	need := false
+	for _, r := range pol.Rules {
+		need = need || r.Reencrypt.Require != ""
+	}
+	if !need {
+		return nil, nil
+	}
+	h := policy.NewHistory()
+	var logs []string
+	if m := pol.Metadata.Output; m != "" && m != "-" && !strings.HasPrefix(m, "s3://") {
+		if p := resolveAgainst(base, m); fileExists(p) {
+			logs = append(logs, p)
+		}
+	}
+	for _, a := range extra {
+		fi, err := os.Stat(a)
+		if err != nil {
+			return nil, usageErrorf("--history", "%v", err)
+		}
+		if fi.IsDir() {
+			m, _ := filepath.Glob(filepath.Join(a, "shard-*.jsonl"))
+			logs = append(logs, m...)
+			continue
+		}
+		logs = append(logs, a)
+	}
+	for _, p := range logs {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, usageErrorf("--history", "%v", err)
+		}
+		err = h.Add(p, f)
+		f.Close()
+		if err != nil {
+			return nil, usageErrorf("--history", "%v", err)
+		}
+	}
+	return h, nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // printReconciliation writes the counts line and the changing items (all
@@ -242,6 +303,12 @@ func writeFileWith(path string, write func(io.Writer) error) error {
 // applyPolicy reconciles every item of a policy to its rule
 // (encjob apply -f POLICY).
 func applyPolicy(ctx context.Context, e *env, c *console, file string, metadataOutput string, overwrite, autoApprove bool) error {
+	if metadataOutput == "" {
+		// The policy's own log (its history: see policyHistory).
+		if pol, _, err := loadPolicy(e, file); err == nil {
+			metadataOutput, overwrite = pol.Metadata.Output, pol.Metadata.Overwrite
+		}
+	}
 	rec, err := reconcile(ctx, e, file, "", metadataOutput)
 	if err != nil {
 		return err
@@ -269,6 +336,9 @@ func applySavedPolicy(ctx context.Context, e *env, c *console, planFile, policyF
 	f.Close()
 	if err != nil {
 		return &exitError{Code: exitStale, Err: fmt.Errorf("%s: %w", planFile, err), Hint: "run encjob plan --out again"}
+	}
+	if metadataOutput == "" {
+		metadataOutput, overwrite = rec.Policy.Metadata.Output, rec.Policy.Metadata.Overwrite
 	}
 	if policyFile != "" {
 		pol, base, err := loadPolicy(e, policyFile)

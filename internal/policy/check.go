@@ -43,6 +43,10 @@ type Options struct {
 	ResolveAliases bool
 	// Concurrency of header reads (default 16).
 	Concurrency int
+	// History holds the metadata logs that say which action wrote each
+	// message (see History): rules with reencrypt.require are audited
+	// against it. Nil: only headers are judged.
+	History *History
 }
 
 // Status is the verdict on one item.
@@ -72,6 +76,7 @@ const (
 	CodeSuite           Code = "suite"             // not the rule's suite
 	CodeNotCommitting   Code = "not-committing"    // requireCommitting and a non-committing suite
 	CodeNotSigned       Code = "not-signed"        // requireSigned and an unsigned suite
+	CodeLastChange      Code = "last-change"       // reencrypt.require and the logged write of the message was the other kind
 )
 
 // ItemReport is the verdict on one item.
@@ -97,6 +102,9 @@ type ItemReport struct {
 	Encrypted bool     `json:"encrypted"`
 	Suite     string   `json:"suite,omitempty"`
 	KeyIDs    []string `json:"key_ids,omitempty"`
+	// LastChange is the logged write of the current message (rules with
+	// reencrypt.require, when Options.History has it).
+	LastChange *LastChange `json:"last_change,omitempty"`
 
 	src  int
 	item sources.Item
@@ -221,6 +229,11 @@ func newChecker(ctx context.Context, pol *spec.Policy, o Options, resolve, withD
 		default:
 			c.groups[name] = g
 			c.notes = append(c.notes, g.Notes...)
+		}
+	}
+	for i, r := range pol.Rules {
+		if r.Reencrypt.Require != "" && o.History.Logs() == 0 {
+			c.notes = append(c.notes, fmt.Sprintf("rule %d has reencrypt.require %s but no metadata log was read: items are judged by their headers alone, which cannot tell a rewrap from a full re-encryption (give the policy's metadata.output or check --history LOG)", i, r.Reencrypt.Require))
 		}
 	}
 	for i, s := range pol.Sources {
@@ -422,6 +435,15 @@ func (c *checker) check(ctx context.Context, ir *ItemReport) {
 		ir.KeyIDs = append(ir.KeyIDs, keygroup.EDKLabel(e))
 	}
 	ir.Violations, ir.Codes = c.violations(idx, h, ir.KeyIDs)
+	if req := rule.Reencrypt.Require; req != "" {
+		lc, found := c.opts.History.Of(h)
+		if found {
+			ir.LastChange = &lc
+		}
+		if v := lastChangeViolation(req, lc, found); v != "" {
+			ir.Violations, ir.Codes = append(ir.Violations, v), append(ir.Codes, CodeLastChange)
+		}
+	}
 	if len(ir.Violations) > 0 {
 		ir.Status, ir.Compliant = Violation, false
 	} else {

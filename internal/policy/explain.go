@@ -123,8 +123,13 @@ func describeRule(r *spec.Rule) string {
 	if r.RequireSigned {
 		parts = append(parts, "signed")
 	}
-	if r.Reencrypt.Mode == spec.ReencryptRewrap {
+	switch {
+	case r.Reencrypt.RequiresRewrap():
+		parts = append(parts, "violations fixed by rewrap only (same data key; reencrypt.require: rewrap), and no message whose logged last write was a full re-encryption")
+	case r.Reencrypt.EffectiveMode() == spec.ReencryptRewrap:
 		parts = append(parts, "key group or context violations fixed by rewrap (same data key)")
+	case r.Reencrypt.RequiresFull():
+		parts = append(parts, "re-encrypted in full only, and no message whose logged last write was a rewrap (reencrypt.require: full)")
 	}
 	return strings.Join(parts, "; ")
 }

@@ -156,6 +156,16 @@ func Plan(ctx context.Context, pol *spec.Policy, o PlanOptions) (*Reconciliation
 		if part.Runtime, err = planner.Prepare(ctx, part.Job, po); err != nil {
 			return nil, fmt.Errorf("policy: %s: %w", part.Name(), err)
 		}
+		if part.Job.Reencrypt.RequiresFull() {
+			// Items routed here for their last-change violation show the
+			// target state in their header: the planner must not call
+			// them unchanged.
+			hist := o.History
+			part.Runtime.RenewDataKey = func(h *crypto.Header) bool {
+				lc, ok := hist.Of(h)
+				return ok && lc.Action == planner.Rewrap
+			}
+		}
 		part.Plan, err = planner.BuildItems(ctx, part.Runtime, work[k], planner.BuildOptions{Name: name + "/" + part.Name(), Concurrency: o.Concurrency})
 		if err != nil {
 			return nil, fmt.Errorf("policy: %s: %w", part.Name(), err)
@@ -193,7 +203,10 @@ func (c *checker) route(ir *ItemReport) (k partKey, why string) {
 		return k, ""
 	}
 	k.op = planner.Reencrypt
-	k.rewrap = rule.Reencrypt.Mode == spec.ReencryptRewrap && !slices.ContainsFunc(ir.Codes, suiteCode)
+	if why := requiredRewrapBlocked(rule, ir); why != "" {
+		return k, why
+	}
+	k.rewrap = rule.Reencrypt.EffectiveMode() == spec.ReencryptRewrap && !slices.ContainsFunc(ir.Codes, suiteCode)
 	for _, name := range decryptGroups(c.pol) {
 		if g := c.groups[name]; g != nil && g.HoldsAny(ir.hdr.EncryptedDataKeys) {
 			k.dec = name
@@ -202,6 +215,35 @@ func (c *checker) route(ir *ItemReport) (k partKey, why string) {
 	}
 	return k, fmt.Sprintf("no data key under any decrypt key group (%s); message keys: %s",
 		strings.Join(decryptGroups(c.pol), ", "), crypto.BoundedList(ir.KeyIDs, ", "))
+}
+
+// requiredRewrapBlocked says why a message that violates a rule with
+// reencrypt.require rewrap cannot be made compliant by a rewrap, or "":
+// a suite violation needs a full re-encryption (a rewrap keeps the
+// suite), and a message a full re-encryption already wrote cannot get
+// its old data key back. Either way apply must not re-encrypt it in full
+// silently: the item is an error with this reason.
+func requiredRewrapBlocked(rule *spec.Rule, ir *ItemReport) string {
+	if !rule.Reencrypt.RequiresRewrap() {
+		return ""
+	}
+	var suite, last []string
+	for i, c := range ir.Codes {
+		switch {
+		case suiteCode(c):
+			suite = append(suite, ir.Violations[i])
+		case c == CodeLastChange:
+			last = append(last, ir.Violations[i])
+		}
+	}
+	switch {
+	case len(suite) > 0:
+		return fmt.Sprintf("rule %d requires a rewrap (reencrypt.require: rewrap), which keeps the suite, but only a full re-encryption fixes %s; change the rule's require or algorithm",
+			ir.Rule, strings.Join(suite, "; "))
+	case len(last) > 0:
+		return fmt.Sprintf("rule %d: %s; apply cannot bring back the data key a full re-encryption replaced (drop require: rewrap to accept it)", ir.Rule, strings.Join(last, "; "))
+	}
+	return ""
 }
 
 // partKey identifies a part.
@@ -270,6 +312,11 @@ func partJob(pol *spec.Policy, k partKey) (*spec.Job, error) {
 		// The suite already complies: a rewrap keeps it, and so sets none.
 		job.Encrypt.Algorithm = ""
 		job.Reencrypt.Mode, job.Reencrypt.AllowHeaderNonceReuse = spec.ReencryptRewrap, r.Reencrypt.AllowHeaderNonceReuse
+		// No fallback either: the planner makes an item it cannot
+		// rewrap (message format v2 without the opt-in) an error.
+		job.Reencrypt.Require = r.Reencrypt.Require
+	} else if op == planner.Reencrypt && r.Reencrypt.RequiresFull() {
+		job.Reencrypt.Require = spec.ReencryptFull
 	}
 	if errs := job.Validate(nil); len(errs) > 0 {
 		return nil, fmt.Errorf("policy: rule %d: the %s job it implies is invalid: %w", rule, op, errs)

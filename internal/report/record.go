@@ -54,9 +54,13 @@ type Record struct {
 	Attempts       int        `json:"attempts,omitempty"`
 	KeyIDs         []string   `json:"key_ids,omitempty"`
 	InputHeader    *CLIHeader `json:"input_header,omitempty"` // reencrypt: the header it replaced
-	Fingerprint    string     `json:"fingerprint,omitempty"`
-	Shard          Shard      `json:"shard,omitempty"`
-	Time           time.Time  `json:"time"`
+	// HeaderTag is the header authentication tag (base64) of the message
+	// an encrypt, reencrypt or rewrap wrote: unique to that write, it
+	// finds the record of a message from the message alone.
+	HeaderTag   string    `json:"header_tag,omitempty"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	Shard       Shard     `json:"shard,omitempty"`
+	Time        time.Time `json:"time"`
 	// Truncated says what the writer left out to keep the line within
 	// MaxLineBytes (a header with thousands of large EDKs).
 	Truncated string `json:"truncated,omitempty"`
@@ -81,12 +85,12 @@ func (s *Shard) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// readerFields are the fields Merge and ReadCompleted use. A line whose
+// readerFields are the fields Merge, ReadCompleted and policy.History use. A line whose
 // other fields have another shape (aws-encryption-cli's, a future
 // version's) is still read.
 var readerFields = map[string]bool{"mode": true, "input": true, "input_b64": true, "output": true, "skipped": true,
 	"item": true, "item_b64": true, "action": true, "status": true, "error": true, "bytes_in": true, "bytes_out": true,
-	"fingerprint": true, "shard": true}
+	"fingerprint": true, "shard": true, "header_tag": true, "time": true} // the last two: policy.History
 
 // DecodeRecord reads one log line. Names that are not UTF-8 are restored
 // from their _b64 bytes. A JSON syntax error is returned as it is (the
