@@ -2,14 +2,7 @@ package kmsemu
 
 import (
 	"net/http"
-	"regexp"
 	"strings"
-)
-
-var (
-	reSigDate       = regexp.MustCompile(`^[0-9]{8}$`)
-	reSignature     = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	reSignedHeaders = regexp.MustCompile(`^[a-z0-9-]+(;[a-z0-9-]+)*$`)
 )
 
 // checkAuth checks that a request carries a well-formed SigV4 Authorization
@@ -46,16 +39,16 @@ func checkAuth(r *http.Request) (string, *apiError) {
 		return "", clientErr(errIncompleteSig, "%s", strings.Join(missing, " "))
 	}
 	scope := strings.Split(params["Credential"], "/")
-	if len(scope) != 5 || scope[0] == "" || !reSigDate.MatchString(scope[1]) || !reRegion.MatchString(scope[2]) || scope[4] != "aws4_request" {
+	if len(scope) != 5 || scope[0] == "" || !isSigDate(scope[1]) || !isRegion(scope[2]) || scope[4] != "aws4_request" {
 		return "", clientErr(errIncompleteSig, "Credential %q is not ACCESS_KEY_ID/YYYYMMDD/REGION/kms/aws4_request", redactAKID(params["Credential"]))
 	}
 	if scope[3] != "kms" {
 		return "", clientErr(errInvalidSignature, "Credential should be scoped to correct service: 'kms'.")
 	}
-	if sh := params["SignedHeaders"]; !reSignedHeaders.MatchString(sh) || !strings.Contains(";"+sh+";", ";host;") {
+	if sh := params["SignedHeaders"]; !isSignedHeaders(sh) || !strings.Contains(";"+sh+";", ";host;") {
 		return "", clientErr(errIncompleteSig, "SignedHeaders %q must be a ;-separated list of lowercase header names including host", sh)
 	}
-	if !reSignature.MatchString(params["Signature"]) {
+	if !isSignature(params["Signature"]) {
 		return "", clientErr(errIncompleteSig, "Signature must be 64 lowercase hex digits")
 	}
 	return scope[2], nil

@@ -89,7 +89,7 @@ func parseBlob(blob []byte) (h blobHeader, head, nonce, sealed []byte, err error
 	var ok1, ok2 bool
 	h.account, ok1 = field()
 	h.keyID, ok2 = field()
-	if !ok1 || !ok2 || !reAccount.MatchString(h.account) || !validKeyID(h.keyID) || len(rest) < nonceSize+tagSize {
+	if !ok1 || !ok2 || !isAccount(h.account) || !validKeyID(h.keyID) || len(rest) < nonceSize+tagSize {
 		return h, nil, nil, nil, errBadBlob
 	}
 	head = blob[:len(blob)-len(rest)]

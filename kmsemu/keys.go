@@ -116,11 +116,10 @@ type identifier struct {
 // parsed but will not be found.
 func parseIdentifier(raw string, rc *reqCtx) (identifier, *apiError) {
 	id := identifier{raw: raw}
-	invalid := clientErr(errNotFound, "Invalid keyId '%s'", raw)
 	switch {
 	case strings.HasPrefix(raw, "arn:"):
 		parts := strings.SplitN(raw, ":", 6)
-		if len(parts) != 6 || parts[2] != "kms" || !reAccount.MatchString(parts[4]) || parts[3] == "" {
+		if len(parts) != 6 || parts[2] != "kms" || !isAccount(parts[4]) || parts[3] == "" {
 			return id, clientErr(errNotFound, "Invalid arn '%s'", raw)
 		}
 		id.isARN = true
@@ -143,7 +142,7 @@ func parseIdentifier(raw string, rc *reqCtx) (identifier, *apiError) {
 	case validKeyID(raw):
 		id.loc = keyLoc{rc.account, rc.region, raw}
 	default:
-		return id, invalid
+		return id, clientErr(errNotFound, "Invalid keyId '%s'", raw)
 	}
 	return id, nil
 }

@@ -99,15 +99,9 @@ func LoadSeed(path string) (*Seed, error) {
 	return s, nil
 }
 
-var (
-	reUUID    = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	reMRK     = regexp.MustCompile(`^mrk-[0-9a-f]{32}$`)
-	reAccount = regexp.MustCompile(`^[0-9]{12}$`)
-	reRegion  = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)*-[0-9]+$`)
-	reAlias   = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,250}$`)
-)
+var reAlias = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,250}$`)
 
-func validKeyID(id string) bool { return reUUID.MatchString(id) || reMRK.MatchString(id) }
+func validKeyID(id string) bool { return isUUID(id) || isMRK(id) }
 
 // checkAliasName returns a problem with an alias name, or "".
 func checkAliasName(name string) string {
@@ -197,12 +191,12 @@ func (s *Seed) normalize(line func(fieldPath) int) (account, region string, keys
 	account, region = s.Account, s.Region
 	if account == "" {
 		account = DefaultAccount
-	} else if !reAccount.MatchString(account) {
+	} else if !isAccount(account) {
 		bad(fieldPath{"account"}, "%q is not a 12-digit AWS account id", account)
 	}
 	if region == "" {
 		region = DefaultRegion
-	} else if !reRegion.MatchString(region) {
+	} else if !isRegion(region) {
 		bad(fieldPath{"region"}, "%q is not a region name such as us-east-1", region)
 	}
 	type loc struct{ account, region, name string }
@@ -214,12 +208,12 @@ func (s *Seed) normalize(line func(fieldPath) int) (account, region string, keys
 		k.Aliases, k.Replicas, k.AllowedOperations = slices.Clone(sk.Aliases), slices.Clone(sk.Replicas), slices.Clone(sk.AllowedOperations)
 		if k.Account == "" {
 			k.Account = account
-		} else if !reAccount.MatchString(k.Account) {
+		} else if !isAccount(k.Account) {
 			bad(append(p, "account"), "%q is not a 12-digit AWS account id", k.Account)
 		}
 		if k.Region == "" {
 			k.Region = region
-		} else if !reRegion.MatchString(k.Region) {
+		} else if !isRegion(k.Region) {
 			bad(append(p, "region"), "%q is not a region name such as us-east-1", k.Region)
 		}
 		switch {
@@ -236,7 +230,7 @@ func (s *Seed) normalize(line func(fieldPath) int) (account, region string, keys
 		regions := []string{k.Region}
 		for j, r := range k.Replicas {
 			switch {
-			case !reRegion.MatchString(r):
+			case !isRegion(r):
 				bad(append(p, "replicas", j), "%q is not a region name such as us-east-1", r)
 			case slices.Contains(regions, r):
 				bad(append(p, "replicas", j), "region %q is listed twice (the key's own region counts)", r)

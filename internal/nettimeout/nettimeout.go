@@ -21,6 +21,7 @@
 package nettimeout
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -160,7 +161,12 @@ var errAttempt = errors.New("nettimeout: attempt deadline")
 
 func (a *attemptLimit) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeoutCause(req.Context(), a.d, errAttempt)
-	resp, err := a.rt.RoundTrip(req.WithContext(ctx))
+	out := req.WithContext(ctx)
+	if err := bufferSmallBody(out); err != nil {
+		cancel()
+		return nil, err
+	}
+	resp, err := a.rt.RoundTrip(out)
 	if err != nil {
 		err = a.mapErr(ctx, req.Context(), err)
 		cancel()
@@ -168,6 +174,33 @@ func (a *attemptLimit) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &limitedBody{ReadCloser: resp.Body, a: a, ctx: ctx, parent: req.Context(), cancel: cancel}
 	return resp, nil
+}
+
+// maxBufferedBody is the largest request body bufferSmallBody holds in
+// memory: KMS and DynamoDB requests are a few hundred bytes.
+const maxBufferedBody = 64 << 10
+
+// bufferSmallBody replaces the body of req (a copy the caller owns) by an
+// in-memory reader of the same bytes when it is small and of known length.
+// net/http sends the headers and a body it does not know to be in memory
+// in two writes, so every SDK request (whose body is the SDK's own
+// wrapper) cost an extra write syscall, TCP segment (TLS record against
+// AWS) and wake-up of the server's read, as much as a small call's body.
+// With GetBody set the transport may also resend a request it never got
+// onto a connection that turned out to be dead (nothing was sent).
+func bufferSmallBody(req *http.Request) error {
+	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil || req.ContentLength <= 0 || req.ContentLength > maxBufferedBody {
+		return nil
+	}
+	b := make([]byte, req.ContentLength)
+	_, err := io.ReadFull(req.Body, b)
+	req.Body.Close()
+	if err != nil {
+		return fmt.Errorf("nettimeout: reading the %d-byte request body: %w", req.ContentLength, err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return nil
 }
 
 // mapErr turns the failure of a request whose own deadline fired (not the
