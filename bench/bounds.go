@@ -36,7 +36,7 @@ func cmdCopy(args []string) error {
 	fs := flag.NewFlagSet("copy", flag.ExitOnError)
 	id := fs.String("id", "", "row id")
 	in := fs.String("in", "", "input directory")
-	out := fs.String("out", "", "output directory (removed afterwards)")
+	out := fs.String("out", "", "output directory (left in place: bench/run discards it)")
 	conc := fs.Int("conc", 0, "goroutines (0: 2 x cores)")
 	overlap := fs.Bool("overlap", false, "one file: read and write on two goroutines, writeback as it goes (copyOverlapped)")
 	fs.Parse(args)
@@ -47,7 +47,9 @@ func cmdCopy(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(*out)
+	// The output is not removed here: removing thousands of files makes
+	// the next row's creates slow on a journal-less ext4 (see
+	// discard in bench/run), so bench/run moves it aside instead.
 	dsts := make([]string, len(files))
 	for i, f := range files {
 		rel, _ := filepath.Rel(*in, f)

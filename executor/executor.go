@@ -117,9 +117,22 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	start := time.Now()
 	cleanStale(ctx, p)
 	t := &tally{sum: &Summary{Done: map[planner.Action]int{}, Items: len(p.Items)}, mode: set.Mode, o: &o}
+	// A fixed set of workers takes the changing items in plan order: a
+	// goroutine per item would grow a fresh stack through the engine and
+	// the destination for every small file.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.Concurrency)
 	var commits sync.WaitGroup
+	work := make(chan *planner.Item)
+	for range o.Concurrency {
+		g.Go(func() error {
+			for it := range work {
+				if err := t.run(ctx, gctx, rt, it, retries, &commits); err != nil {
+					return err // gctx is cancelled: the feeder stops sending
+				}
+			}
+			return nil
+		})
+	}
 	for i := range p.Items {
 		it := &p.Items[i]
 		switch {
@@ -135,9 +148,14 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 		case gctx.Err() != nil:
 			t.finish(Result{Item: it, NotStarted: true, NotStartedWhy: notStartedWhy(ctx)})
 		default:
-			g.Go(func() error { return t.run(ctx, gctx, rt, it, retries, &commits) })
+			select {
+			case work <- it:
+			case <-gctx.Done():
+				t.finish(Result{Item: it, NotStarted: true, NotStartedWhy: notStartedWhy(ctx)})
+			}
 		}
 	}
+	close(work)
 	err := g.Wait()
 	commits.Wait()
 	sum := t.sum
@@ -164,11 +182,15 @@ type tally struct {
 
 // finish records one result.
 func (t *tally) finish(r Result) {
-	rec := record(t.mode, &r, t.o.Shard)
 	// A log write that fails does not undo the item: its output is
 	// committed (or it failed for its own reason). Both facts are
-	// reported: the item's outcome, and the unwritten record.
-	logErr := t.o.Metadata.Write(rec)
+	// reported: the item's outcome, and the unwritten record. Without a
+	// log the record is not even built (it is most of an item's
+	// allocations outside the engine).
+	var logErr error
+	if t.o.Metadata.enabled() {
+		logErr = t.o.Metadata.Write(record(t.mode, &r, t.o.Shard))
+	}
 	t.bytesIn.Add(r.BytesIn)
 	t.bytesOut.Add(r.BytesOut)
 	t.mu.Lock()

@@ -59,6 +59,9 @@ func tornTail(f *os.File) bool {
 	return b[0] != '\n'
 }
 
+// enabled reports whether records written are kept (nil: dropped).
+func (l *MetadataLog) enabled() bool { return l != nil && l.w != nil }
+
 // Write appends one record.
 func (l *MetadataLog) Write(r *Record) error {
 	if l == nil || l.w == nil {

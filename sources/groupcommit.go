@@ -21,19 +21,17 @@ type groupCommitter struct {
 }
 
 type commitReq struct {
-	w    *localWriter
-	err  error
-	done chan struct{}
+	w   *localWriter
+	res chan error // buffered: receives the commit's result once
 }
 
 func (g *groupCommitter) commit(w *localWriter) error {
-	r := g.submit(w)
-	<-r.done
-	return r.err
+	return <-g.submit(w)
 }
 
-func (g *groupCommitter) submit(w *localWriter) *commitReq {
-	r := &commitReq{w: w, done: make(chan struct{})}
+// submit queues w; the channel yields its result when the batch is done.
+func (g *groupCommitter) submit(w *localWriter) chan error {
+	r := &commitReq{w: w, res: make(chan error, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
 	if !g.running {
@@ -41,7 +39,7 @@ func (g *groupCommitter) submit(w *localWriter) *commitReq {
 		go g.loop()
 	}
 	g.mu.Unlock()
-	return r
+	return r.res
 }
 
 func (g *groupCommitter) loop() {
@@ -63,8 +61,7 @@ func (g *groupCommitter) loop() {
 		}
 		errs := g.d.commitBatch(ws)
 		for i, r := range batch {
-			r.err = errs[i]
-			close(r.done)
+			r.res <- errs[i]
 		}
 	}
 }

@@ -308,17 +308,15 @@ func (w *localWriter) Commit(ctx context.Context) error {
 // commit failed). Under SyncGroup a single caller can thus keep many
 // files in one sync batch. It implements AsyncCommitter.
 func (w *localWriter) CommitAsync(ctx context.Context) <-chan error {
+	err := w.stage(ctx)
+	if err == nil && w.d.opt.Sync == SyncGroup {
+		return w.d.gc.submit(w)
+	}
+	if err == nil {
+		err = w.d.commitBatch([]*localWriter{w})[0]
+	}
 	ch := make(chan error, 1)
-	if err := w.stage(ctx); err != nil {
-		ch <- err
-		return ch
-	}
-	if w.d.opt.Sync != SyncGroup {
-		ch <- w.d.commitBatch([]*localWriter{w})[0]
-		return ch
-	}
-	r := w.d.gc.submit(w)
-	go func() { <-r.done; ch <- r.err }()
+	ch <- err
 	return ch
 }
 
