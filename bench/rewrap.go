@@ -9,16 +9,15 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/encjob/encjob/executor"
@@ -68,6 +67,7 @@ type rewrapBench struct {
 	conc           int
 	oldKey, newKey string
 	opts           planner.Options
+	srv            *s3Server // S3 rows: the server, whose CPU each row reports
 }
 
 // job is the spec of one encjob run of the benchmark.
@@ -141,13 +141,20 @@ func cpu() float64 {
 // timed runs f and emits its row.
 func (r *rewrapBench) timed(mode string, items int, msgBytes int64, note string, f func() (secs float64, through int64, err error)) error {
 	syscall.Sync()
-	c0 := cpu()
+	c0, s0 := cpu(), 0.0
+	if r.srv != nil {
+		s0 = r.srv.cpu()
+	}
 	secs, through, err := f()
 	if err != nil {
 		return fmt.Errorf("%s: %w", mode, err)
 	}
-	emit(Row{ID: r.id + "/" + mode, Items: int64(items), Bytes: msgBytes, Seconds: secs, CPUS: cpu() - c0, RSSKiB: vmhwm(),
-		Value: float64(through), Unit: "bytes through the client", Note: note})
+	row := Row{ID: r.id + "/" + mode, Items: int64(items), Bytes: msgBytes, Seconds: secs, CPUS: cpu() - c0, RSSKiB: vmhwm(),
+		Value: float64(through), Unit: "bytes through the client", Note: note}
+	if r.srv != nil {
+		row.ServerCPUS = r.srv.cpu() - s0
+	}
+	emit(row)
 	return nil
 }
 
@@ -204,110 +211,178 @@ func copyThrough(src, dst string) (int64, error) {
 	return n, err
 }
 
-// countingClient counts request and response body bytes.
-type countingClient struct {
-	base http.RoundTripper
-	n    atomic.Int64
-}
-
-func (c *countingClient) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody {
-		req = req.Clone(req.Context())
-		req.Body = &countBody{ReadCloser: req.Body, n: &c.n}
-	}
-	resp, err := c.base.RoundTrip(req)
-	if err == nil && resp.Body != nil {
-		resp.Body = &countBody{ReadCloser: resp.Body, n: &c.n}
-	}
-	return resp, err
-}
-
-type countBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b *countBody) Read(p []byte) (int, error) {
-	k, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(k))
-	return k, err
-}
-
 func (r *rewrapBench) s3(n int) error {
 	ctx := context.Background()
-	base, stop, err := startS3(filepath.Join(r.dir, "out", "s3-rewrap-"+r.suite))
+	srv, err := startS3Server(filepath.Join(r.dir, "out", "s3-rewrap-"+r.suite))
 	if err != nil {
 		return err
 	}
-	defer stop()
-	cc := &countingClient{base: http.DefaultTransport}
-	client := awss3.New(base.Options(), func(o *awss3.Options) { o.HTTPClient = &http.Client{Transport: cc} })
-	r.opts = planner.Options{S3Client: client}
+	defer srv.Stop()
+	client, counter := srv.countingClient()
+	r.srv, r.opts = srv, planner.Options{S3Client: client}
 	if _, err := client.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
 		return err
 	}
 	const size = 64 << 20
+	keys, total, err := r.s3Prepare(ctx, client, "", n, size)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("%d x 64 MiB, 0x%s, raw AES, versitygw posix on loopback, concurrency %d", n, r.suite, r.conc)
+	through := func(f func() (float64, error)) func() (float64, int64, error) {
+		return func() (float64, int64, error) {
+			c0 := counter.Total()
+			secs, err := f()
+			return secs, counter.Total() - c0, err
+		}
+	}
+	err = r.timed("copy", n, total, note+"; GET + PUT with aws-sdk-go-v2", through(func() (float64, error) {
+		return r.s3Each(keys, func(k string) error { return s3GetPut(ctx, client, k, "copy/"+k) })
+	}))
+	for _, mode := range []string{"full", "rewrap"} {
+		if err != nil {
+			return err
+		}
+		err = r.timed(mode, n, total, note, through(func() (float64, error) {
+			_, secs, _, err := r.run(ctx, r.job("reencrypt", "s3://bench/enc/", "s3://bench/"+mode+"/", mode), n)
+			return secs, err
+		}))
+	}
+	if err != nil || r.suite != "0478" {
+		return err
+	}
+	return r.s3Bounds(ctx, client, keys, total, note, through)
+}
+
+// s3Bounds measures what bounds an unsigned S3 rewrap (0x0478 only: a
+// signed rewrap streams): the server's own copy of the same objects with
+// the plain SDK at the same concurrency, as a rewrap lays it out (a 5 MiB
+// UploadPartCopy, then one for the rest, then CompleteMultipartUpload,
+// every copy conditional on the source ETag) and as one CopyObject; and a
+// rewrap of 256 MiB objects, where the 5 MiB that the first part must
+// carry through the client weigh less.
+func (r *rewrapBench) s3Bounds(ctx context.Context, client *awss3.Client, keys []string, total int64, note string, through func(func() (float64, error)) func() (float64, int64, error)) error {
+	n := len(keys)
+	err := r.timed("servercopy", n, total, note+"; the server's copy alone, as a rewrap lays it out: UploadPartCopy of the first 5 MiB and of the rest, CompleteMultipartUpload (aws-sdk-go-v2)",
+		through(func() (float64, error) {
+			return r.s3Each(keys, func(k string) error { return s3PartCopy(ctx, client, k, "servercopy/"+k) })
+		}))
+	if err != nil {
+		return err
+	}
+	err = r.timed("copyobject", n, total, note+"; the server's copy alone: one CopyObject per object (aws-sdk-go-v2)",
+		through(func() (float64, error) {
+			return r.s3Each(keys, func(k string) error {
+				_, err := client.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: aws.String("bench"), Key: aws.String("copyobject/" + k),
+					CopySource: aws.String("bench/" + k)})
+				return err
+			})
+		}))
+	if err != nil {
+		return err
+	}
+	const big = 256 << 20
+	nb := 2
+	_, totalBig, err := r.s3Prepare(ctx, client, "256/", nb, big)
+	if err != nil {
+		return err
+	}
+	noteBig := fmt.Sprintf("%d x 256 MiB, 0x%s, raw AES, versitygw posix on loopback, concurrency %d", nb, r.suite, r.conc)
+	return r.timed("rewrap-256mib", nb, totalBig, noteBig, through(func() (float64, error) {
+		_, secs, _, err := r.run(ctx, r.job("reencrypt", "s3://bench/256/enc/", "s3://bench/256/rewrap/", "rewrap"), nb)
+		return secs, err
+	}))
+}
+
+// s3Prepare uploads n random plaintext objects of size bytes below
+// prefix+"plain/" and encrypts them to prefix+"enc/" (not timed); it
+// returns the encrypted keys and their total size.
+func (r *rewrapBench) s3Prepare(ctx context.Context, client *awss3.Client, prefix string, n int, size int) ([]string, int64, error) {
 	g := new(errgroup.Group)
 	g.SetLimit(2)
 	for i := range n {
 		g.Go(func() error {
 			b := make([]byte, size)
 			mrand.NewChaCha8([32]byte{byte(i), byte(i >> 8)}).Read(b)
-			_, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(fmt.Sprintf("plain/obj-%03d", i)), Body: bytes.NewReader(b)})
+			_, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(fmt.Sprintf("%splain/obj-%03d", prefix, i)), Body: bytes.NewReader(b)})
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return fmt.Errorf("upload: %w", err)
+		return nil, 0, fmt.Errorf("upload: %w", err)
 	}
-	if _, _, _, err := r.run(ctx, r.job("encrypt", "s3://bench/plain/", "s3://bench/enc/", ""), n); err != nil {
-		return fmt.Errorf("preparing: %w", err)
+	if _, _, _, err := r.run(ctx, r.job("encrypt", "s3://bench/"+prefix+"plain/", "s3://bench/"+prefix+"enc/", ""), n); err != nil {
+		return nil, 0, fmt.Errorf("preparing: %w", err)
 	}
 	var keys []string
 	var total int64
-	pg := awss3.NewListObjectsV2Paginator(client, &awss3.ListObjectsV2Input{Bucket: aws.String("bench"), Prefix: aws.String("enc/")})
+	pg := awss3.NewListObjectsV2Paginator(client, &awss3.ListObjectsV2Input{Bucket: aws.String("bench"), Prefix: aws.String(prefix + "enc/")})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		for _, o := range page.Contents {
 			keys, total = append(keys, *o.Key), total+aws.ToInt64(o.Size)
 		}
 	}
-	note := fmt.Sprintf("%d x 64 MiB, 0x%s, raw AES, versitygw posix on loopback, concurrency %d", n, r.suite, r.conc)
-	err = r.timed("copy", n, total, note+"; GET + PUT with aws-sdk-go-v2", func() (float64, int64, error) {
-		c0 := cc.n.Load()
-		t := time.Now()
-		g := new(errgroup.Group)
-		g.SetLimit(r.conc)
-		for _, k := range keys {
-			g.Go(func() error {
-				obj, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String(k)})
-				if err != nil {
-					return err
-				}
-				b, err := io.ReadAll(obj.Body)
-				obj.Body.Close()
-				if err != nil {
-					return err
-				}
-				_, err = client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String("copy/" + k), Body: bytes.NewReader(b)})
-				return err
-			})
-		}
-		err := g.Wait()
-		return time.Since(t).Seconds(), cc.n.Load() - c0, err
-	})
-	for _, mode := range []string{"full", "rewrap"} {
+	return keys, total, nil
+}
+
+// s3Each runs f for every key at the bench's concurrency; it returns the
+// wall seconds.
+func (r *rewrapBench) s3Each(keys []string, f func(string) error) (float64, error) {
+	t := time.Now()
+	g := new(errgroup.Group)
+	g.SetLimit(r.conc)
+	for _, k := range keys {
+		g.Go(func() error { return f(k) })
+	}
+	err := g.Wait()
+	return time.Since(t).Seconds(), err
+}
+
+// s3GetPut copies one object through the client.
+func s3GetPut(ctx context.Context, client *awss3.Client, from, to string) error {
+	obj, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String(from)})
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if err != nil {
+		return err
+	}
+	_, err = client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(to), Body: bytes.NewReader(b)})
+	return err
+}
+
+// s3PartCopy copies one object server-side in a rewrap's layout: parts
+// [0, 5 MiB) and [5 MiB, end), each an UploadPartCopy conditional on the
+// source's ETag.
+func s3PartCopy(ctx context.Context, client *awss3.Client, from, to string) error {
+	head, err := client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("bench"), Key: aws.String(from)})
+	if err != nil {
+		return err
+	}
+	size := aws.ToInt64(head.ContentLength)
+	mpu, err := client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String("bench"), Key: aws.String(to)})
+	if err != nil {
+		return err
+	}
+	var parts []types.CompletedPart
+	for i, rng := range [][2]int64{{0, 5 << 20}, {5 << 20, size}} {
+		num := int32(i + 1)
+		out, err := client.UploadPartCopy(ctx, &awss3.UploadPartCopyInput{Bucket: aws.String("bench"), Key: aws.String(to), UploadId: mpu.UploadId,
+			PartNumber: &num, CopySource: aws.String("bench/" + from), CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", rng[0], rng[1]-1)),
+			CopySourceIfMatch: head.ETag})
 		if err != nil {
+			client.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{Bucket: aws.String("bench"), Key: aws.String(to), UploadId: mpu.UploadId})
 			return err
 		}
-		err = r.timed(mode, n, total, note, func() (float64, int64, error) {
-			c0 := cc.n.Load()
-			_, secs, _, err := r.run(ctx, r.job("reencrypt", "s3://bench/enc/", "s3://bench/"+mode+"/", mode), n)
-			return secs, cc.n.Load() - c0, err
-		})
+		parts = append(parts, types.CompletedPart{PartNumber: &num, ETag: out.CopyPartResult.ETag})
 	}
+	_, err = client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String("bench"), Key: aws.String(to), UploadId: mpu.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
 	return err
 }

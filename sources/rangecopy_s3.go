@@ -17,6 +17,10 @@ import (
 // parts copy in parallel and retry cheaply).
 const MaxCopyPartSize = 1 << 30
 
+// minCopyPart is the smallest UploadPartCopy part: one request per 64 MiB
+// keeps the requests few; tests lower it to see several parts.
+var minCopyPart int64 = 64 << 20
+
 // CopiesFrom: S3 outputs copy server-side from S3 sources reached through
 // the same client (so the same endpoint and credentials).
 func (d *S3Destination) CopiesFrom(src Source) bool {
@@ -28,9 +32,11 @@ func (d *S3Destination) CopiesFrom(src Source) bool {
 // part is what was written (the new header) plus the start of the range,
 // read with a conditional GET, up to S3's 5 MiB part minimum; the rest of
 // the range is UploadPartCopy parts of the source, each conditional on
-// its planned ETag (x-amz-copy-source-if-match) and version. A range that
-// does not reach past the first part is copied through this process, and
-// the output then goes up as one PutObject at Commit.
+// its planned ETag (x-amz-copy-source-if-match) and version. The copies -
+// the long part, done by the server - are started first, and the first
+// part is read and sent while they run. A range that does not reach past
+// the first part is copied through this process, and the output then
+// goes up as one PutObject at Commit.
 func (w *s3Writer) CopyRange(ctx context.Context, src Source, key string, pin Fingerprint, off, n int64) (int64, error) {
 	s, ok := src.(*S3Source)
 	if !ok || w.done || w.partNum != 0 {
@@ -42,56 +48,75 @@ func (w *s3Writer) CopyRange(ctx context.Context, src Source, key string, pin Fi
 	}
 	head := min(n, max(0, MinPartSize-int64(len(w.buf))))
 	rest := n - head
+	if rest == 0 {
+		return 0, w.copyThrough(ctx, s, key, pin, off, head)
+	}
 	// The upload carries no part checksums when parts are copied: a
 	// server computes a copied part's itself, and one that answers with
 	// the wrong value (versitygw returns the source object's composite
-	// "<crc>-<parts>") would make the completion fail. Set before the
-	// first part is flushed, which may happen while head is written.
-	w.copied = rest > 0
+	// "<crc>-<parts>") would make the completion fail.
+	w.copied = true
+	if err := w.begin(); err != nil {
+		return 0, err
+	}
+	// Part 1 is the written bytes plus head; the copies are parts 2...,
+	// queued in the background so that reading the head overlaps them
+	// (they wait for upload slots like any part).
+	source := copySource(s.loc.Bucket, s.objectKey(ctx, key), versionOf(pin))
+	part := max(w.d.opt.PartSize, (rest+9000)/9000, minCopyPart) // at most ~9000 parts
+	part = min(part, MaxCopyPartSize)
+	copies := int32((rest + part - 1) / part)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		num := int32(2)
+		for start := off + head; start < off+n; start, num = start+part, num+1 {
+			w.copyPart(num, source, key, pin, etag, start, min(start+part, off+n)-1)
+		}
+	}()
 	if head > 0 {
 		if err := w.copyThrough(ctx, s, key, pin, off, head); err != nil {
-			return 0, w.fail(err)
+			return 0, err
 		}
 	}
-	if rest == 0 {
-		return 0, w.failed()
-	}
+	// Part 1 holds at most 5 MiB: Write flushed it if the part size is
+	// 5 MiB, else it is still buffered.
 	if len(w.buf) > 0 {
 		if err := w.flush(); err != nil {
 			return 0, err
 		}
 	}
-	source := copySource(s.loc.Bucket, s.objectKey(ctx, key), versionOf(pin))
-	part := max(w.d.opt.PartSize, (rest+9000)/9000, 64<<20) // at most ~9000 parts
-	part = min(part, MaxCopyPartSize)
-	for start := off + head; start < off+n; start += part {
-		end := min(start+part, off+n) - 1
-		w.copyPart(source, key, pin, etag, start, end)
-	}
+	w.partNum += copies
 	w.buf, w.sealed = nil, true
 	return rest, w.failed()
 }
 
 // copyThrough appends n bytes of the source at off through this process,
-// with a GET conditional on the planned version.
+// with a GET conditional on the planned version. A failure fails the
+// writer.
 func (w *s3Writer) copyThrough(ctx context.Context, s *S3Source, key string, pin Fingerprint, off, n int64) error {
+	if n == 0 {
+		return w.failed()
+	}
 	rc, err := s.openRangePinned(ctx, key, pin, off, n)
 	if err != nil {
-		return err
+		return w.fail(err)
 	}
 	defer rc.Close()
 	got, err := io.Copy(writerOnly{w}, rc)
 	if err == nil && got != n {
 		err = &SourceChangedError{Key: key, Want: pin, When: "while it was read (shorter than planned)"}
 	}
-	return err
+	if err != nil {
+		return w.fail(err)
+	}
+	return w.failed()
 }
 
-// copyPart uploads source bytes [start, end] as the next part, in the
-// background (as flush does for written parts).
-func (w *s3Writer) copyPart(source, key string, pin Fingerprint, etag string, start, end int64) {
-	w.partNum++
-	num := w.partNum
+// copyPart uploads source bytes [start, end] as part num, in the
+// background (as flush does for written parts) once an upload slot is
+// free.
+func (w *s3Writer) copyPart(num int32, source, key string, pin Fingerprint, etag string, start, end int64) {
 	rng := fmt.Sprintf("bytes=%d-%d", start, end)
 	w.sem <- struct{}{}
 	w.wg.Add(1)

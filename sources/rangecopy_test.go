@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -171,5 +173,50 @@ func TestS3CopyRange(t *testing.T) {
 	ups, err := srv.Client.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: aws.String("copyrange")})
 	if err != nil || len(ups.Uploads) != 0 {
 		t.Fatalf("multipart uploads left: %v %v", ups, err)
+	}
+}
+
+// CopyRange with several copied parts, and with a part size above 5 MiB
+// (the first part then stays buffered until CopyRange sends it): the
+// copies run while the first part is read, and the object is the
+// written bytes followed by the range, in order.
+func TestS3CopyRangeParts(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.CreateBucket(t, "parts")
+	defer sources.SetMinCopyPart(5 << 20)()
+	ctx := context.Background()
+	data := make([]byte, 17<<20+5)
+	rand.Read(data)
+	put(t, srv.Client, "parts", "src/o", data)
+	loc, _ := sources.Parse("s3://parts/src/")
+	src, _ := sources.NewS3Source(loc, sources.S3Options{Client: srv.Client})
+	it, err := src.Stat(ctx, "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ps := range []int64{5 << 20, 6 << 20} {
+		dloc, _ := sources.Parse("s3://parts/dst/")
+		d, _ := sources.NewS3Destination(dloc, sources.S3Options{Client: srv.Client, PartSize: ps, Concurrency: 2})
+		key := fmt.Sprintf("o-%d", ps)
+		w, _ := d.Create(ctx, key, sources.CreateOptions{Overwrite: sources.OverwriteNever})
+		w.Write([]byte("NEWHEADER"))
+		if _, err := w.(sources.RangeCopier).CopyRange(ctx, src, "o", it.Print, 3, int64(len(data)-3)); err != nil {
+			t.Fatalf("part size %d: CopyRange: %v", ps, err)
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatalf("part size %d: %v", ps, err)
+		}
+		got, ok := get(t, srv.Client, "parts", "dst/"+key)
+		if !ok || !bytes.Equal(got, append([]byte("NEWHEADER"), data[3:]...)) {
+			t.Fatalf("part size %d: copied object differs (%d bytes)", ps, len(got))
+		}
+		// 5 MiB through the client, the rest copied in parts of the part
+		// size.
+		rest := int64(len(data)-3) - (5<<20 - 9)
+		parts := fmt.Sprintf("-%d", 1+(rest+ps-1)/ps)
+		st, err := d.Stat(ctx, key)
+		if err != nil || !strings.HasSuffix(strings.Trim(st.ETag, `"`), parts) {
+			t.Fatalf("part size %d: ETag %s (%v), want %s parts", ps, st.ETag, err, parts)
+		}
 	}
 }

@@ -168,6 +168,29 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// begin creates the multipart upload, once.
+func (w *s3Writer) begin() error {
+	if w.uploadID != nil {
+		return nil
+	}
+	var algo types.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+	if w.copied {
+		algo = "" // UploadPartCopy parts: see CopyRange
+	}
+	out, err := w.d.opt.Client.CreateMultipartUpload(w.ctx, &awss3.CreateMultipartUploadInput{
+		Bucket: &w.d.loc.Bucket, Key: &w.full, ContentType: nonEmpty(w.opt.ContentType), Metadata: w.metadata(),
+		// Clients from LoadDefaultConfig checksum every part (CRC32 by
+		// default); the upload must declare the same algorithm or
+		// completing it fails with InvalidPart.
+		ChecksumAlgorithm: algo,
+	})
+	if err != nil {
+		return w.fail(fmt.Errorf("%s: create multipart upload: %w", w.d.uri(w.full), err))
+	}
+	w.uploadID = out.UploadId
+	return nil
+}
+
 // flush uploads w.buf as the next part, in the background.
 func (w *s3Writer) flush() error {
 	algo, noSum := types.ChecksumAlgorithmCrc32, func(*awss3.Options) {}
@@ -175,18 +198,8 @@ func (w *s3Writer) flush() error {
 		// UploadPartCopy parts: see CopyRange.
 		algo, noSum = "", func(o *awss3.Options) { o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired }
 	}
-	if w.uploadID == nil {
-		out, err := w.d.opt.Client.CreateMultipartUpload(w.ctx, &awss3.CreateMultipartUploadInput{
-			Bucket: &w.d.loc.Bucket, Key: &w.full, ContentType: nonEmpty(w.opt.ContentType), Metadata: w.metadata(),
-			// Clients from LoadDefaultConfig checksum every part (CRC32 by
-			// default); the upload must declare the same algorithm or
-			// completing it fails with InvalidPart.
-			ChecksumAlgorithm: algo,
-		})
-		if err != nil {
-			return w.fail(fmt.Errorf("%s: create multipart upload: %w", w.d.uri(w.full), err))
-		}
-		w.uploadID = out.UploadId
+	if err := w.begin(); err != nil {
+		return err
 	}
 	w.partNum++
 	num, buf := w.partNum, w.buf
