@@ -71,7 +71,7 @@ func (w *s3Writer) CopyRange(ctx context.Context, src Source, key string, pin Fi
 		defer w.wg.Done()
 		num := int32(2)
 		for start := off + head; start < off+n; start, num = start+part, num+1 {
-			w.copyPart(num, source, key, pin, etag, start, min(start+part, off+n)-1)
+			w.copyPart(num, s, source, key, pin, etag, start, min(start+part, off+n)-1)
 		}
 	}()
 	if head > 0 {
@@ -116,7 +116,7 @@ func (w *s3Writer) copyThrough(ctx context.Context, s *S3Source, key string, pin
 // copyPart uploads source bytes [start, end] as part num, in the
 // background (as flush does for written parts) once an upload slot is
 // free.
-func (w *s3Writer) copyPart(num int32, source, key string, pin Fingerprint, etag string, start, end int64) {
+func (w *s3Writer) copyPart(num int32, s *S3Source, source, key string, pin Fingerprint, etag string, start, end int64) {
 	rng := fmt.Sprintf("bytes=%d-%d", start, end)
 	w.sem <- struct{}{}
 	w.wg.Add(1)
@@ -133,6 +133,13 @@ func (w *s3Writer) copyPart(num int32, source, key string, pin Fingerprint, etag
 		if err != nil {
 			if isPreconditionFailed(err) {
 				err = &SourceChangedError{Key: key, Want: pin, When: "while it was copied"}
+			} else if changed := s.changedSince(w.ctx, key, pin); changed != nil {
+				// A server may check the range against the object's size
+				// before the copy-source condition (versitygw answers 400
+				// for a range past the end of a shorter object): a copy
+				// that failed for any reason while the source is no longer
+				// the planned version failed because of it.
+				err = changed
 			}
 			w.fail(fmt.Errorf("%s: upload part %d (copy %s): %w", w.d.uri(w.full), num, rng, err))
 			return
@@ -203,4 +210,21 @@ func (s *S3Source) openRangePinned(ctx context.Context, key string, pin Fingerpr
 		return nil, &SourceChangedError{Key: key, Want: pin, Got: s3Print(got, aws.ToString(out.VersionId)), When: "before it was read"}
 	}
 	return out.Body, nil
+}
+
+// changedSince returns a *SourceChangedError if the object at key is no
+// longer the planned version pin (a HEAD, made only after a failure), nil
+// if it still is or the HEAD cannot tell.
+func (s *S3Source) changedSince(ctx context.Context, key string, pin Fingerprint) error {
+	it, err := s.stat(ctx, s.objectKey(ctx, key))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return &SourceChangedError{Key: key, Want: pin, When: "while it was copied"}
+	case err != nil:
+		return nil
+	}
+	if etag, _ := etagOf(pin); it.ETag != etag || versionOf(pin) != "" && versionOf(pin) != "null" && it.Version != versionOf(pin) {
+		return &SourceChangedError{Key: key, Want: pin, Got: it.Print, When: "while it was copied"}
+	}
+	return nil
 }
