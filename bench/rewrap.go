@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/encjob/encjob/crypto"
 	"github.com/encjob/encjob/executor"
 	"github.com/encjob/encjob/planner"
 	"github.com/encjob/encjob/spec"
@@ -70,25 +71,32 @@ type rewrapBench struct {
 	srv            *s3Server // S3 rows: the server, whose CPU each row reports
 }
 
-// job is the spec of one encjob run of the benchmark.
+// job is the spec of one encjob run of the benchmark (mode inplace: a
+// rewrap of in itself, headers rewritten in place; out is unused).
 func (r *rewrapBench) job(op, in, out, mode string) string {
+	output := fmt.Sprintf("{path: %q}", out)
+	if mode == "inplace" {
+		output = "{inPlace: true}"
+	}
 	y := fmt.Sprintf(`apiVersion: encjob.dev/v1
 kind: EncryptionJob
 metadata: {name: bench-rewrap}
 spec:
   operation: %s
   sources: [{path: %q}]
-  output: {path: %q}
+  output: %s
   keyGroups:
     old: {provider: raw-aes, keyFile: %q, namespace: encjob, name: old}
     new: {provider: raw-aes, keyFile: %q, namespace: encjob, name: new}
   execution: {concurrency: %d, retries: 0}
-`, op, in, out, r.oldKey, r.newKey, r.conc)
+`, op, in, output, r.oldKey, r.newKey, r.conc)
 	switch {
 	case op == "encrypt":
 		y += fmt.Sprintf("  encrypt: {keyGroup: old, context: {tenant: acme}, algorithm: \"0x%s\"}\n", r.suite)
 	case mode == "rewrap":
 		y += "  decrypt: {keyGroup: old}\n  encrypt: {keyGroup: new}\n  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true}\n"
+	case mode == "inplace":
+		y += "  decrypt: {keyGroup: old}\n  encrypt: {keyGroup: new}\n  reencrypt: {mode: rewrap, allowHeaderNonceReuse: true, headerInPlace: true}\n"
 	default:
 		y += "  decrypt: {keyGroup: old}\n  encrypt: {keyGroup: new}\n"
 	}
@@ -96,8 +104,10 @@ spec:
 }
 
 // run plans and applies a job; it returns the summary, the apply time and
-// the bytes encjob moved itself (in + out, less what the storage copied).
-func (r *rewrapBench) run(ctx context.Context, yaml string, want int) (*executor.Summary, float64, int64, error) {
+// the bytes encjob moved itself (in + out, less what the storage copied
+// or kept). inPlace: every done item must have had its header rewritten
+// in place (the row measures that path, not a fallback).
+func (r *rewrapBench) run(ctx context.Context, yaml string, want int, inPlace ...bool) (*executor.Summary, float64, int64, error) {
 	docs, err := spec.Parse("bench.yaml", []byte(yaml), nil)
 	if err != nil {
 		return nil, 0, 0, err
@@ -121,6 +131,9 @@ func (r *rewrapBench) run(ctx context.Context, yaml string, want int) (*executor
 	for _, line := range strings.Split(strings.TrimSpace(meta.String()), "\n") {
 		var rec executor.Record
 		if json.Unmarshal([]byte(line), &rec) == nil && rec.Status == "done" && rec.Action.Changes() {
+			if len(inPlace) > 0 && inPlace[0] && !rec.HeaderInPlace {
+				return nil, 0, 0, fmt.Errorf("%s: the header was not rewritten in place", rec.Input)
+			}
 			done++
 			moved += rec.BytesIn + rec.BytesOut - 2*rec.BytesInStorage
 		}
@@ -184,6 +197,13 @@ func (r *rewrapBench) local(plain string) error {
 		}
 		err = r.timed(mode, 1, fi.Size(), note, func() (float64, int64, error) {
 			_, secs, moved, err := r.run(ctx, r.job("reencrypt", enc, filepath.Join(out, mode), mode), 1)
+			return secs, moved, err
+		})
+	}
+	if s, perr := crypto.ParseSuite(r.suite); err == nil && perr == nil && !s.Signed() {
+		// Last: it rewrites the source itself (reencrypt.headerInPlace).
+		err = r.timed("inplace", 1, fi.Size(), note+"; in place, header rewritten behind a journal", func() (float64, int64, error) {
+			_, secs, moved, err := r.run(ctx, r.job("reencrypt", enc, "", "inplace"), 1, true)
 			return secs, moved, err
 		})
 	}

@@ -57,8 +57,12 @@ type Result struct {
 	// them passing through this process (a rewrap's body, see
 	// sources.RangeCopier).
 	BytesInStorage int64
-	Duration       time.Duration
-	Attempts       int
+	// HeaderInPlace: a rewrap overwrote the file's header in place
+	// (sources.HeaderRewriter); BytesInStorage is then the body the
+	// storage kept without copying it.
+	HeaderInPlace bool
+	Duration      time.Duration
+	Attempts      int
 	// NotStarted: the run stopped (interrupted, fail-fast, a fatal error)
 	// before this item began; Err is nil and NotStartedWhy says why.
 	NotStarted    bool

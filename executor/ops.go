@@ -294,7 +294,7 @@ func (v *verifier) check(want []byte) error {
 func record(mode string, r *Result, shard string) *Record {
 	it := r.Item
 	rec := &Record{Mode: mode, Input: absLocal(it.Input), Output: absLocal(it.Output), Item: it.Identity(), Action: it.Action,
-		BytesIn: r.BytesIn, BytesOut: r.BytesOut, BytesInStorage: r.BytesInStorage, DurationMS: float64(r.Duration.Microseconds()) / 1000,
+		BytesIn: r.BytesIn, BytesOut: r.BytesOut, BytesInStorage: r.BytesInStorage, HeaderInPlace: r.HeaderInPlace, DurationMS: float64(r.Duration.Microseconds()) / 1000,
 		Attempts: r.Attempts, Fingerprint: string(it.Fingerprint), Shard: report.Shard(shard), Time: time.Now().UTC()}
 	switch {
 	case r.NotStarted:

@@ -125,6 +125,16 @@ func rewrapInStorage(ctx context.Context, rt *planner.Runtime, it *planner.Item,
 	if err := checkBodyTail(ctx, src, it, oh, body); err != nil {
 		return true, nil, err
 	}
+	if done, err := rewriteHeaderInPlace(ctx, it, dst, hdr, oh); done || err != nil {
+		if err == nil {
+			if onRead != nil {
+				onRead(int(it.Size))
+			}
+			r.BytesIn, r.BytesOut, r.BytesInStorage, r.HeaderInPlace = it.Size, it.Size, body, true
+			r.Header, r.InputHeader = nh, oh
+		}
+		return true, nil, err
+	}
 	w, err := createOutput(ctx, rt, it)
 	if err != nil {
 		return true, nil, err
@@ -168,4 +178,27 @@ func checkBodyTail(ctx context.Context, src sources.Source, it *planner.Item, oh
 		return fmt.Errorf("reading the end of the body: %w", err)
 	}
 	return check(b)
+}
+
+// rewriteHeaderInPlace overwrites the header of an in-place item with
+// hdr, leaving its body where it is (sources.HeaderRewriter, behind a
+// durable journal), when the item allows it (reencrypt.headerInPlace),
+// the new header has exactly the old one's length and the destination
+// can. done false and no error: the caller writes a new file instead
+// (also when the destination declines: hard links, not a regular file,
+// not writable).
+func rewriteHeaderInPlace(ctx context.Context, it *planner.Item, dst sources.Destination, hdr []byte, oh *crypto.Header) (done bool, err error) {
+	hw, ok := dst.(sources.HeaderRewriter)
+	if !ok || !it.InPlace || !it.HeaderInPlace || len(hdr) != oh.Len() {
+		return false, nil
+	}
+	err = hw.RewriteHeader(ctx, it.OutKey, it.Fingerprint, oh.Len(), hdr)
+	var declined *sources.HeaderRewriteDeclined
+	if errors.As(err, &declined) {
+		return false, nil
+	}
+	if err != nil {
+		return true, commitError(err)
+	}
+	return true, nil
 }

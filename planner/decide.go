@@ -152,6 +152,7 @@ func (rt *Runtime) applySettings(it *Item) {
 	it.InPlace = job.Output.InPlace
 	it.Overwrite = !job.Output.InPlace && (job.Output.Overwrite == spec.OverwriteAlways || job.Output.Overwrite == spec.OverwriteIfNewer)
 	it.Verify = job.Output.Verify && job.Operation != spec.OpDecrypt
+	it.HeaderInPlace = job.Output.InPlace && job.Rewrap() && job.Reencrypt.HeaderInPlace
 	it.DecryptKeyGroup = ""
 	if job.Operation != spec.OpEncrypt {
 		it.DecryptKeyGroup = job.Decrypt.KeyGroup

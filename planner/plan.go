@@ -90,12 +90,16 @@ type Item struct {
 	// How apply processes a changing item: everything it needs besides
 	// the runtime's keys and limits. Decided by the planner from the job
 	// (itemSettings); VerifyPlan refuses a plan whose values differ.
-	Format          string  `json:"format,omitempty"`         // "kms": a KMS ciphertext blob; "": an ESDK message
-	InputEncoding   string  `json:"input_encoding,omitempty"` // "base64" or "" (binary)
-	OutputEncoding  string  `json:"output_encoding,omitempty"`
-	InPlace         bool    `json:"in_place,omitempty"`  // replaces its source (only if it is still Fingerprint)
-	Overwrite       bool    `json:"overwrite,omitempty"` // may replace an existing output (overwrite: always or if-newer)
-	Verify          bool    `json:"verify,omitempty"`    // the new message is decrypted and compared before it is committed
+	Format         string `json:"format,omitempty"`         // "kms": a KMS ciphertext blob; "": an ESDK message
+	InputEncoding  string `json:"input_encoding,omitempty"` // "base64" or "" (binary)
+	OutputEncoding string `json:"output_encoding,omitempty"`
+	InPlace        bool   `json:"in_place,omitempty"`  // replaces its source (only if it is still Fingerprint)
+	Overwrite      bool   `json:"overwrite,omitempty"` // may replace an existing output (overwrite: always or if-newer)
+	Verify         bool   `json:"verify,omitempty"`    // the new message is decrypted and compared before it is committed
+	// HeaderInPlace: an in-place rewrap may overwrite the header of a
+	// local file in place (reencrypt.headerInPlace) when the new header
+	// has the old one's length; otherwise it writes a new file.
+	HeaderInPlace   bool    `json:"header_in_place,omitempty"`
 	DecryptKeyGroup string  `json:"decrypt_key_group,omitempty"`
 	Target          *Target `json:"target,omitempty"` // encrypt, reencrypt, rewrap: the message written
 }

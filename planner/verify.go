@@ -300,7 +300,7 @@ func (rt *Runtime) checkApplyFields(it *Item) *fieldError {
 	}{
 		{"format", it.Format, want.Format}, {"input_encoding", it.InputEncoding, want.InputEncoding},
 		{"output_encoding", it.OutputEncoding, want.OutputEncoding}, {"in_place", it.InPlace, want.InPlace},
-		{"overwrite", it.Overwrite, want.Overwrite}, {"verify", it.Verify, want.Verify},
+		{"overwrite", it.Overwrite, want.Overwrite}, {"verify", it.Verify, want.Verify}, {"header_in_place", it.HeaderInPlace, want.HeaderInPlace},
 		{"decrypt_key_group", it.DecryptKeyGroup, want.DecryptKeyGroup},
 	} {
 		if c.got != c.want {

@@ -605,6 +605,9 @@ func (s *rootState) recoverLocked() error {
 	if err != nil {
 		return err
 	}
+	if err := s.recoverHeaderRewritesLocked(); err != nil { // headerrewrite.go
+		return err
+	}
 	names := make([]string, 0, len(journals))
 	for n := range journals {
 		names = append(names, n)

@@ -247,6 +247,15 @@ type ReencryptSettings struct {
 	// check audits both: an item whose recorded last change is not the
 	// required kind violates its rule.
 	Require string `json:"require,omitempty" yaml:"require,omitempty"`
+	// HeaderInPlace lets an in-place rewrap of a local file whose new
+	// header has exactly the old header's length (unsigned suites)
+	// overwrite the header in place behind a durable journal instead of
+	// writing a whole new file: O(header) for a file of any size. Opt-in
+	// because it is not atomic for readers: during the one write of a few
+	// hundred bytes a reader may see a mix of the two headers, which fails
+	// authentication (see sources.HeaderRewriter). Only with mode rewrap
+	// and output.inPlace.
+	HeaderInPlace bool `json:"headerInPlace,omitempty" yaml:"headerInPlace,omitempty"`
 	// StoreRequiredContext makes the new message store the pairs the
 	// source authenticated without storing (supplied by
 	// decrypt.reproducedContext). Without it the new message keeps them

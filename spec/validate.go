@@ -196,7 +196,7 @@ func (j *Job) Validate(v *Validators) ErrorList {
 	if op != "" && !decUsed && !isZeroDecrypt(&j.Decrypt) {
 		errs = append(errs, Forbidden(dp, "only used by operations decrypt and reencrypt"))
 	}
-	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0 || j.Reencrypt.Mode != "" || j.Reencrypt.Require != "" || j.Reencrypt.AllowHeaderNonceReuse || j.Reencrypt.StoreRequiredContext) {
+	if op != "" && op != OpReencrypt && (len(j.Reencrypt.Add) > 0 || len(j.Reencrypt.Remove) > 0 || j.Reencrypt.Mode != "" || j.Reencrypt.Require != "" || j.Reencrypt.AllowHeaderNonceReuse || j.Reencrypt.HeaderInPlace || j.Reencrypt.StoreRequiredContext) {
 		errs = append(errs, Forbidden(rp, "only used by operation reencrypt"))
 	}
 	if encUsed {
@@ -229,6 +229,9 @@ func (j *Job) Validate(v *Validators) ErrorList {
 		}
 		if j.Reencrypt.AllowHeaderNonceReuse && j.Reencrypt.EffectiveMode() != ReencryptRewrap {
 			errs = append(errs, Forbidden(rp.Child("allowHeaderNonceReuse"), "only with reencrypt.mode rewrap"))
+		}
+		if j.Reencrypt.HeaderInPlace && (j.Reencrypt.EffectiveMode() != ReencryptRewrap || !j.Output.InPlace) {
+			errs = append(errs, Forbidden(rp.Child("headerInPlace"), "only with reencrypt.mode rewrap and output.inPlace (it overwrites the source's header)"))
 		}
 		errs = append(errs, validateContext(rp.Child("add"), j.Reencrypt.Add)...)
 		seen := map[string]bool{}
@@ -853,7 +856,7 @@ func (p *Policy) Validate(v *Validators) ErrorList {
 				set  bool
 			}{{"keyGroup", r.KeyGroup != ""}, {"requireContext", len(r.RequireContext) > 0}, {"requiredContextKeys", len(r.RequiredContextKeys) > 0}, {"algorithm", r.Algorithm != ""},
 				{"requireSigned", r.RequireSigned}, {"requireCommitting", r.RequireCommitting},
-				{"reencrypt", r.Reencrypt.Mode != "" || r.Reencrypt.Require != "" || r.Reencrypt.AllowHeaderNonceReuse}} {
+				{"reencrypt", r.Reencrypt.Mode != "" || r.Reencrypt.Require != "" || r.Reencrypt.AllowHeaderNonceReuse || r.Reencrypt.HeaderInPlace}} {
 				if f.set {
 					errs = append(errs, Forbidden(rp.Child(f.name), "an exempt rule only matches"))
 				}
@@ -940,6 +943,9 @@ func validateRuleReencrypt(rp *Path, r *ReencryptSettings) ErrorList {
 	}
 	if r.AllowHeaderNonceReuse && r.EffectiveMode() != ReencryptRewrap {
 		errs = append(errs, Forbidden(rp.Child("allowHeaderNonceReuse"), "only with reencrypt.mode rewrap"))
+	}
+	if r.HeaderInPlace && r.EffectiveMode() != ReencryptRewrap {
+		errs = append(errs, Forbidden(rp.Child("headerInPlace"), "only with reencrypt.mode rewrap"))
 	}
 	if len(r.Add) > 0 || len(r.Remove) > 0 {
 		errs = append(errs, Forbidden(rp, "a rule's context edit is its requireContext: add and remove are job fields"))

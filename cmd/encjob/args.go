@@ -132,7 +132,7 @@ type cryptoFlags struct {
 	commitmentPolicy, algorithm               string
 	frameLength, maxLength, maxEDKs           int
 	buffer, noProgress, quiet, verify         bool
-	rewrap, rewrapNonceReuse                  bool
+	rewrap, rewrapNonceReuse, headerInPlace   bool
 	require                                   string
 	requiredKeys, reproduced                  []string // --required-context-keys, --reproduced-encryption-context
 	storeRequired                             bool     // --store-required-context
@@ -162,6 +162,7 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 		fs.BoolVar(&f.verify, "verify", false, "decrypt each new message and compare digests before committing it")
 		fs.BoolVar(&f.rewrap, "rewrap", false, "keep each message's data key, suite and body: only rewrap its data key under -w (reencrypt.mode: rewrap)")
 		fs.BoolVar(&f.rewrapNonceReuse, "rewrap-allow-header-nonce-reuse", false, "with --rewrap: rewrap message format v2 (0x0478, 0x0578) too instead of re-encrypting it in full (reencrypt.allowHeaderNonceReuse)")
+		fs.BoolVar(&f.headerInPlace, "rewrap-header-in-place", false, "with --rewrap and -o equal to -i: overwrite each local file's header in place behind a durable journal when the new header has the old one's length, instead of writing a new file (reencrypt.headerInPlace)")
 		fs.StringVar(&f.require, "require", "", "rewrap: every item must be rewrapped (implies --rewrap), one that cannot is an error instead of a full re-encryption; full: every item gets a new data key (reencrypt.require)")
 		fs.BoolVar(&f.autoApprove, "auto-approve", false, "with -o equal to -i: replace the inputs in place without asking; required when there is no terminal")
 	}
@@ -487,6 +488,7 @@ func setOutputMode(run *cryptoRun, f *cryptoFlags, _ string) error {
 		job.Reencrypt.AllowHeaderNonceReuse = true
 	}
 	job.Reencrypt.Require = f.require // spec validation names it (spec.reencrypt.require)
+	job.Reencrypt.HeaderInPlace = f.headerInPlace
 	switch {
 	case f.interactive && f.noOverwrite:
 		return usageErrorf("--interactive", "not allowed with --no-overwrite")
@@ -773,6 +775,7 @@ var flagNames = []struct{ prefix, flag string }{
 	{"spec.reencrypt.mode", "--rewrap"},
 	{"spec.reencrypt.allowHeaderNonceReuse", "--rewrap-allow-header-nonce-reuse"},
 	{"spec.reencrypt.require", "--require"},
+	{"spec.reencrypt.headerInPlace", "--rewrap-header-in-place"},
 	{"spec.commitmentPolicy", "--commitment-policy"},
 	{"spec.caching", "--caching"},
 	{"spec.sources", "-i/--input"},

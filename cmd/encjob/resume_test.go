@@ -58,6 +58,9 @@ func resumeAfterSIGKILL(t *testing.T, rewrap bool, suite ...string) {
 	var bodies map[string][]byte
 	if rewrap {
 		re = append(re, "--rewrap", "--rewrap-allow-header-nonce-reuse")
+		if len(suite) > 1 {
+			re = append(re, suite[1:]...) // more reencrypt flags
+		}
 		bodies = treeBodies(t, filepath.Join(dir, "tree"))
 	}
 	kills := 0
@@ -108,6 +111,9 @@ func resumeAfterSIGKILL(t *testing.T, rewrap bool, suite ...string) {
 		for _, line := range strings.Split(string(b), "\n") {
 			if len(suite) > 0 && strings.Contains(line, `"status":"done"`) && !strings.Contains(line, `"bytes_copied_in_storage":`) {
 				t.Fatalf("a rewrap of an unsigned message streamed its body: %s", line)
+			}
+			if len(suite) > 1 && strings.Contains(line, `"status":"done"`) && !strings.Contains(line, `"header_rewritten_in_place":true`) {
+				t.Fatalf("--rewrap-header-in-place, but a header was not rewritten in place: %s", line)
 			}
 		}
 		after := treeBodies(t, filepath.Join(dir, "tree"))

@@ -315,6 +315,7 @@ func partJob(pol *spec.Policy, k partKey) (*spec.Job, error) {
 		// No fallback either: the planner makes an item it cannot
 		// rewrap (message format v2 without the opt-in) an error.
 		job.Reencrypt.Require = r.Reencrypt.Require
+		job.Reencrypt.HeaderInPlace = r.Reencrypt.HeaderInPlace // parts are in place
 	} else if op == planner.Reencrypt && r.Reencrypt.RequiresFull() {
 		job.Reencrypt.Require = spec.ReencryptFull
 	}

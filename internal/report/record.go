@@ -57,10 +57,14 @@ type Record struct {
 	// HeaderTag is the header authentication tag (base64) of the message
 	// an encrypt, reencrypt or rewrap wrote: unique to that write, it
 	// finds the record of a message from the message alone.
-	HeaderTag   string    `json:"header_tag,omitempty"`
-	Fingerprint string    `json:"fingerprint,omitempty"`
-	Shard       Shard     `json:"shard,omitempty"`
-	Time        time.Time `json:"time"`
+	HeaderTag string `json:"header_tag,omitempty"`
+	// HeaderInPlace: a rewrap that overwrote the header of the file in
+	// place (reencrypt.headerInPlace); the body was neither read nor
+	// copied.
+	HeaderInPlace bool      `json:"header_rewritten_in_place,omitempty"`
+	Fingerprint   string    `json:"fingerprint,omitempty"`
+	Shard         Shard     `json:"shard,omitempty"`
+	Time          time.Time `json:"time"`
 	// Truncated says what the writer left out to keep the line within
 	// MaxLineBytes (a header with thousands of large EDKs).
 	Truncated string `json:"truncated,omitempty"`
