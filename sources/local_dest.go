@@ -228,16 +228,10 @@ type localWriter struct {
 	done    bool
 	err     error
 	// written and started: bytes written, and how many of them the disk
-	// was asked to write back already (see Write).
+	// was asked to write back already (see Write and backgroundWriteback).
 	written, started int64
+	wb               *backgroundWriteback
 }
-
-// writebackChunk is how much of a large output is written before the
-// disk is asked to start writing it back: the commit's sync then waits
-// for the last few MiB, not for the whole file, the disk working while
-// the engine does (a 1 GiB output would otherwise sit dirty in memory
-// until its commit, all of it on the commit's critical path).
-const writebackChunk = 8 << 20
 
 func (w *localWriter) Write(p []byte) (int, error) {
 	if w.done {
@@ -252,7 +246,10 @@ func (w *localWriter) Write(p []byte) (int, error) {
 	}
 	w.written += int64(n)
 	if w.written-w.started >= writebackChunk && w.d.opt.Sync != SyncNone {
-		w.d.st.ops.writeback(w.fd, w.started, w.written-w.started)
+		if w.wb == nil {
+			w.wb = startWriteback(w.d.st.ops, w.fd)
+		}
+		w.wb.advance(w.written)
 		w.started = w.written
 	}
 	return n, err
@@ -261,6 +258,10 @@ func (w *localWriter) Write(p []byte) (int, error) {
 // release removes the temporary name (if any) and closes every descriptor.
 func (w *localWriter) release() {
 	ops := w.d.st.ops
+	if w.wb != nil {
+		w.wb.stop() // before the descriptor is closed (and its number reused)
+		w.wb = nil
+	}
 	if w.tmp != "" {
 		ops.unlink(w.dir, w.tmp)
 		w.tmp = ""
