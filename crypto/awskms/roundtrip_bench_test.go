@@ -29,6 +29,7 @@ func BenchmarkKMSRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	b.SetParallelism(32) // 64 goroutines on 2 cores: a concurrency-64 row
 	c0 := cpuNow()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
