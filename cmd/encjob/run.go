@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/encjob/encjob/executor"
+	"github.com/encjob/encjob/internal/policy"
 	"github.com/encjob/encjob/internal/report"
 	"github.com/encjob/encjob/internal/shard"
 	"github.com/encjob/encjob/planner"
@@ -81,7 +82,38 @@ func prepare(ctx context.Context, e *env, c *console, job *spec.Job, baseDir str
 	for _, n := range rt.Notes {
 		c.note("%s", n)
 	}
+	if err := renewRewrapped(rt, job, baseDir, own.MetadataLog); err != nil {
+		return nil, err
+	}
 	return rt, nil
+}
+
+// renewRewrapped makes an in-place job with reencrypt.require full
+// re-encrypt, in full, messages whose header already shows the target
+// but whose last recorded write (in the job's metadata log, which the
+// header cannot replace) was a rewrap: their data key is the old one.
+func renewRewrapped(rt *planner.Runtime, job *spec.Job, baseDir, metadataLog string) error {
+	if !job.Reencrypt.RequiresFull() || !job.Output.InPlace {
+		return nil
+	}
+	log := metadataLog
+	if log == "" {
+		log = resolveAgainst(baseDir, job.Metadata.Output)
+	}
+	if log == "" || log == "-" || strings.HasPrefix(log, "s3://") || !fileExists(log) {
+		return nil
+	}
+	f, err := os.Open(log)
+	if err != nil {
+		return &exitError{Code: exitUsage, Err: fmt.Errorf("metadata log: %w", err)}
+	}
+	defer f.Close()
+	h := policy.NewHistory()
+	if err := h.Add(log, f); err != nil {
+		return &exitError{Code: exitUsage, Err: fmt.Errorf("metadata log: %w", err)}
+	}
+	rt.RenewDataKey = h.KeptDataKey
+	return nil
 }
 
 // openMetadata opens the metadata log: appended by default, truncated with

@@ -45,6 +45,13 @@
 //     violations are key group or context is rewrapped instead (its data
 //     key and body kept; its own part, "rule-N/rewrap-from-G"); a suite
 //     violation always takes a full re-encryption.
+//     reencrypt.require makes the rule's kind a demand (see History, read
+//     from metadata logs, since headers cannot tell the two apart): with
+//     require rewrap, an item only a full re-encryption could fix (a suite
+//     violation, message format v2 without the opt-in) or whose current
+//     message a full re-encryption wrote is an error item; with require
+//     full, an item whose current message a rewrap wrote is a violation
+//     (code last-change) and is re-encrypted in full.
 //   - An item that is not an ESDK message is encrypted in place under the
 //     rule (operation encrypt, same name, context = the rule's pairs with a
 //     value): a matching non-exempt rule means "must be encrypted", and

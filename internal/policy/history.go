@@ -94,6 +94,14 @@ func (h *History) Of(hdr *crypto.Header) (LastChange, bool) {
 	return c, ok
 }
 
+// KeptDataKey reports whether the recorded write of the message whose
+// header is hdr was a rewrap: its data key is older than its header (what
+// reencrypt.require: full re-encrypts; planner.Runtime.RenewDataKey).
+func (h *History) KeptDataKey(hdr *crypto.Header) bool {
+	c, ok := h.Of(hdr)
+	return ok && c.Action == planner.Rewrap
+}
+
 // describeChange names what a recorded action did to the data key.
 func describeChange(c LastChange) string {
 	what := map[planner.Action]string{

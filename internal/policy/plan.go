@@ -160,11 +160,7 @@ func Plan(ctx context.Context, pol *spec.Policy, o PlanOptions) (*Reconciliation
 			// Items routed here for their last-change violation show the
 			// target state in their header: the planner must not call
 			// them unchanged.
-			hist := o.History
-			part.Runtime.RenewDataKey = func(h *crypto.Header) bool {
-				lc, ok := hist.Of(h)
-				return ok && lc.Action == planner.Rewrap
-			}
+			part.Runtime.RenewDataKey = o.History.KeptDataKey
 		}
 		part.Plan, err = planner.BuildItems(ctx, part.Runtime, work[k], planner.BuildOptions{Name: name + "/" + part.Name(), Concurrency: o.Concurrency})
 		if err != nil {
