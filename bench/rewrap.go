@@ -259,6 +259,7 @@ func (r *rewrapBench) s3(n int) error {
 	err = r.timed("copy", n, total, note+"; GET + PUT with aws-sdk-go-v2", through(func() (float64, error) {
 		return r.s3Each(keys, func(k string) error { return s3GetPut(ctx, client, k, "copy/"+k) })
 	}))
+	srv.drop("bench", "copy/")
 	for _, mode := range []string{"full", "rewrap"} {
 		if err != nil {
 			return err
@@ -267,6 +268,7 @@ func (r *rewrapBench) s3(n int) error {
 			_, secs, _, err := r.run(ctx, r.job("reencrypt", "s3://bench/enc/", "s3://bench/"+mode+"/", mode), n)
 			return secs, err
 		}))
+		srv.drop("bench", mode+"/")
 	}
 	if err != nil || r.suite != "0478" {
 		return err
@@ -287,6 +289,7 @@ func (r *rewrapBench) s3Bounds(ctx context.Context, client *awss3.Client, keys [
 		through(func() (float64, error) {
 			return r.s3Each(keys, func(k string) error { return s3PartCopy(ctx, client, k, "servercopy/"+k) })
 		}))
+	r.srv.drop("bench", "servercopy/")
 	if err != nil {
 		return err
 	}
@@ -298,6 +301,9 @@ func (r *rewrapBench) s3Bounds(ctx context.Context, client *awss3.Client, keys [
 				return err
 			})
 		}))
+	for _, p := range []string{"copyobject/", "enc/", "plain/"} {
+		r.srv.drop("bench", p)
+	}
 	if err != nil {
 		return err
 	}
