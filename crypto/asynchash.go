@@ -4,8 +4,11 @@ import "hash"
 
 // asyncHash feeds the signature hash of a large signed message on its own
 // goroutine, so that one core only hashes (the hash is serial: it is the
-// one part of a signed message that cannot be split) while sealing or
-// opening frames and the I/O run on the others.
+// one part of a signed message that cannot be split) while frames are
+// opened and the I/O runs on the others. Decryptor.Read uses it; WriteTo
+// uses a pipe instead, whose goroutines it ends itself before returning,
+// while a reader may drop a Decryptor midway, so Read must not leave a
+// goroutine waiting for more.
 //
 // Contract: write hands over b, which the caller must not modify until it
 // is returned by a later write or by wait; the bytes are hashed in the
