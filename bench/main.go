@@ -54,6 +54,9 @@ type Row struct {
 	// ServerCPUS is the CPU time of the storage server the row ran
 	// against (S3 rows: versitygw shares the machine's cores).
 	ServerCPUS float64 `json:"server_cpu_s,omitempty"`
+	// ApplyCPUS is the process CPU time of the timed apply alone (exec
+	// rows): CPUS less planning, the figure to compare per item.
+	ApplyCPUS float64 `json:"apply_cpu_s,omitempty"`
 }
 
 func (r Row) filesPerSec() float64 { return float64(r.Items) / r.Seconds }

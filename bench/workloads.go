@@ -68,6 +68,9 @@ spec:
 	return y
 }
 
+// lastApplyCPU is the process CPU time of the last runJob's apply.
+var lastApplyCPU float64
+
 // runJob plans and applies a job, returning the summary, the planning time
 // and the apply time.
 func runJob(ctx context.Context, yaml string, o planner.Options, want int) (*executor.Summary, float64, float64, error) {
@@ -85,9 +88,10 @@ func runJob(ctx context.Context, yaml string, o planner.Options, want int) (*exe
 		return nil, 0, 0, fmt.Errorf("plan: %w", err)
 	}
 	plan := time.Since(t).Seconds()
-	t = time.Now()
+	t, c := time.Now(), cpu()
 	sum, err := executor.Apply(ctx, rt, p, executor.Options{})
 	apply := time.Since(t).Seconds()
+	lastApplyCPU = cpu() - c
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("apply: %w", err)
 	}
@@ -157,7 +161,7 @@ func cmdExec(args []string) error {
 	if *op == "decrypt" {
 		plain = sum.BytesOut
 	}
-	emit(Row{ID: *id, Items: int64(len(files)), Bytes: plain, Seconds: apply, PlanS: plan,
+	emit(Row{ID: *id, Items: int64(len(files)), Bytes: plain, Seconds: apply, PlanS: plan, ApplyCPUS: lastApplyCPU,
 		Note: fmt.Sprintf("executor, concurrency %d", *conc)})
 	return nil
 }
