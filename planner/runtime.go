@@ -2,6 +2,7 @@ package planner
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -57,7 +58,37 @@ func Prepare(ctx context.Context, j *spec.Job, o Options) (*Runtime, error) {
 		return nil, err
 	}
 	rt.Runtime = jr
+	if err := rt.recoverInPlaceRoots(ctx); err != nil {
+		return nil, err
+	}
 	return rt, nil
+}
+
+// recoverInPlaceRoots settles the header rewrites a crashed in-place
+// rewrap left in the local trees this in-place job reads
+// (sources.RecoverHeaderRewrites), before any header is read: a header
+// torn by a crash must not be planned from (it would read as no
+// message). The roots are those items are committed under (sourceRoot):
+// a directory source's path, a single file's directory.
+func (rt *Runtime) recoverInPlaceRoots(ctx context.Context) error {
+	if !rt.Job.Output.InPlace {
+		return nil
+	}
+	for _, loc := range rt.Locations {
+		if loc.Kind != sources.Local {
+			continue
+		}
+		for _, root := range []string{loc.Path, filepath.Dir(loc.Path)} {
+			done, err := sources.RecoverHeaderRewrites(ctx, root)
+			if err != nil {
+				return fmt.Errorf("recovering header rewrites in %s: %w", root, err)
+			}
+			for _, d := range done {
+				rt.Notes = append(rt.Notes, "recovered "+root+": "+d)
+			}
+		}
+	}
+	return nil
 }
 
 // resolve makes a local path relative to the base dir.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -399,6 +401,34 @@ func (s *rootState) recoverHeaderRewrite(rdir int, name string) (string, error) 
 		return "", fmt.Errorf("%s: %w", j.key, err)
 	}
 	return "header rewrite of " + j.key + ": " + what, nil
+}
+
+// RecoverHeaderRewrites settles, before anything reads the files below
+// root, the header rewrites a crashed run left there: when root's state
+// directory holds a header journal it runs Cleanup (which takes the lock
+// and recovers, as the first write of any run would), and otherwise does
+// nothing (no lock taken). A planner calls it for in-place roots, so
+// that a header torn by a crash is never planned from. Another run
+// holding the lock is not an error: it recovered the root when it took
+// the lock. It returns what was recovered.
+func RecoverHeaderRewrites(ctx context.Context, root string) ([]string, error) {
+	names, err := os.ReadDir(filepath.Join(root, StateDir, rewritesName))
+	if err != nil {
+		return nil, nil // no state directory or no rewrites: nothing to do
+	}
+	pending := false
+	for _, n := range names {
+		pending = pending || strings.HasSuffix(n.Name(), rewriteSuffix)
+	}
+	if !pending {
+		return nil, nil
+	}
+	done, err := Cleanup(ctx, root)
+	var le *LockError
+	if errors.As(err, &le) {
+		return nil, nil
+	}
+	return done, err
 }
 
 var _ HeaderRewriter = (*LocalDestination)(nil)

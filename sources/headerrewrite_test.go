@@ -346,3 +346,57 @@ func TestHeaderRewriteRealFS(t *testing.T) {
 		t.Fatal("the hard-linked file changed")
 	}
 }
+
+// TestRecoverHeaderRewritesBeforePlanning: a rewrite killed with its
+// journal durable and the header half written is completed by
+// RecoverHeaderRewrites (what the planner calls for in-place roots before
+// reading a header), which leaves no journal; with nothing pending it
+// takes no lock.
+func TestRecoverHeaderRewritesBeforePlanning(t *testing.T) {
+	ctx := context.Background()
+	fx := newRewrapFixture(t, 0x0478)
+	root := t.TempDir()
+	p := root + "/msg"
+	if err := os.WriteFile(p, fx.msg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := RecoverHeaderRewrites(ctx, root); err != nil || done != nil {
+		t.Fatalf("nothing pending: %v %v", done, err)
+	}
+	st := stateFor(root, unixOps{})
+	if st.lockFD >= 0 {
+		t.Fatal("RecoverHeaderRewrites took the lock with nothing to recover")
+	}
+	if err := st.lock(); err != nil {
+		t.Fatal(err)
+	}
+	var fi unix.Stat_t
+	unix.Stat(p, &fi)
+	j := headerJournal{key: "msg", file: ident{dev: uint64(fi.Dev), ino: fi.Ino, size: fi.Size, mtimeNs: fi.Mtim.Nano()}, old: fx.msg[:fx.oldLen], new: fx.header}
+	rdir, _, err := st.writeHeaderJournal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ops.close(rdir)
+	torn := bytes.Clone(fx.msg)
+	copy(torn[:fx.oldLen/2], fx.header)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(torn[:fx.oldLen], 0)
+	f.Close()
+	st.closeAll() // the killed process's lock goes with it
+	done, err := RecoverHeaderRewrites(ctx, root)
+	if err != nil || !strings.Contains(strings.Join(done, "; "), "completed a torn header rewrite") {
+		t.Fatalf("recovery: %v %v", done, err)
+	}
+	got, _ := os.ReadFile(p)
+	if !bytes.Equal(got, append(bytes.Clone(fx.header), fx.msg[fx.oldLen:]...)) || !fx.opens(got, fx.newKR) {
+		t.Fatal("the torn header was not completed")
+	}
+	if names, _ := os.ReadDir(root + "/" + StateDir + "/" + rewritesName); len(names) != 0 {
+		t.Fatalf("journals left: %v", names)
+	}
+	st.closeAll()
+}
