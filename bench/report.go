@@ -602,5 +602,6 @@ func (r *report) s3RewrapBound() {
 		per := float64(x.Bytes) / float64(x.Items)
 		parts = append(parts, fmt.Sprintf("%s objects: minimum %.1f%%, measured %.1f%%", humanBytes(int64(per)), 100*2*5*(1<<20)/per, 100*x.Value/float64(x.Bytes)))
 	}
+	r.p(" Layout: the upload is created and the UploadPartCopy parts (the rest of the body, in parts of ≥ 64 MiB, at most 2 in flight per object: one for a 64 MiB object) are started first; the first part (new header + body up to 5 MiB) is read with a GET conditional on the source ETag and sent while the server copies.")
 	r.p(" Through the client, the minimum is 2 × 5 MiB per object (the first part must hold ≥ 5 MiB and the client must read the body bytes it sends): %s.\n", strings.Join(parts, "; "))
 }
