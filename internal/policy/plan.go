@@ -146,32 +146,40 @@ func Plan(ctx context.Context, pol *spec.Policy, o PlanOptions) (*Reconciliation
 	if po.S3Client == nil {
 		po.S3Client = o.S3Client
 	}
-	name := rec.Name
 	for _, k := range keys {
-		part := &Part{Rule: k.rule, Action: k.op, DecryptKeyGroup: k.dec, Rewrap: k.rewrap}
-		part.Job, err = partJob(pol, k)
+		part, err := buildPart(ctx, pol, k, work[k], po, o, rec.Name)
 		if err != nil {
 			return nil, err
-		}
-		if part.Runtime, err = planner.Prepare(ctx, part.Job, po); err != nil {
-			return nil, fmt.Errorf("policy: %s: %w", part.Name(), err)
-		}
-		if part.Job.Reencrypt.RequiresFull() {
-			// Items routed here for their last-change violation show the
-			// target state in their header: the planner must not call
-			// them unchanged.
-			part.Runtime.RenewDataKey = o.History.KeptDataKey
-		}
-		part.Plan, err = planner.BuildItems(ctx, part.Runtime, work[k], planner.BuildOptions{Name: name + "/" + part.Name(), Concurrency: o.Concurrency})
-		if err != nil {
-			return nil, fmt.Errorf("policy: %s: %w", part.Name(), err)
-		}
-		for i := range part.Plan.Items {
-			part.Plan.Items[i].Rule = k.rule
 		}
 		rec.Parts = append(rec.Parts, part)
 	}
 	return rec, nil
+}
+
+// buildPart prepares the runtime of one part and plans its items.
+func buildPart(ctx context.Context, pol *spec.Policy, k partKey, items []planner.Listed, po planner.Options, o PlanOptions, name string) (*Part, error) {
+	part := &Part{Rule: k.rule, Action: k.op, DecryptKeyGroup: k.dec, Rewrap: k.rewrap}
+	var err error
+	if part.Job, err = partJob(pol, k); err != nil {
+		return nil, err
+	}
+	if part.Runtime, err = planner.Prepare(ctx, part.Job, po); err != nil {
+		return nil, fmt.Errorf("policy: %s: %w", part.Name(), err)
+	}
+	if part.Job.Reencrypt.RequiresFull() {
+		// Items routed here for their last-change violation show the
+		// target state in their header: the planner must not call them
+		// unchanged.
+		part.Runtime.RenewDataKey = o.History.KeptDataKey
+	}
+	part.Plan, err = planner.BuildItems(ctx, part.Runtime, items, planner.BuildOptions{Name: name + "/" + part.Name(), Concurrency: o.Concurrency})
+	if err != nil {
+		return nil, fmt.Errorf("policy: %s: %w", part.Name(), err)
+	}
+	for i := range part.Plan.Items {
+		part.Plan.Items[i].Rule = k.rule
+	}
+	return part, nil
 }
 
 // route decides how a violating item is made compliant: its part, or why
