@@ -46,6 +46,7 @@ type destFacts struct {
 	openErr error  // the destination could not be opened
 	statErr error  // Stat failed (other than not found)
 	exists  bool   // an output exists at the key
+	notFile string // ... and is not a regular file: what it is (never replaced)
 	current bool   // ... and is the one this job would write now
 	why     string // why it is or is not current ("destination exists and <why>")
 }
@@ -94,6 +95,8 @@ func decide(f facts) (Action, string) {
 		return Error, "destination: " + d.statErr.Error()
 	case !d.exists:
 		return op, reason
+	case d.notFile != "":
+		return Conflict, "destination is a " + d.notFile + ", not a regular file: encjob commits outputs by rename, which would replace it, so it never writes there"
 	case f.overwrite == spec.OverwriteAlways:
 		return op, joinReason(reason, "replaces the existing destination (overwrite: always)")
 	case d.current:
@@ -225,11 +228,12 @@ func (rt *Runtime) destFacts(ctx context.Context, it *Item, srcHdr *crypto.Heade
 	if err != nil {
 		return destFacts{openErr: err}
 	}
+	var out sources.Item
 	if exists, known := listedOutput(ctx, it, dst); known && !exists {
 		return destFacts{} // the build's listing has no such output
 	} else if !known {
 		err = retryTransient(ctx, func() (err error) {
-			_, err = dst.Stat(ctx, it.OutKey)
+			out, err = dst.Stat(ctx, it.OutKey)
 			return err
 		})
 	}
@@ -238,6 +242,8 @@ func (rt *Runtime) destFacts(ctx context.Context, it *Item, srcHdr *crypto.Heade
 		return destFacts{}
 	case err != nil:
 		return destFacts{statErr: err}
+	case out.Skipped != "":
+		return destFacts{exists: true, notFile: strings.TrimSuffix(out.Skipped, " not followed")}
 	case rt.Job.Output.Overwrite == spec.OverwriteAlways:
 		return destFacts{exists: true} // replaced whatever it is
 	}

@@ -30,17 +30,25 @@ var (
 const (
 	ConflictExists  = "exists"  // overwrite: never and the output exists
 	ConflictChanged = "changed" // in place and the source changed since listing
+	// ConflictNotFile: the output name holds something other than a
+	// regular file (a device such as /dev/null, a fifo, a socket, a
+	// symlink). Outputs are committed by rename, which would replace the
+	// entry itself, so encjob never does: Got names what is there.
+	ConflictNotFile = "not-a-file"
 )
 
 // ConflictError describes an ErrConflict: errors.Is(err, ErrConflict) holds.
 type ConflictError struct {
 	Key    string // the destination key
-	Reason string // ConflictExists or ConflictChanged
+	Reason string // ConflictExists, ConflictChanged or ConflictNotFile
 	Want   Fingerprint
 	Got    Fingerprint // empty if the object is gone
 }
 
 func (e *ConflictError) Error() string {
+	if e.Reason == ConflictNotFile {
+		return fmt.Sprintf("%s: conflict: it is a %s, not a regular file; outputs are committed by rename, which would replace it, so encjob never does", e.Key, e.Got)
+	}
 	if e.Reason == ConflictChanged {
 		got := string(e.Got)
 		if got == "" {

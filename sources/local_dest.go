@@ -161,6 +161,8 @@ func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptio
 		w.oldSt = cur
 	case statErr == nil && cur.isDir():
 		return fail(fmt.Errorf("create %s: is a directory", final))
+	case statErr == nil && !cur.isReg():
+		return fail(notFileConflict(key, cur))
 	case statErr == nil && o.Overwrite == OverwriteNever:
 		return fail(&ConflictError{Key: key, Reason: ConflictExists})
 	}
@@ -191,6 +193,11 @@ func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptio
 		return fail(fmt.Errorf("create temporary file for %s: %w", final, err))
 	}
 	return w, nil
+}
+
+// notFileConflict is the refusal to replace a non-regular file at key.
+func notFileConflict(key string, cur fileStat) error {
+	return &ConflictError{Key: key, Reason: ConflictNotFile, Got: Fingerprint(strings.TrimSuffix(skipReason(statInfo{name: baseKey(key), st: cur}.Mode()), " not followed"))}
 }
 
 // checkStat fails with ConflictChanged unless cur (lstat of the name, or
@@ -511,6 +518,9 @@ func (w *localWriter) place() error {
 	case w.opt.IfMatch != "":
 		return w.exchange()
 	case w.opt.Overwrite == OverwriteAlways:
+		if cur, serr := ops.lstat(w.dir, w.name); serr == nil && !cur.isReg() {
+			return notFileConflict(w.key, cur) // appeared since Create
+		}
 		err = ops.rename(w.dir, w.tmp, w.dir, w.name, 0)
 	case w.unnamed:
 		err = ops.link(w.fd, w.dir, w.name)

@@ -48,6 +48,9 @@ type cryptoRun struct {
 	Quiet             bool
 	NoProgress        bool
 	AutoApprove       bool // reencrypt in place: --auto-approve
+	// StreamOutput is an -o that names a device or pipe (/dev/null, a
+	// fifo): the one output is written into it like stdout.
+	StreamOutput string
 	// Notes are warnings about the command line (ignored flags, skipped
 	// directories), printed unless -q.
 	Notes []string
@@ -500,7 +503,7 @@ func setOutputMode(run *cryptoRun, f *cryptoFlags, _ string) error {
 		// after planning.
 		job.Output.Overwrite = spec.OverwriteAlways
 	}
-	if run.MetadataOutput == "-" && job.Output.Stdout {
+	if run.MetadataOutput == "-" && job.Output.Stdout && run.StreamOutput == "" {
 		return usageErrorf("--metadata-output", "metadata output cannot be stdout when output is stdout")
 	}
 	return nil
@@ -603,6 +606,23 @@ func buildIO(run *cryptoRun, f *cryptoFlags, op string, fsys fileSystem) error {
 		job.Output.Stdout = true
 		return nil
 	}
+	if !s3Out && !multi {
+		if fi, err := fsys.Stat(out); err == nil && isStreamTarget(fi.Mode()) {
+			// -o /dev/null, /dev/stdout, a named pipe: aws-encryption-cli
+			// writes into it. An output committed by rename would replace
+			// the device or pipe itself, so it is written like stdout:
+			// staged, and copied into it once the item succeeded.
+			job.Output.Stdout = true
+			run.StreamOutput = out
+			return nil
+		}
+		if real, err := fsys.RealPath(out); err == nil && !isDir(fsys, out) {
+			// An existing symlink is written through, as
+			// aws-encryption-cli does: the file it names is replaced,
+			// never the link (or, for /dev/stdout, the system's).
+			out = real
+		}
+	}
 	if !s3Out {
 		switch {
 		case multi && !isDir(fsys, out):
@@ -625,6 +645,12 @@ func buildIO(run *cryptoRun, f *cryptoFlags, op string, fsys fileSystem) error {
 		job.Output.Suffix = f.suffix
 	}
 	return nil
+}
+
+// isStreamTarget: an existing output that is written into rather than
+// replaced (a character device, a named pipe, a socket).
+func isStreamTarget(m fs.FileMode) bool {
+	return m&(fs.ModeCharDevice|fs.ModeDevice|fs.ModeNamedPipe|fs.ModeSocket) != 0
 }
 
 func isDir(fsys fileSystem, p string) bool {

@@ -171,6 +171,16 @@ func cmdCrypto(ctx context.Context, e *env, c *console, mode string, args []stri
 		return err
 	}
 	c.quiet, c.verbosity = r.Quiet, r.Verbosity
+	if r.StreamOutput != "" {
+		f, err := os.OpenFile(r.StreamOutput, os.O_WRONLY, 0)
+		if err != nil {
+			return usageErrorf("-o/--output", "%s: %v", r.StreamOutput, err)
+		}
+		defer f.Close()
+		streamed := *e
+		streamed.dataOut = f
+		e = &streamed
+	}
 	for _, n := range r.Notes {
 		c.note("%s", n)
 	}

@@ -29,9 +29,12 @@ import (
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	stderrFile     *os.File // for the TTY check; nil in tests
-	stdoutFile     *os.File // for colours on a terminal; nil in tests
-	getenv         func(string) string
+	// dataOut receives a stdout output (-o -) when it is not stdout: the
+	// device or pipe an -o names (cryptoRun.StreamOutput). nil: stdout.
+	dataOut    io.Writer
+	stderrFile *os.File // for the TTY check; nil in tests
+	stdoutFile *os.File // for colours on a terminal; nil in tests
+	getenv     func(string) string
 	// prompt asks a yes/no question (--interactive); nil when there is no
 	// terminal.
 	prompt func(question string) (bool, error)
@@ -68,7 +71,11 @@ type runSettings struct {
 // own names encjob's own files (spec, plan, metadata log) the runtime
 // keeps out of the items.
 func prepare(ctx context.Context, e *env, c *console, job *spec.Job, baseDir string, own planner.Options) (*planner.Runtime, error) {
-	rt, err := planner.Prepare(ctx, job, planner.Options{BaseDir: baseDir, Stdin: e.stdin, Stdout: e.stdout,
+	out := e.stdout
+	if e.dataOut != nil {
+		out = e.dataOut
+	}
+	rt, err := planner.Prepare(ctx, job, planner.Options{BaseDir: baseDir, Stdin: e.stdin, Stdout: out,
 		SpecFiles: own.SpecFiles, PlanFile: own.PlanFile, MetadataLog: own.MetadataLog})
 	if err != nil {
 		var list spec.ErrorList
