@@ -119,6 +119,7 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 		}
 	}
 	start := time.Now()
+	defer holdExtraP(p)()
 	cleanStale(ctx, p)
 	t := &tally{sum: &Summary{Done: map[planner.Action]int{}, Items: len(p.Items)}, mode: set.Mode, o: &o}
 	// A fixed set of workers takes the changing items in plan order: a
