@@ -616,7 +616,7 @@ func buildIO(run *cryptoRun, f *cryptoFlags, op string, fsys fileSystem) error {
 			run.StreamOutput = out
 			return nil
 		}
-		if real, err := fsys.RealPath(out); err == nil && !isDir(fsys, out) {
+		if real, ok := symlinkTarget(fsys, out); ok {
 			// An existing symlink is written through, as
 			// aws-encryption-cli does: the file it names is replaced,
 			// never the link (or, for /dev/stdout, the system's).
@@ -645,6 +645,23 @@ func buildIO(run *cryptoRun, f *cryptoFlags, op string, fsys fileSystem) error {
 		job.Output.Suffix = f.suffix
 	}
 	return nil
+}
+
+// symlinkTarget returns the file an existing output p names when p itself
+// (its last component) is a symlink to something other than a directory.
+func symlinkTarget(fsys fileSystem, p string) (string, bool) {
+	if isDir(fsys, p) {
+		return "", false
+	}
+	real, err := fsys.RealPath(p)
+	if err != nil {
+		return "", false
+	}
+	dir, err := fsys.RealPath(filepath.Dir(p))
+	if err != nil || filepath.Join(dir, filepath.Base(p)) == real {
+		return "", false
+	}
+	return real, true
 }
 
 // isStreamTarget: an existing output that is written into rather than
