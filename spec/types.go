@@ -177,6 +177,9 @@ type KeyGroup struct {
 // Singles returns the single-provider groups g consists of: its members,
 // or g itself.
 func (g *KeyGroup) Singles() []*KeyGroup {
+	if g == nil {
+		return nil // a group written as null (keyGroups: {name}), reported by validation
+	}
 	if len(g.Members) == 0 {
 		return []*KeyGroup{g}
 	}
