@@ -607,7 +607,7 @@ func buildIO(run *cryptoRun, f *cryptoFlags, op string, fsys fileSystem) error {
 		return nil
 	}
 	if !s3Out && !multi {
-		if fi, err := fsys.Stat(out); err == nil && isStreamTarget(fi.Mode()) {
+		if fi, err := fsys.Stat(out); err == nil && !fi.IsDir() && (isStreamTarget(fi.Mode()) || viaSpecialFS(out)) {
 			// -o /dev/null, /dev/stdout, a named pipe: aws-encryption-cli
 			// writes into it. An output committed by rename would replace
 			// the device or pipe itself, so it is written like stdout:
@@ -662,6 +662,32 @@ func symlinkTarget(fsys fileSystem, p string) (string, bool) {
 		return "", false
 	}
 	return real, true
+}
+
+// viaSpecialFS reports whether p, or a symlink on the way from p to what
+// it names, lies in /dev or /proc: /dev/stdout -> /proc/self/fd/1 names
+// the caller's stream even when that is a regular file (a shell's "> out"),
+// and a file there must be written into, never replaced by rename (which
+// would cut the shell's output off from the name).
+func viaSpecialFS(p string) bool {
+	p, err := filepath.Abs(p)
+	if err != nil {
+		return false
+	}
+	for range 32 {
+		if strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/proc/") {
+			return true
+		}
+		t, err := os.Readlink(p)
+		if err != nil {
+			return false // not a symlink (or gone): a path like any other
+		}
+		if !filepath.IsAbs(t) {
+			t = filepath.Join(filepath.Dir(p), t)
+		}
+		p = filepath.Clean(t)
+	}
+	return false
 }
 
 // isStreamTarget: an existing output that is written into rather than

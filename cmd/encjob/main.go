@@ -172,7 +172,9 @@ func cmdCrypto(ctx context.Context, e *env, c *console, mode string, args []stri
 	}
 	c.quiet, c.verbosity = r.Quiet, r.Verbosity
 	if r.StreamOutput != "" {
-		f, err := os.OpenFile(r.StreamOutput, os.O_WRONLY, 0)
+		// O_APPEND: a regular file behind /dev/stdout is the shell's
+		// redirect, and continues where the shell's output stands.
+		f, err := os.OpenFile(r.StreamOutput, os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
 			return usageErrorf("-o/--output", "%s: %v", r.StreamOutput, err)
 		}

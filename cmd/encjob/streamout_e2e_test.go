@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,6 +61,32 @@ func TestOutputIntoDeviceOrPipe(t *testing.T) {
 		}
 	} else {
 		t.Logf("mknod: %v: the character device case needs root", err)
+	}
+
+	// A symlink to /proc/self/fd/1 (what /dev/stdout is) when stdout is a
+	// regular file: written into that stream, after what is already there,
+	// not by replacing the file (which would cut the shell's output off).
+	if err := os.Symlink("/proc/self/fd/1", filepath.Join(dir, "mystdout")); err != nil {
+		t.Fatal(err)
+	}
+	redirect := filepath.Join(dir, "redirect.out")
+	if err := os.WriteFile(redirect, []byte("before\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rf, err := os.OpenFile(redirect, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binPath, args("decrypt", "-i", "c.enc", "-o", "mystdout", rawKey, "-S")...)
+	var stderr bytes.Buffer
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, cleanEnv(), rf, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("decrypt -o mystdout > file: %v\n%s", err, stderr.String())
+	}
+	rf.Write([]byte("after\n"))
+	rf.Close()
+	if b, _ := os.ReadFile(redirect); !bytes.Equal(b, append(append([]byte("before\n"), files["b/c.bin"]...), "after\n"...)) {
+		t.Errorf("the redirect holds %d bytes, want before + plaintext + after", len(b))
 	}
 
 	// A symlink to a regular file: written through; the link stays.
