@@ -118,14 +118,7 @@ func (w *s3Writer) copyThrough(ctx context.Context, s *S3Source, key string, pin
 // free.
 func (w *s3Writer) copyPart(num int32, s *S3Source, source, key string, pin Fingerprint, etag string, start, end int64) {
 	rng := fmt.Sprintf("bytes=%d-%d", start, end)
-	w.sem <- struct{}{}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		defer func() { <-w.sem }()
-		if w.failed() != nil {
-			return
-		}
+	w.inSlot(func() {
 		out, err := w.d.opt.Client.UploadPartCopy(w.ctx, &awss3.UploadPartCopyInput{
 			Bucket: &w.d.loc.Bucket, Key: &w.full, UploadId: w.uploadID, PartNumber: &num,
 			CopySource: &source, CopySourceRange: &rng, CopySourceIfMatch: aws.String(etag),
@@ -152,10 +145,8 @@ func (w *s3Writer) copyPart(num int32, s *S3Source, source, key string, pin Fing
 			w.fail(fmt.Errorf("%s: upload part %d (copy %s): no ETag in the reply", w.d.uri(w.full), num, rng))
 			return
 		}
-		w.mu.Lock()
-		w.parts = append(w.parts, cp)
-		w.mu.Unlock()
-	}()
+		w.addPart(cp)
+	})
 }
 
 // copySource is the x-amz-copy-source value: bucket/key, URL-encoded per

@@ -204,14 +204,7 @@ func (w *s3Writer) flush() error {
 	w.partNum++
 	num, buf := w.partNum, w.buf
 	w.buf = nil
-	w.sem <- struct{}{}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		defer func() { <-w.sem }()
-		if w.failed() != nil {
-			return
-		}
+	w.inSlot(func() {
 		out, err := w.d.opt.Client.UploadPart(w.ctx, &awss3.UploadPartInput{
 			Bucket: &w.d.loc.Bucket, Key: &w.full, UploadId: w.uploadID, PartNumber: &num,
 			Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
@@ -225,15 +218,36 @@ func (w *s3Writer) flush() error {
 			w.fail(fmt.Errorf("%s: upload part %d: %w", w.d.uri(w.full), num, err))
 			return
 		}
-		w.mu.Lock()
-		w.parts = append(w.parts, types.CompletedPart{
+		w.addPart(types.CompletedPart{
 			PartNumber: &num, ETag: out.ETag,
 			ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C,
 			ChecksumCRC64NVME: out.ChecksumCRC64NVME, ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256,
 		})
-		w.mu.Unlock()
-	}()
+	})
 	return w.failed()
+}
+
+// inSlot runs one part's upload (sent or copied) in the background once
+// an upload slot is free; it is skipped once the writer failed. Commit
+// and Abort wait for every one (wg).
+func (w *s3Writer) inSlot(upload func()) {
+	w.sem <- struct{}{}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() { <-w.sem }()
+		if w.failed() != nil {
+			return
+		}
+		upload()
+	}()
+}
+
+// addPart records a completed part for CompleteMultipartUpload.
+func (w *s3Writer) addPart(p types.CompletedPart) {
+	w.mu.Lock()
+	w.parts = append(w.parts, p)
+	w.mu.Unlock()
 }
 
 func (w *s3Writer) Commit(ctx context.Context) error {
