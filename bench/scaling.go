@@ -46,7 +46,6 @@ func (r *report) scaling() {
 	if len(one.rows) == 0 {
 		return
 	}
-	n := 2 * r.cores
 	r.p("\n## Scaling from 1 core to %d\n\n", r.cores)
 	r.p("The rows with a target, run again restricted to one core (`taskset -c 0`: the process, its goroutines and its system calls; "+
 		"kernel writeback and journal threads may still run elsewhere), each beside its own bound measured on that core in the same run. "+
@@ -58,15 +57,8 @@ func (r *report) scaling() {
 		}
 		r.p("| %s | %s%s | %s | %.2f× | %s%s | %s | %.2f× | %.2f× | %.2f× |\n", name, num(e1), unit, num(b1), e1/b1, num(e2), unit, num(b2), e2/b2, e2/e1, b2/b1)
 	}
-	for _, row := range []struct{ set, suite, op string }{
-		{"small", "0578", "enc"}, {"small", "0578", "dec"}, {"small", "0478", "enc"}, {"small", "0478", "dec"},
-		{"large", "0578", "enc"}, {"large", "0578", "dec"},
-	} {
-		conc := n
-		if row.set == "large" {
-			conc = 1
-		}
-		base := fmt.Sprintf("%s/%s/%s/c%d", row.set, row.suite, row.op, conc)
+	for _, row := range targetRows(r.cores) {
+		conc, base := row.conc, row.base
 		x1, ok1 := one.get("exec/" + base)
 		x2, ok2 := r.get("exec/" + base)
 		if !ok1 || !ok2 {
