@@ -37,6 +37,11 @@ type Options struct {
 	// Progress is called once per finished item (from several goroutines).
 	Progress func(Result)
 	Shard    string // recorded in metadata records
+	// StdoutName, when set, is the output name metadata records give an
+	// item written to the runtime's Stdout instead of "<stdout>": the
+	// device or pipe a CLI copies that stream into (-o /dev/null), named
+	// as aws-encryption-cli names it.
+	StdoutName string
 	// Fatal, when set, says whether an item's error will fail every other
 	// item too (no credentials, a key that is denied or gone): the run
 	// then stops as with fail-fast, whatever execution.onError says, and
@@ -194,7 +199,7 @@ func (t *tally) finish(r Result) {
 	// allocations outside the engine).
 	var logErr error
 	if t.o.Metadata.enabled() {
-		logErr = t.o.Metadata.Write(record(t.mode, &r, t.o.Shard))
+		logErr = t.o.Metadata.Write(record(t.mode, &r, t.o.Shard, t.o.StdoutName))
 	}
 	t.bytesIn.Add(r.BytesIn)
 	t.bytesOut.Add(r.BytesOut)

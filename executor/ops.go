@@ -291,9 +291,13 @@ func (v *verifier) check(want []byte) error {
 }
 
 // record builds the metadata line of a result.
-func record(mode string, r *Result, shard string) *Record {
+func record(mode string, r *Result, shard, stdoutName string) *Record {
 	it := r.Item
-	rec := &Record{Mode: mode, Input: absLocal(it.Input), Output: absLocal(it.Output), Item: it.Identity(), Action: it.Action,
+	output := it.Output
+	if output == "<stdout>" && stdoutName != "" {
+		output = stdoutName
+	}
+	rec := &Record{Mode: mode, Input: absLocal(it.Input), Output: absLocal(output), Item: it.Identity(), Action: it.Action,
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, BytesInStorage: r.BytesInStorage, HeaderInPlace: r.HeaderInPlace, DurationMS: float64(r.Duration.Microseconds()) / 1000,
 		Attempts: r.Attempts, Fingerprint: string(it.Fingerprint), Shard: report.Shard(shard), Time: time.Now().UTC()}
 	switch {

@@ -187,7 +187,7 @@ func cmdCrypto(ctx context.Context, e *env, c *console, mode string, args []stri
 		c.note("%s", n)
 	}
 	s := runSettings{name: string(r.Job.Operation), metadataOutput: r.MetadataOutput, metadataOverwrite: r.MetadataOverwrite,
-		noProgress: r.NoProgress, interactive: r.Interactive, autoApprove: r.AutoApprove}
+		noProgress: r.NoProgress, interactive: r.Interactive, autoApprove: r.AutoApprove, stdoutName: r.StreamOutput}
 	if r.Interactive {
 		e.prompt = ttyPrompt(e.stderr)
 	}

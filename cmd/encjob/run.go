@@ -65,6 +65,7 @@ type runSettings struct {
 	items             string        // apply --items PREFIX: plan this shard's part of a partition
 	specFile          string        // the spec file (-f), never an item
 	planFile          string        // the saved plan file, never an item
+	stdoutName        string        // the device or pipe -o names, for metadata records ("": "<stdout>")
 }
 
 // prepare builds the runtime of a job and prints its key-group notes.
@@ -241,7 +242,7 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 		return err
 	}
 	var pr *progress
-	opts := executor.Options{Metadata: meta, Fatal: fatalItemError(job)}
+	opts := executor.Options{Metadata: meta, Fatal: fatalItemError(job), StdoutName: s.stdoutName}
 	if s.shard.Sharded() {
 		opts.Shard = s.shard.String()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -39,9 +40,14 @@ func TestOutputIntoDeviceOrPipe(t *testing.T) {
 		f.Close()
 		got <- b
 	}()
-	r := encjob(t, dir, nil, args("encrypt", "-i", in, "-o", "pipe", rawKey, "-S")...)
+	r := encjob(t, dir, nil, args("encrypt", "-i", in, "-o", "pipe", rawKey, "--metadata-output", "meta.jsonl")...)
 	wantCode(t, r, 0)
 	msg := <-got
+	// The record names the pipe, as aws-encryption-cli's does, not "<stdout>".
+	var rec struct{ Output string }
+	if b, err := os.ReadFile(filepath.Join(dir, "meta.jsonl")); err != nil || json.Unmarshal(b, &rec) != nil || rec.Output != fifo {
+		t.Errorf("metadata record output %q, want %q (%v): %s", rec.Output, fifo, err, b)
+	}
 	if h, err := crypto.ParseHeader(bytes.NewReader(msg)); err != nil || h == nil {
 		t.Fatalf("the pipe carried no ESDK message (%d bytes): %v", len(msg), err)
 	}
