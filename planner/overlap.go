@@ -2,10 +2,15 @@ package planner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/encjob/encjob/sources"
 )
@@ -30,6 +35,7 @@ func (rt *Runtime) checkOverlap(ctx context.Context, locs []sources.Location) er
 	if out.InPlace && !rt.Options.OwnFilesListedOnly {
 		errs = append(errs, rt.ownInPlace(locs)...)
 	}
+	errs = append(errs, rt.ownWrites(locs)...)
 	if len(errs) == 0 {
 		return nil
 	}
@@ -213,4 +219,151 @@ func (rt *Runtime) matcher(i int, l sources.Location) *listMatcher {
 	}
 	rt.matchers[i] = m
 	return m
+}
+
+// ownWrites refuses a job whose metadata log or saved plan - the files
+// encjob writes as itself, by appending or by replacing - would land on a
+// file that is not one: another of encjob's own files (a key file, a
+// spec, the log and the plan on each other), a source file or the output
+// file of the job, compared by place (device and inode, or the existing
+// parent's identity and the rest of the path), so a symlink, a hard link,
+// "..", "//" or a trailing "/" name the same file as the plain spelling.
+// An existing file that does not hold JSON (what both are) is refused
+// too: whatever it is, appending records to it or replacing it with a
+// plan would destroy it. Devices and pipes are written into, never
+// replaced, and are not compared.
+func (rt *Runtime) ownWrites(locs []sources.Location) []string {
+	g := rt.guard
+	if g == nil {
+		return nil
+	}
+	type named struct {
+		what, path string
+		pl         place
+	}
+	var others []named
+	for _, f := range g.files {
+		if pl, ok := writtenPlace(f.path); ok {
+			others = append(others, named{f.what, f.path, pl})
+		}
+	}
+	for i, l := range locs {
+		if l.Kind != sources.Local || l.Glob != "" {
+			continue
+		}
+		if fi, err := os.Stat(l.Path); err == nil && fi.Mode().IsRegular() {
+			if pl, ok := writtenPlace(l.Path); ok {
+				others = append(others, named{fmt.Sprintf("source (spec.sources[%d].path)", i), l.Path, pl})
+			}
+		}
+	}
+	if out := rt.Job.Output; !out.InPlace && !out.Stdout && out.Path != "" && out.Path != "-" && !strings.HasPrefix(rt.resolve(out.Path), "s3://") {
+		dst := rt.resolve(out.Path)
+		if fi, err := os.Stat(dst); err != nil || !fi.IsDir() {
+			if pl, ok := writtenPlace(dst); ok {
+				others = append(others, named{"output (spec.output.path)", dst, pl})
+			}
+		}
+	}
+	var errs []string
+	seen, reported := map[string]bool{}, map[place]bool{}
+	// The log first: apply reads a saved plan and appends to the log.
+	for _, w := range writersFirst(g.files) {
+		if seen[w.what+"\x00"+w.path] {
+			continue
+		}
+		seen[w.what+"\x00"+w.path] = true
+		wp, ok := writtenPlace(w.path)
+		if !ok {
+			continue
+		}
+		clash := reported[wp]
+		for _, o := range others {
+			if !clash && o.pl == wp && o.what != w.what {
+				reported[wp] = true
+				errs = append(errs, fmt.Sprintf("the %s %s is the same file as the %s %s: writing the %s there would destroy it; choose another file", w.what, w.path, o.what, o.path, w.what))
+				clash = true
+				break
+			}
+		}
+		if !clash && !holdsJSON(w.path) {
+			errs = append(errs, fmt.Sprintf("the %s %s exists and is not a %s (it does not start with a JSON object): writing the %s there would destroy it; choose another file", w.what, w.path, w.what, w.what))
+		}
+	}
+	return errs
+}
+
+// writersFirst returns the own files encjob writes itself: the metadata
+// logs, then the saved plans.
+func writersFirst(files []ownFile) []ownFile {
+	var out []ownFile
+	for _, what := range []string{"metadata log", "saved plan"} {
+		for _, f := range files {
+			if f.what == what {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// writtenPlace is the place of a file encjob may write or that it must
+// not destroy; false for devices, pipes and sockets (written into, never
+// replaced) and for paths with no existing ancestor. A dangling symlink
+// is followed to where opening it would create the file.
+func writtenPlace(p string) (place, bool) {
+	for hops := 0; hops < 40; hops++ {
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			break
+		}
+		if _, err := os.Stat(p); err == nil {
+			break // resolves: placeOf follows it
+		}
+		t, err := os.Readlink(p)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(t) {
+			t = filepath.Join(filepath.Dir(p), t)
+		}
+		p = t
+	}
+	if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		return place{}, false
+	}
+	pl, _, err := placeOf(p)
+	return pl, err == nil
+}
+
+// holdsJSON reports whether the file at p is absent, empty, not a
+// regular file, or starts with a JSON object (a metadata log's first
+// record, a saved plan): the files encjob may append to or replace as
+// its log or plan. Only the first bytes are read.
+func holdsJSON(p string) bool {
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+		return true // absent (created), unreadable (opening it will say), a device or pipe
+	}
+	// O_NONBLOCK: a pipe swapped in since the Stat does not block.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return true
+	}
+	d := json.NewDecoder(io.LimitReader(f, 4096))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	t, err := d.Token()
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true // a first record cut short (a crash): still a log
+	}
+	if err != nil {
+		return false
+	}
+	_, isKey := t.(string)
+	return isKey || t == json.Delim('}')
 }

@@ -596,8 +596,11 @@ func buildIO(run *cryptoRun, f *cryptoFlags, op string, fsys fileSystem) error {
 		if isDir(fsys, in) {
 			what = "directory"
 		}
-		return usageErrorf("-o/--output", "destination and source cannot be the same: %s and %s are the same %s", out, in, what).
-			withHint("reencrypt replaces files in place only with -o spelled exactly as -i")
+		err := usageErrorf("-o/--output", "destination and source cannot be the same: %s and %s are the same %s", out, in, what)
+		if op == "reencrypt" {
+			err = err.withHint("reencrypt replaces files in place only with -o spelled exactly as -i")
+		}
+		return err
 	}
 	if out == "-" {
 		if multi {
@@ -767,7 +770,20 @@ func checkMetadataPath(meta, in, out string, fsys fileSystem) error {
 	if meta == "" || meta == "-" {
 		return nil
 	}
-	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	// Compared with every symlink of the existing part resolved, so a
+	// symlinked directory or "dir/.." spelling of the input tree counts;
+	// the planner refuses a log that is the very file of an input, the
+	// output or a key by identity (hard links too).
+	abs := func(p string) string {
+		if r, err := fsys.RealPath(p); err == nil {
+			return r
+		}
+		a, _ := filepath.Abs(p)
+		if r, err := fsys.RealPath(filepath.Dir(a)); err == nil {
+			return filepath.Join(r, filepath.Base(a))
+		}
+		return a
+	}
 	m := abs(meta)
 	if fi, err := fsys.Stat(meta); err == nil && fi.IsDir() {
 		return usageErrorf("--metadata-output", "%s is a directory", meta)
