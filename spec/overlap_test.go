@@ -60,3 +60,50 @@ func TestValidateOverlap(t *testing.T) {
 		})
 	}
 }
+
+// An S3 key with an empty, "." or ".." segment is refused wherever a
+// location is given: AWS S3 keeps "in//x" and "in/./x" as written, while
+// file-backed servers (versitygw) merge them with "in/x", so an output
+// "s3://b/in//" wrote into the source prefix "s3://b/in/" there.
+func TestAmbiguousS3Keys(t *testing.T) {
+	for _, tc := range []struct {
+		loc  string
+		want string // "" = valid
+	}{
+		{"s3://bkt/in//", "an empty segment"},
+		{"s3://bkt//in/", "an empty segment"},
+		{"s3://bkt/a//b", "an empty segment"},
+		{"s3://bkt/./in/", `a "." segment`},
+		{"s3://bkt/in/.", `a "." segment`},
+		{"s3://bkt/in/sub/..", `a ".." segment`},
+		{"s3://bkt/in/../out/", `a ".." segment`},
+		{"s3://bkt/in/**/../*.csv", `a ".." segment`},
+		{"s3://bkt", ""},
+		{"s3://bkt/", ""},
+		{"s3://bkt/in/", ""},
+		{"s3://bkt/in/x.enc", ""},
+		{"s3://bkt/in/**/*.csv", ""},
+		{"s3://bkt/in/.hidden/..x", ""},
+	} {
+		e := validateLocation(NewPath("spec.output.path"), tc.loc)
+		switch {
+		case tc.want == "" && e != nil:
+			t.Errorf("%s: want valid, got %v", tc.loc, e)
+		case tc.want != "" && (e == nil || !strings.Contains(e.Error(), tc.want)):
+			t.Errorf("%s: got %v, want an error saying %q", tc.loc, e, tc.want)
+		}
+	}
+	// Through a whole job: sources and output alike.
+	j := &Job{Operation: OpEncrypt, Sources: []Source{{Path: "s3://bkt/./in/"}}, Output: Output{Path: "s3://bkt/in//"},
+		KeyGroups: map[string]*KeyGroup{"k": {Provider: ProviderRawAES, KeyFile: "k.key", Namespace: "n", Name: "k"}}, Encrypt: EncryptSettings{KeyGroup: "k"}}
+	errs := j.Validate(nil)
+	var n int
+	for _, e := range errs {
+		if strings.Contains(e.Error(), "S3 servers disagree") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("want the source and the output refused, got %v", errs)
+	}
+}

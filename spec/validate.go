@@ -455,11 +455,32 @@ func validateLocation(p *Path, loc string) *Error {
 		}
 		return nil
 	}
-	bucket, _, _ := strings.Cut(strings.TrimPrefix(loc, "s3://"), "/")
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(loc, "s3://"), "/")
 	if !bucketName.MatchString(bucket) || strings.Contains(bucket, "..") {
 		return Invalid(p, loc, "want s3://bucket/prefix with a bucket name of 3-63 lowercase letters, digits, '.' and '-'")
 	}
+	if seg, ok := ambiguousKey(key); ok {
+		return Invalid(p, loc, "the key has "+seg+" segment: S3 servers disagree on such keys (AWS S3 keeps them as written, file-backed servers merge them with the plain spelling), so whether it overlaps another location, or escapes its prefix, cannot be decided; spell it without")
+	}
 	return nil
+}
+
+// ambiguousKey reports whether an S3 key or prefix has an empty ("//",
+// a leading "/"), "." or ".." segment; one trailing "/" marks a prefix
+// and is fine.
+func ambiguousKey(key string) (string, bool) {
+	if key == "" {
+		return "", false
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(key, "/"), "/") {
+		switch seg {
+		case "":
+			return "an empty", true
+		case ".", "..":
+			return "a \"" + seg + "\"", true
+		}
+	}
+	return "", false
 }
 
 func validateOutput(p *Path, o *Output, op Operation, srcs []Source) ErrorList {
