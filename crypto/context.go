@@ -1,7 +1,6 @@
 package crypto
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -170,11 +169,7 @@ func (r *byteReader) u32() uint32 {
 	return binary.BigEndian.Uint32(b)
 }
 
-// bytesReader wraps b in a buffered reader without copying it.
-func bytesReader(b []byte) *bufio.Reader {
-	return bufio.NewReaderSize(&sliceReader{b: b}, 64<<10)
-}
-
+// sliceReader reads b without copying it first.
 type sliceReader struct{ b []byte }
 
 func (s *sliceReader) Read(p []byte) (int, error) {

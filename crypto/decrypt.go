@@ -75,9 +75,14 @@ type Decryptor struct {
 	// goroutines of their own, and the buffers taken from them.
 	hp, wp       *pipe
 	rawPB, outPB *pipeBuf
-	done         bool // final frame verified
-	verified     bool // footer and end of input verified
-	err          error
+	// ownR: r is a pooled reader to give back with the buffers (boxes)
+	// once the message is over (release).
+	ownR     bool
+	boxes    boxes
+	aad      [aadMax]byte // scratch for the AAD of a frame opened on this goroutine
+	done     bool         // final frame verified
+	verified bool         // footer and end of input verified
+	err      error
 }
 
 // NewDecryptor reads and authenticates the header of the message in src
@@ -89,17 +94,20 @@ func NewDecryptor(ctx context.Context, src io.Reader, o DecryptOptions) (*Decryp
 	}
 	br, ok := src.(*bufio.Reader)
 	if !ok {
-		br = bufio.NewReaderSize(src, 64<<10)
+		br = takeReader(src)
 	}
 	// openHeader authenticates the header the same way for decryption
 	// and rewrap (crypto/rewrap.go).
 	h, m, keys, err := openHeader(ctx, br, o)
 	if err != nil {
+		if !ok {
+			putReader(br)
+		}
 		return nil, err
 	}
 	clear(m.DataKey)
 	s := h.Suite
-	d := &Decryptor{r: br, hdr: h, keys: keys, mid: h.MessageID, vk: m.VerificationKey, seq: 1,
+	d := &Decryptor{r: br, ownR: !ok, hdr: h, keys: keys, mid: h.MessageID, vk: m.VerificationKey, seq: 1,
 		maxBody: o.MaxBodyLength, workers: o.Concurrency}
 	if d.workers <= 0 {
 		d.workers = runtime.GOMAXPROCS(0)
@@ -125,9 +133,11 @@ func (d *Decryptor) Verified() bool { return d.verified }
 func (d *Decryptor) Read(p []byte) (int, error) {
 	for len(d.out) == 0 {
 		if d.err != nil {
+			d.release()
 			return 0, d.err
 		}
 		if d.verified {
+			d.release()
 			return 0, io.EOF
 		}
 		if d.done {
@@ -164,8 +174,10 @@ func (d *Decryptor) WriteTo(w io.Writer) (int64, error) {
 		}
 		switch {
 		case d.err != nil:
+			d.release()
 			return total, d.err
 		case d.verified:
+			d.release()
 			return total, nil
 		case d.done:
 			if d.err = d.finish(); d.err == nil {
@@ -222,7 +234,22 @@ func (d *Decryptor) writeToPiped(w io.Writer) (int64, error) {
 			d.verified = true
 		}
 	}
+	d.release()
 	return cw.n, d.err
+}
+
+// release gives the pooled reader and buffers back once the message is
+// over (verified, or failed for good): nothing reads them afterwards,
+// since Read and WriteTo only report the outcome from then on. The
+// plaintext buffer is wiped.
+func (d *Decryptor) release() {
+	if d.ownR && d.r != nil {
+		putReader(d.r)
+	}
+	d.r = nil
+	d.boxes.put(d.raw, false)
+	d.boxes.put(d.outBuf, true)
+	d.raw, d.outBuf, d.out = nil, nil, nil
 }
 
 // countWriter counts what was written through it.
@@ -298,6 +325,11 @@ func (d *Decryptor) readBatch() error {
 	maxFrames := max(1, min(max(bb/fl, d.workers), (16<<20)/fl))
 	frames := d.frames[:0]
 	defer func() { d.frames = frames[:0] }()
+	if d.raw == nil && d.hp == nil {
+		// A buffer of readChunk, the most a read grows by before the
+		// bytes are there: most small messages fit in it whole.
+		d.raw = d.boxes.take(readChunk)
+	}
 	raw := d.raw[:0]
 	if d.hp != nil {
 		// Capacity grows with the bytes read (appendFull), never with a
@@ -328,7 +360,10 @@ func (d *Decryptor) readBatch() error {
 	errs := append(d.errs[:0], make([]error, len(frames))...)
 	d.errs = errs
 	parallel(len(frames), d.openWorkers(), func(lo, hi int) {
-		aad := make([]byte, 0, len(d.mid)+len(aadFinalFrame)+12)
+		aad := d.aad[:0] // the range no other goroutine opens
+		if lo > 0 {
+			aad = make([]byte, 0, aadMax)
+		}
 		for i := lo; i < hi; i++ {
 			f := frames[i]
 			content := aadFrame
@@ -364,7 +399,9 @@ func (d *Decryptor) outSpace(size int) []byte {
 		return d.outPB.b[:size]
 	}
 	if cap(d.outBuf) < size {
-		d.outBuf = make([]byte, size)
+		old := d.outBuf
+		d.outBuf = d.boxes.take(size)
+		d.boxes.put(old, true)
 	}
 	return d.outBuf[:size]
 }
@@ -578,7 +615,7 @@ func (d *Decryptor) finish() error {
 
 // Decrypt decrypts a whole message held in memory.
 func Decrypt(ctx context.Context, msg []byte, o DecryptOptions) ([]byte, *Header, error) {
-	d, err := NewDecryptor(ctx, bytesReader(msg), o)
+	d, err := NewDecryptor(ctx, &sliceReader{b: msg}, o)
 	if err != nil {
 		return nil, nil, err
 	}

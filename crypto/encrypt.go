@@ -74,7 +74,9 @@ type Encryptor struct {
 	// more than one core); started only for messages longer than one
 	// batch.
 	p     *pipe
-	spare []byte // a sealed-frame buffer to reuse when there is no pipeline
+	spare []byte       // a sealed-frame buffer to reuse when there is no pipeline
+	boxes boxes        // carry e.buf and e.spare back to the pool (bufpool.go)
+	aad   [aadMax]byte // scratch for the AAD of a frame sealed on this goroutine
 }
 
 // NewEncryptor gets materials, writes the message header to dst and returns
@@ -214,8 +216,7 @@ func (e *Encryptor) Write(p []byte) (int, error) {
 			continue
 		}
 		if len(e.buf)+min(room, len(p)) > cap(e.buf) {
-			nb := e.getBuf(min(e.batchCap, 2*cap(e.buf)+len(p)))
-			e.buf = append(nb, e.buf...)
+			e.growBuf(min(e.batchCap, 2*cap(e.buf)+len(p)))
 		}
 		k := min(room, len(p))
 		e.buf = append(e.buf, p[:k]...)
@@ -248,8 +249,7 @@ func (e *Encryptor) ReadFrom(r io.Reader) (int64, error) {
 			}
 		}
 		if len(e.buf) == cap(e.buf) {
-			nb := e.getBuf(e.batchCap)
-			e.buf = append(nb, e.buf...)
+			e.growBuf(e.batchCap)
 		}
 		n, err := r.Read(e.buf[len(e.buf):min(cap(e.buf), e.batchCap)])
 		if n > 0 {
@@ -273,12 +273,32 @@ func (e *Encryptor) ReadFrom(r io.Reader) (int64, error) {
 // writerOnly hides ReadFrom so io.Copy does not recurse.
 type writerOnly struct{ io.Writer }
 
+// getBuf returns an empty buffer for at least n bytes: the spare sealed
+// frame buffer when it is large enough, else one from the pool.
 func (e *Encryptor) getBuf(n int) []byte {
 	if b := e.spare; b != nil && cap(b) >= n {
 		e.spare = nil
 		return b[:0]
 	}
-	return make([]byte, 0, n)
+	return e.boxes.take(n)
+}
+
+// growBuf moves the plaintext batch to a buffer for n bytes, wiping and
+// returning the old one.
+func (e *Encryptor) growBuf(n int) {
+	old := e.buf
+	e.buf = append(e.getBuf(n), old...)
+	e.boxes.put(old, true)
+}
+
+// release gives the buffers back to the pool once the message is done
+// (Close, Abort); the plaintext batch is wiped.
+func (e *Encryptor) release() {
+	if !e.nonFramed {
+		e.boxes.put(e.buf, true)
+	}
+	e.boxes.put(e.spare, false)
+	e.buf, e.spare = nil, nil
 }
 
 // flushFrames seals every complete frame in e.buf as regular frames and
@@ -305,7 +325,10 @@ func (e *Encryptor) flushFrames() error {
 	}
 	first := e.seq
 	seal := func(lo, hi int) {
-		aad := make([]byte, 0, len(e.mid)+len(aadFrame)+12)
+		aad := e.aad[:0] // the range no other goroutine seals
+		if lo > 0 {
+			aad = make([]byte, 0, aadMax)
+		}
 		for i := lo; i < hi; i++ {
 			seq := first + uint32(i)
 			f := out[i*frameSize : (i+1)*frameSize]
@@ -382,9 +405,11 @@ func (e *Encryptor) Close() error {
 	e.closed = true
 	if e.err != nil {
 		e.drain()
+		e.release()
 		return e.err
 	}
 	e.err = e.finish()
+	e.release()
 	return e.err
 }
 
@@ -396,6 +421,7 @@ func (e *Encryptor) Abort() {
 		e.err = errors.New("crypto: encryption aborted")
 	}
 	e.drain()
+	e.release()
 }
 
 func (e *Encryptor) finish() error {
@@ -405,12 +431,11 @@ func (e *Encryptor) finish() error {
 	}
 	var tail []byte
 	if e.nonFramed {
-		iv := frameIV(1)
-		aad := bodyAAD(nil, e.mid, aadSingle, 1, uint64(len(e.buf)))
-		tail = make([]byte, 0, ivLen+8+len(e.buf)+tagLen)
-		tail = append(tail, iv...)
+		aad := bodyAAD(e.aad[:0], e.mid, aadSingle, 1, uint64(len(e.buf)))
+		tail = e.getBuf(ivLen + 8 + len(e.buf) + tagLen)
+		tail = appendFrameIV(tail, 1)
 		tail = binary.BigEndian.AppendUint64(tail, uint64(len(e.buf)))
-		tail = e.keys.aead.Seal(tail, iv, e.buf, aad)
+		tail = e.keys.aead.Seal(tail, tail[:ivLen], e.buf, aad)
 	} else {
 		if len(e.buf) >= e.frameLen {
 			if err := e.flushFrames(); err != nil {
@@ -422,26 +447,30 @@ func (e *Encryptor) finish() error {
 			return err
 		}
 		seq := e.seq
-		iv := frameIV(seq)
-		aad := bodyAAD(nil, e.mid, aadFinalFrame, seq, uint64(len(e.buf)))
-		tail = make([]byte, 0, 8+ivLen+4+len(e.buf)+tagLen+2+104)
+		aad := bodyAAD(e.aad[:0], e.mid, aadFinalFrame, seq, uint64(len(e.buf)))
+		tail = e.getBuf(8 + ivLen + 4 + len(e.buf) + tagLen)
 		tail = binary.BigEndian.AppendUint32(tail, 0xFFFFFFFF)
 		tail = binary.BigEndian.AppendUint32(tail, seq)
-		tail = append(tail, iv...)
+		tail = appendFrameIV(tail, seq)
 		tail = binary.BigEndian.AppendUint32(tail, uint32(len(e.buf)))
-		tail = e.keys.aead.Seal(tail, iv, e.buf, aad)
+		tail = e.keys.aead.Seal(tail, tail[8:8+ivLen], e.buf, aad)
 	}
 	clear(e.buf)
+	e.spare = tail // a pooled buffer goes back with the others
 	if err := e.emit(tail); err != nil {
 		return err
 	}
 	if e.sig != nil {
-		sig, err := ecdsa.SignASN1(rand.Reader, e.signer, e.sig.Sum(nil))
+		sig, err := ecdsa.SignASN1(rand.Reader, e.signer, e.sig.Sum(e.aad[:0]))
 		if err != nil {
 			return fmt.Errorf("crypto: signing: %w", err)
 		}
-		footer := binary.BigEndian.AppendUint16(nil, uint16(len(sig)))
-		if _, err := e.dst.Write(append(footer, sig...)); err != nil {
+		// The tail is written (a writer must not keep what it was given):
+		// its buffer holds the footer now.
+		footer := binary.BigEndian.AppendUint16(tail[:0], uint16(len(sig)))
+		footer = append(footer, sig...)
+		e.spare = footer
+		if _, err := e.dst.Write(footer); err != nil {
 			return fmt.Errorf("crypto: writing footer: %w", err)
 		}
 	}

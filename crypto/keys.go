@@ -3,7 +3,6 @@ package crypto
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
@@ -43,26 +42,23 @@ func deriveKeysInfo(s *Suite, dataKey, messageID []byte, netV400 bool) (*message
 	var mk messageKeys
 	switch {
 	case s.Committing:
-		info := string(binary.BigEndian.AppendUint16(nil, s.ID)) + "DERIVEKEY"
-		k, err := hkdf.Key(sha512.New, dataKey, messageID, info, s.KeyLen)
-		if err != nil {
-			return nil, err
-		}
-		contentKey = k
-		if mk.commitKey, err = hkdf.Key(sha512.New, dataKey, messageID, "COMMITKEY", commitKeyLen); err != nil {
-			return nil, err
-		}
+		// Both keys come from one extraction (salt: the message id).
+		k := newKDF(sha512.New, dataKey, messageID)
+		var info [2 + len("DERIVEKEY")]byte
+		binary.BigEndian.PutUint16(info[:], s.ID)
+		copy(info[2:], "DERIVEKEY")
+		contentKey = k.expand(info[:], s.KeyLen)
+		mk.commitKey = k.expand([]byte("COMMITKEY"), commitKeyLen)
+		k.clear()
 	case s.kdf != nil:
-		info := string(binary.BigEndian.AppendUint16(nil, s.ID))
+		info := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(messageID)), s.ID)
 		if !netV400 {
-			info += string(messageID)
+			info = append(info, messageID...)
 		}
 		mk.netV400 = netV400
-		k, err := hkdf.Key(s.kdf, dataKey, nil, info, s.KeyLen)
-		if err != nil {
-			return nil, err
-		}
-		contentKey = k
+		k := newKDF(s.kdf, dataKey, nil)
+		contentKey = k.expand(info, s.KeyLen)
+		k.clear()
 	default:
 		contentKey = append([]byte(nil), dataKey...)
 	}
@@ -93,6 +89,10 @@ const (
 	aadSingle     = "AWSKMSEncryptionClient Single Block"
 )
 
+// aadMax is the longest body AAD: a v2 message id, the final frame's
+// content string, the sequence number and the length.
+const aadMax = messageIDV2 + len(aadFinalFrame) + 4 + 8
+
 // bodyAAD builds the AAD of one frame or of the non-framed body.
 func bodyAAD(dst, messageID []byte, content string, seq uint32, length uint64) []byte {
 	dst = append(dst[:0], messageID...)
@@ -101,10 +101,9 @@ func bodyAAD(dst, messageID []byte, content string, seq uint32, length uint64) [
 	return binary.BigEndian.AppendUint64(dst, length)
 }
 
-// frameIV is the deterministic IV of frame seq: the sequence number, big
-// endian, right-aligned in 12 bytes.
-func frameIV(seq uint32) []byte {
-	iv := make([]byte, ivLen)
-	binary.BigEndian.PutUint32(iv[8:], seq)
-	return iv
+// appendFrameIV appends the deterministic IV of frame seq to dst: the
+// sequence number, big endian, right-aligned in 12 bytes.
+func appendFrameIV(dst []byte, seq uint32) []byte {
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
+	return binary.BigEndian.AppendUint32(dst, seq)
 }
