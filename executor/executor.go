@@ -131,12 +131,12 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	// goroutine per item would grow a fresh stack through the engine and
 	// the destination for every small file.
 	g, gctx := errgroup.WithContext(ctx)
-	var commits sync.WaitGroup
+	commits := newStagedQueue(t)
 	work := make(chan *planner.Item)
 	for range o.Concurrency {
 		g.Go(func() error {
 			for it := range work {
-				if err := t.run(ctx, gctx, rt, it, retries, &commits); err != nil {
+				if err := t.run(ctx, gctx, rt, it, retries, commits); err != nil {
 					return err // gctx is cancelled: the feeder stops sending
 				}
 			}
@@ -167,7 +167,7 @@ func Apply(ctx context.Context, rt *planner.Runtime, p *planner.Plan, o Options)
 	}
 	close(work)
 	err := g.Wait()
-	commits.Wait()
+	commits.wait()
 	sum := t.sum
 	sum.BytesIn, sum.BytesOut = t.bytesIn.Load(), t.bytesOut.Load()
 	sum.Elapsed = time.Since(start)
@@ -227,7 +227,7 @@ func (t *tally) finish(r Result) {
 
 // run processes one changing item in its errgroup slot. The error it
 // returns stops the run (fail-fast, a fatal error).
-func (t *tally) run(ctx, gctx context.Context, rt *planner.Runtime, it *planner.Item, retries int, commits *sync.WaitGroup) error {
+func (t *tally) run(ctx, gctx context.Context, rt *planner.Runtime, it *planner.Item, retries int, commits *stagedQueue) error {
 	started := time.Now()
 	if gctx.Err() != nil {
 		// Stopped while this item waited for a slot.
@@ -244,15 +244,7 @@ func (t *tally) run(ctx, gctx context.Context, rt *planner.Runtime, it *planner.
 	}
 	// The output is staged; it becomes durable and visible with the next
 	// group commit. Record the item only then.
-	commits.Add(1)
-	go func() {
-		defer commits.Done()
-		if err := <-pending; err != nil {
-			r.Err = commitError(err)
-		}
-		r.Duration = time.Since(started)
-		t.finish(r)
-	}()
+	commits.add(r, pending, started)
 	return nil
 }
 

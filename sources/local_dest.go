@@ -52,6 +52,9 @@ type LocalDestination struct {
 // NewLocalDestination returns a destination rooted at root. LocalDestinations
 // of one process on one root share the root's lock, journal and provenance.
 func NewLocalDestination(root string, o LocalDestOptions) *LocalDestination {
+	if o.Sync == SyncGroup {
+		reserveFDTable()
+	}
 	return newLocalDest(stateFor(filepath.Clean(root), unixOps{}), o)
 }
 
@@ -152,7 +155,17 @@ func (d *LocalDestination) Create(ctx context.Context, key string, o CreateOptio
 		return nil, err
 	}
 	ops := d.st.ops
-	cur, statErr := ops.lstat(w.dir, name)
+	// A new output (never overwriting) is not looked up here: its commit
+	// names it with link(2) or rename(RENAME_NOREPLACE), which fail with
+	// EEXIST on any entry at the name, of any type, atomically (place then
+	// says what the entry is). Looking the missing name up had the kernel
+	// take the directory's lock shared for a slow lookup, against the
+	// commit's links holding it exclusive: workers slept in lstat and the
+	// committer in linkat (sched_switch, 4 KiB files).
+	cur, statErr := fileStat{}, error(unix.ENOENT)
+	if o.IfMatch != "" || o.Overwrite != OverwriteNever {
+		cur, statErr = ops.lstat(w.dir, name)
+	}
 	switch {
 	case o.IfMatch != "":
 		if err := checkStat(key, name, cur, statErr, o.IfMatch); err != nil {
@@ -528,13 +541,26 @@ func (w *localWriter) place() error {
 		err = renameNoReplace(ops, w.dir, w.tmp, w.name)
 	}
 	if errors.Is(err, unix.EEXIST) {
-		return &ConflictError{Key: w.key, Reason: ConflictExists}
+		return w.existing()
 	}
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", w.final, err)
 	}
 	w.tmp = ""
 	return nil
+}
+
+// existing is the refusal of a commit that found an entry at the final
+// name: the error Create gives for that entry.
+func (w *localWriter) existing() error {
+	cur, err := w.d.st.ops.lstat(w.dir, w.name)
+	switch {
+	case err == nil && cur.isDir():
+		return fmt.Errorf("create %s: is a directory", w.final)
+	case err == nil && !cur.isReg():
+		return notFileConflict(w.key, cur)
+	}
+	return &ConflictError{Key: w.key, Reason: ConflictExists}
 }
 
 // exchange is the in-place compare-and-swap: check the final name is still

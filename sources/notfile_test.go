@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -86,4 +87,30 @@ func TestCreateNeverReplacesANonRegularFile(t *testing.T) {
 	}
 	kinds["late"] = os.ModeNamedPipe
 	check("late", w.Commit(ctx))
+}
+
+// TestCreateNeverOverADirectory: a new output (never overwriting) whose
+// name is a directory fails at the latest at Commit, with the error
+// Create used to give, and the directory and its content stay.
+func TestCreateNeverOverADirectory(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "dir", "keep"), []byte("k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := sources.NewLocalDestination(root, sources.LocalDestOptions{})
+	w, err := d.Create(ctx, "dir", sources.CreateOptions{Overwrite: sources.OverwriteNever})
+	if err == nil {
+		w.Write([]byte("data"))
+		err = w.Commit(ctx)
+	}
+	if err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("commit over a directory: %v, want an \"is a directory\" error", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "dir", "keep")); err != nil || string(b) != "k" {
+		t.Fatalf("directory content after the refused commit: %q, %v", b, err)
+	}
 }

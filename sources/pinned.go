@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sys/unix"
 )
 
 // ErrSourceChanged: an item is no longer the version that was planned,
@@ -77,9 +78,9 @@ func (s *LocalSource) OpenPinned(ctx context.Context, key string, want Fingerpri
 	}
 	p := &pinnedFile{localFile: f, key: key, want: want}
 	// The fstat the open made is the check "before it was read".
-	if got := LocalFingerprint(f.opened); got != want {
+	if !f.opened.hasPrint(want) {
 		f.Close()
-		return nil, &SourceChangedError{Key: key, Want: want, Got: got, When: "before it was read"}
+		return nil, &SourceChangedError{Key: key, Want: want, Got: LocalFingerprint(f.info(f.opened)), When: "before it was read"}
 	}
 	return p, nil
 }
@@ -90,36 +91,35 @@ type pinnedFile struct {
 	want Fingerprint
 }
 
-func (p *pinnedFile) fdPrint() (Fingerprint, error) {
-	fi, err := p.localFile.Stat()
-	if err != nil {
-		return "", fmt.Errorf("fstat %s: %w", p.Name(), err)
-	}
-	return LocalFingerprint(fi), nil
-}
-
+// Recheck compares raw stats with the planned fingerprint (no string is
+// formatted unless they differ: this runs once per item).
 func (p *pinnedFile) Recheck() error {
-	got, err := p.fdPrint()
+	st, err := p.localFile.fstat()
 	if err != nil {
 		return err
 	}
-	if got == p.want {
+	if st.hasPrint(p.want) {
 		// The open file is unchanged; is it still the file at the path
 		// (not renamed away, replaced or removed meanwhile)?
-		fi, err := os.Stat(p.Name())
+		var ust unix.Stat_t
+		for {
+			err = unix.Stat(p.Name(), &ust)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
 		switch {
 		case err == nil:
-			got = LocalFingerprint(fi)
-		case errors.Is(err, os.ErrNotExist):
-			got = ""
+			if st = statOf(&ust); st.hasPrint(p.want) {
+				return nil
+			}
+		case errors.Is(err, unix.ENOENT):
+			return &SourceChangedError{Key: p.key, Want: p.want, When: "while it was read"}
 		default:
-			return fmt.Errorf("stat %s: %w", p.Name(), err)
+			return &fs.PathError{Op: "stat", Path: p.Name(), Err: err}
 		}
 	}
-	if got != p.want {
-		return &SourceChangedError{Key: p.key, Want: p.want, Got: got, When: "while it was read"}
-	}
-	return nil
+	return &SourceChangedError{Key: p.key, Want: p.want, Got: LocalFingerprint(p.info(st)), When: "while it was read"}
 }
 
 // versionOf extracts the version ID from an S3 fingerprint ("" if none).

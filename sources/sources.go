@@ -66,7 +66,9 @@ type Overwrite int
 
 const (
 	// OverwriteNever fails the item with a *ConflictError (ErrConflict),
-	// checked at Create and again atomically when the output is committed.
+	// checked atomically when the output is committed (S3 may also refuse
+	// at Create; a local destination leaves it to the link that names
+	// the file).
 	OverwriteNever Overwrite = iota
 	// OverwriteAlways replaces the existing output.
 	OverwriteAlways
