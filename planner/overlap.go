@@ -341,8 +341,11 @@ func writtenPlace(p string) (place, bool) {
 // record, a saved plan): the files encjob may append to or replace as
 // its log or plan. Only the first bytes are read.
 func holdsJSON(p string) bool {
-	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
-		return true // absent (created), unreadable (opening it will say), a device or pipe
+	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() || sources.ThroughSpecialFS(p) {
+		// Absent (created), unreadable (opening it will say), a device
+		// or pipe, or a stream of the caller's (/dev/stderr behind which
+		// the shell's 2>>file is): written into, whatever it holds.
+		return true
 	}
 	// O_NONBLOCK: a pipe swapped in since the Stat does not block.
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/spec"
 )
 
@@ -672,26 +673,7 @@ func symlinkTarget(fsys fileSystem, p string) (string, bool) {
 // the caller's stream even when that is a regular file (a shell's "> out"),
 // and a file there must be written into, never replaced by rename (which
 // would cut the shell's output off from the name).
-func viaSpecialFS(p string) bool {
-	p, err := filepath.Abs(p)
-	if err != nil {
-		return false
-	}
-	for range 32 {
-		if strings.HasPrefix(p, "/dev/") || strings.HasPrefix(p, "/proc/") {
-			return true
-		}
-		t, err := os.Readlink(p)
-		if err != nil {
-			return false // not a symlink (or gone): a path like any other
-		}
-		if !filepath.IsAbs(t) {
-			t = filepath.Join(filepath.Dir(p), t)
-		}
-		p = filepath.Clean(t)
-	}
-	return false
-}
+func viaSpecialFS(p string) bool { return sources.ThroughSpecialFS(p) }
 
 // isStreamTarget: an existing output that is written into rather than
 // replaced (a character device, a named pipe, a socket).

@@ -204,6 +204,9 @@ func ttyPrompt(stderr io.Writer) func(string) (bool, error) {
 // progress and the summary, and returns the error that sets the exit
 // code.
 func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettings) error {
+	if err := oneStream(e, runStreams(job, &s)); err != nil {
+		return err
+	}
 	if err := preflight(ctx, e, job, s.baseDir); err != nil {
 		return interrupted(ctx, err)
 	}
@@ -285,6 +288,27 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 		}
 	}
 	return result
+}
+
+// runStreams names what a run writes besides its outputs' files, each
+// with the flag that chose it: the data on stdout or in the device or
+// pipe -o names, the metadata log, the JSON summary.
+func runStreams(job *spec.Job, s *runSettings) [][2]string {
+	var d [][2]string
+	if job.Output.Stdout {
+		if s.stdoutName != "" {
+			d = append(d, [2]string{"-o/--output", s.stdoutName})
+		} else {
+			d = append(d, [2]string{"-o/--output", "-"})
+		}
+	}
+	if s.metadataOutput != "" {
+		d = append(d, [2]string{"--metadata-output", s.metadataOutput})
+	}
+	if s.asJSON {
+		d = append(d, [2]string{"--json", "-"})
+	}
+	return d
 }
 
 // planToApply plans the job now (resuming from the metadata log, or from

@@ -76,13 +76,7 @@ func TestOutputIntoDeviceOrPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	redirect := filepath.Join(dir, "redirect.out")
-	if err := os.WriteFile(redirect, []byte("before\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rf, err := os.OpenFile(redirect, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rf := appendTo(t, redirect, "before\n")
 	cmd := exec.Command(binPath, args("decrypt", "-i", "c.enc", "-o", "mystdout", rawKey, "-S")...)
 	var stderr bytes.Buffer
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, cleanEnv(), rf, &stderr
