@@ -86,6 +86,14 @@ type S3Options struct {
 	Concurrency int
 	// MaxKeys is the ListObjectsV2 page size (default: server's, 1000).
 	MaxKeys int32
+	// NoConditionalWrites is for servers that do not honour conditional
+	// writes: destinations then send no If-None-Match / If-Match and
+	// check the overwrite policy with a HeadObject right before each
+	// committing write instead (one more request per output, and a window
+	// between check and write). Without it a destination whose server
+	// ignores or rejects the headers fails every write with
+	// *ConditionalWritesError and writes nothing (see S3Destination).
+	NoConditionalWrites bool
 }
 
 // MinPartSize is S3's minimum multipart part size.

@@ -1,7 +1,6 @@
 package sources
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,10 +30,17 @@ import (
 // could not close the window between check and write anyway, and costs a
 // request per object. The condition is the guarantee, so the destination
 // needs a server that honours conditional writes (AWS S3 does since
-// 2024; the package tests prove it for the test server, versitygw).
+// 2024; the package tests prove it for the test server, versitygw). The
+// first conditional write of a destination is preceded by one probe that
+// proves it (see condProbe); a server that ignores or rejects the headers
+// fails every write with *ConditionalWritesError, never overwrites.
+// S3Options.NoConditionalWrites is for such servers: no conditional
+// headers, a HeadObject check right before each committing write.
 type S3Destination struct {
-	loc Location
-	opt S3Options
+	loc  Location
+	opt  S3Options
+	bufs *bufPool // single-PutObject buffers, shared by the writers
+	cond condProbe
 }
 
 // NewS3Destination returns the destination for a Kind S3 location; keys
@@ -49,7 +55,7 @@ func NewS3Destination(loc Location, o S3Options) (*S3Destination, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	return &S3Destination{loc: loc, opt: o}, nil
+	return &S3Destination{loc: loc, opt: o, bufs: &bufPool{}}, nil
 }
 
 func (d *S3Destination) String() string { return d.loc.Raw }
@@ -152,8 +158,11 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 				size := ps
 				if w.partNum == 0 {
 					size = min(ps, 64<<10)
+					w.buf = w.d.bufs.get()
 				}
-				w.buf = make([]byte, 0, size)
+				if w.buf == nil {
+					w.buf = make([]byte, 0, size)
+				}
 			}
 		}
 		k := min(ps-len(w.buf), len(p))
@@ -205,11 +214,13 @@ func (w *s3Writer) flush() error {
 	num, buf := w.partNum, w.buf
 	w.buf = nil
 	w.inSlot(func() {
+		body := holdBody(buf)
 		out, err := w.d.opt.Client.UploadPart(w.ctx, &awss3.UploadPartInput{
 			Bucket: &w.d.loc.Bucket, Key: &w.full, UploadId: w.uploadID, PartNumber: &num,
-			Body: bytes.NewReader(buf), ContentLength: aws.Int64(int64(len(buf))),
+			Body: body, ContentLength: aws.Int64(int64(len(buf))),
 			ChecksumAlgorithm: algo,
 		}, noSum)
+		body.release() // before buf is reused
 		select {
 		case w.free <- buf:
 		default:
@@ -315,6 +326,9 @@ func (d *S3Destination) Provenance(ctx context.Context, key string) (Fingerprint
 }
 
 func (w *s3Writer) conditions() (ifMatch, ifNoneMatch *string) {
+	if w.d.opt.NoConditionalWrites {
+		return nil, nil // headCheck instead
+	}
 	if w.opt.IfMatch != "" {
 		etag, _ := etagOf(w.opt.IfMatch)
 		return &etag, nil
@@ -336,15 +350,25 @@ func (w *s3Writer) mapErr(op string, err error) error {
 		}
 		return &ConflictError{Key: w.key, Reason: ConflictExists}
 	}
+	if im, inm := w.conditions(); (im != nil || inm != nil) && isConditionRejected(err) {
+		return &ConditionalWritesError{Dest: "s3://" + w.d.loc.Bucket + "/" + w.d.loc.Key, Cause: err}
+	}
 	return fmt.Errorf("%s: %s: %w", w.d.uri(w.full), op, err)
 }
 
 func (w *s3Writer) put(ctx context.Context) error {
+	if err := w.guard(ctx); err != nil {
+		return err
+	}
 	im, inm := w.conditions()
+	body := holdBody(w.buf)
 	_, err := w.d.opt.Client.PutObject(ctx, &awss3.PutObjectInput{
-		Bucket: &w.d.loc.Bucket, Key: &w.full, Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf))),
+		Bucket: &w.d.loc.Bucket, Key: &w.full, Body: body, ContentLength: aws.Int64(int64(len(w.buf))),
 		ContentType: nonEmpty(w.opt.ContentType), Metadata: w.metadata(), IfMatch: im, IfNoneMatch: inm,
 	})
+	body.release()
+	w.d.bufs.put(w.buf)
+	w.buf = nil
 	if err != nil {
 		return w.mapErr("put", err)
 	}
@@ -360,6 +384,9 @@ func (w *s3Writer) complete(ctx context.Context) error {
 	}
 	w.wg.Wait()
 	if err := w.failed(); err != nil {
+		return err
+	}
+	if err := w.guard(ctx); err != nil {
 		return err
 	}
 	sort.Slice(w.parts, func(i, j int) bool { return *w.parts[i].PartNumber < *w.parts[j].PartNumber })
@@ -384,6 +411,7 @@ func (w *s3Writer) Abort() error {
 	w.done = true
 	w.fail(errors.New("aborted"))
 	w.wg.Wait()
+	w.d.bufs.put(w.buf) // not in flight: flush hands a part over and forgets it
 	w.buf = nil
 	if w.uploadID == nil {
 		return nil

@@ -347,6 +347,10 @@ type S3Config struct {
 	// Timeout: every S3 call must make progress (connect, response
 	// headers, each read/write) within it; default 60s.
 	Timeout Duration `json:"timeout,omitzero" yaml:"timeout,omitempty"`
+	// NoConditionalWrites: the server does not honour If-None-Match /
+	// If-Match on writes; destinations check with HEAD right before each
+	// write instead (sources.S3Options.NoConditionalWrites).
+	NoConditionalWrites bool `json:"noConditionalWrites,omitempty" yaml:"noConditionalWrites,omitempty"`
 }
 
 // KMS retry modes.

@@ -144,6 +144,7 @@ type cryptoFlags struct {
 	verbosity                                 int
 	concurrency                               int
 	kmsTimeout, s3Timeout                     time.Duration
+	s3NoConditionalWrites                     bool
 	// set holds the names of the flags given: "was it given" is never a
 	// value the user could type.
 	set map[string]bool
@@ -205,6 +206,7 @@ func newCryptoFlagSet(mode string, f *cryptoFlags, out io.Writer) *pflag.FlagSet
 	fs.IntVar(&f.concurrency, "concurrency", 0, "items processed at once (default 2×CPUs)")
 	fs.DurationVar(&f.kmsTimeout, "kms-timeout", 0, "bound on each KMS request attempt (spec kms.timeout; default 30s)")
 	fs.DurationVar(&f.s3Timeout, "s3-timeout", 0, "S3 calls fail after this long without progress (spec s3.timeout; default 60s)")
+	fs.BoolVar(&f.s3NoConditionalWrites, "s3-no-conditional-writes", false, "the S3 server does not honour If-None-Match/If-Match: check with HEAD right before each write (spec s3.noConditionalWrites)")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "no live progress line")
 	fs.CountVarP(&f.verbosity, "verbose", "v", "more output (-v, -vv)")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "only errors and the summary")
@@ -413,6 +415,7 @@ func setLimits(run *cryptoRun, f *cryptoFlags, op string) error {
 	job := run.Job
 	job.CommitmentPolicy = f.commitmentPolicy
 	job.KMS.Timeout.Duration, job.S3.Timeout.Duration = f.kmsTimeout, f.s3Timeout
+	job.S3.NoConditionalWrites = f.s3NoConditionalWrites
 	if f.set["max-encrypted-data-keys"] {
 		// The ESDKs' range (aws-encryption-cli accepts 65536 and more:
 		// a message cannot hold more than 65535, so such a limit is none).

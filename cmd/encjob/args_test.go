@@ -73,6 +73,16 @@ func TestParseCryptoArgs(t *testing.T) {
 				t.Errorf("want unsigned-only decrypt, got %q %v", r.Job.Operation, r.Job.Decrypt.UnsignedOnly)
 			}
 		}},
+		{name: "s3 without conditional writes", mode: "encrypt", args: append([]string{"--s3-no-conditional-writes"}, enc()...), check: func(t *testing.T, r *cryptoRun, _ string) {
+			if !r.Job.S3.NoConditionalWrites {
+				t.Errorf("--s3-no-conditional-writes: spec s3.noConditionalWrites not set")
+			}
+		}},
+		{name: "s3 conditional writes by default", mode: "encrypt", args: enc(), check: func(t *testing.T, r *cryptoRun, _ string) {
+			if r.Job.S3.NoConditionalWrites {
+				t.Errorf("s3.noConditionalWrites set without the flag")
+			}
+		}},
 		{name: "no mode", mode: "", args: enc(), errFlag: "-e/-d"},
 		{name: "two modes", mode: "", args: append([]string{"-e", "-d"}, enc()...), errFlag: "-e/-d"},
 		{name: "decrypt flag on encrypt", mode: "encrypt", args: append([]string{"-d"}, enc()...), errFlag: "--decrypt"},

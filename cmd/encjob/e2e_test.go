@@ -60,9 +60,15 @@ type result struct {
 // encjob runs the built binary in dir with a clean environment.
 func encjob(t *testing.T, dir string, stdin []byte, args ...string) result {
 	t.Helper()
+	return encjobEnv(t, dir, cleanEnv(), stdin, args...)
+}
+
+// encjobEnv runs the built binary in dir with the environment env.
+func encjobEnv(t *testing.T, dir string, env []string, stdin []byte, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Dir = dir
-	cmd.Env = cleanEnv()
+	cmd.Env = env
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}

@@ -77,7 +77,7 @@ func (s *Storage) s3Options(ctx context.Context) (sources.S3Options, error) {
 	if err != nil {
 		return sources.S3Options{}, err
 	}
-	return sources.S3Options{Client: cl, PartSize: int64(s.s3.PartSize)}, nil
+	return sources.S3Options{Client: cl, PartSize: int64(s.s3.PartSize), NoConditionalWrites: s.s3.NoConditionalWrites}, nil
 }
 
 // S3ObjectExists reports whether s3://bucket/key is an object; false when
