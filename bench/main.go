@@ -10,6 +10,7 @@
 //	bench kms  -dir D -conc 16 [-cache]  re-encryption through the KMS emulator
 //	bench s3   -dir D -mode both|encrypt|copy -conc 16 -rounds 2
 //	bench copy -id ID -in D -out D -conc 4  plain copy of the same files (a row's bound)
+//	bench storagecopy -id ID -in D -out D -conc 4  the same copy through encjob's storage layer (sources)
 //	bench prim -id ID -what sign|verify|sha384 [-bytes N] -conc 4  crypto primitive floor
 //	bench kmscalls -id ID -conc 64 [-cache]  the KMS calls of a re-encryption alone
 //	bench peer -id ID -- COMMAND...      runs a peer that prints one JSON line
@@ -97,7 +98,7 @@ func main() {
 	cmds := map[string]func([]string) error{
 		"prepare": cmdPrepare, "limits": cmdLimits, "exec": cmdExec, "mem": cmdMem,
 		"kms": cmdKMS, "s3": cmdS3, "copy": cmdCopy, "prim": cmdPrim, "kmscalls": cmdKMSCalls, "peer": cmdPeer, "report": cmdReport,
-		"rewrap": cmdRewrap,
+		"rewrap": cmdRewrap, "storagecopy": cmdStorageCopy,
 	}
 	f, ok := cmds[os.Args[1]]
 	if !ok {
