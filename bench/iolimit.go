@@ -10,9 +10,10 @@ import (
 // copyOverlapped is the fastest plain copy of one large file the I/O path
 // allows, what the pipelined executor's I/O can at best reach (issue 19,
 // the I/O limit of the large signed rows): one goroutine reads 1 MiB
-// blocks while another writes them, the disk is asked to write back every
-// 8 MiB as the executor's local writer does, and the copy ends with
-// fsync, so the commit's durability is the same.
+// blocks while another writes them, and as the executor's local writer
+// does (sources/writeback.go), a third asks the disk to write back every
+// 8 MiB and makes the data durable (fdatasync) every 32 MiB; the copy
+// ends with fsync, so the commit's durability is the same.
 func copyOverlapped(src, dst string) (int64, error) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -47,6 +48,18 @@ func copyOverlapped(src, dst string) (int64, error) {
 		}
 		readErr <- nil
 	}()
+	kick, synced := make(chan int64, 1), make(chan error, 1)
+	go func() {
+		var from, durable int64
+		var err error
+		for to := range kick {
+			unix.SyncFileRange(int(out.Fd()), from, to-from, unix.SYNC_FILE_RANGE_WRITE)
+			if from = to; to-durable >= 32<<20 && err == nil {
+				err, durable = unix.Fdatasync(int(out.Fd())), to
+			}
+		}
+		synced <- err
+	}()
 	var total, started int64
 	var werr error
 	for b := range full {
@@ -54,11 +67,18 @@ func copyOverlapped(src, dst string) (int64, error) {
 			_, werr = out.Write(b)
 			total += int64(len(b))
 			if total-started >= writeback {
-				unix.SyncFileRange(int(out.Fd()), started, total-started, unix.SYNC_FILE_RANGE_WRITE)
-				started = total
+				select {
+				case kick <- total:
+					started = total
+				default: // busy: the range merges into the next one
+				}
 			}
 		}
 		free <- b[:cap(b)]
+	}
+	close(kick)
+	if serr := <-synced; werr == nil {
+		werr = serr
 	}
 	err = <-readErr
 	if err == nil {

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,6 +113,16 @@ func main() {
 		if err == nil {
 			pprof.StartCPUProfile(pf)
 			defer func() { pprof.StopCPUProfile(); pf.Close() }()
+		}
+	}
+	// BENCH_TRACE_DIR=dir writes a Go execution trace of each run to
+	// dir/<command>-<pid>.trace (which goroutine waited for what:
+	// go tool trace -pprof=sched|sync|syscall FILE).
+	if d := os.Getenv("BENCH_TRACE_DIR"); d != "" && os.Args[1] != "report" {
+		tf, err := os.Create(filepath.Join(d, fmt.Sprintf("%s-%s.trace", os.Args[1], profileName(os.Args[2:]))))
+		if err == nil {
+			trace.Start(tf)
+			defer func() { trace.Stop(); tf.Close() }()
 		}
 	}
 	if err := f(os.Args[2:]); err != nil {

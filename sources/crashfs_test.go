@@ -284,17 +284,25 @@ func (f *crashFS) syncNode(n *cnode) {
 // writeback is a hint that makes nothing durable: no step of the model.
 func (f *crashFS) writeback(fd int, off, n int64) {}
 
-func (f *crashFS) fsync(fd int) error {
+// datasync makes a file's bytes durable, not its mode or times.
+func (f *crashFS) datasync(fd int) error {
+	return f.syncFD(fd, "fdatasync", func(n *cnode) { n.durData = append([]byte(nil), n.data...) })
+}
+
+func (f *crashFS) fsync(fd int) error { return f.syncFD(fd, "fsync", f.syncNode) }
+
+// syncFD is one step named op that makes what sync says of fd's inode durable.
+func (f *crashFS) syncFD(fd int, op string, sync func(*cnode)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n, err := f.node(fd)
 	if err != nil {
 		return err
 	}
-	if !f.step("fsync %d", n.ino) {
+	if !f.step(op+" %d", n.ino) {
 		return errCrashed
 	}
-	f.syncNode(n)
+	sync(n)
 	return nil
 }
 

@@ -43,6 +43,9 @@ type fileOps interface {
 	// the later fsync or syncfs shorter; it makes nothing durable and its
 	// failure changes nothing.
 	writeback(fd int, off, n int64)
+	// datasync makes fd's data durable (fdatasync): what a large output
+	// has written so far, ahead of its commit (see durableChunk).
+	datasync(fd int) error
 	// syncfs makes everything on fd's file system durable.
 	syncfs(fd int) error
 	fchmod(fd int, mode uint32) error
@@ -167,6 +170,7 @@ func (unixOps) write(fd int, p []byte) (int, error) {
 
 func (unixOps) pread(fd int, p []byte, off int64) (int, error) { return unix.Pread(fd, p, off) }
 func (unixOps) fsync(fd int) error                             { return unix.Fsync(fd) }
+func (unixOps) datasync(fd int) error                          { return unix.Fdatasync(fd) }
 func (unixOps) syncfs(fd int) error                            { return unix.Syncfs(fd) }
 func (unixOps) fchmod(fd int, mode uint32) error               { return unix.Fchmod(fd, mode) }
 func (unixOps) ftruncate(fd int, n int64) error                { return unix.Ftruncate(fd, n) }

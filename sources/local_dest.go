@@ -279,7 +279,7 @@ func (w *localWriter) Write(p []byte) (int, error) {
 func (w *localWriter) release() {
 	ops := w.d.st.ops
 	if w.wb != nil {
-		w.wb.stop() // before the descriptor is closed (and its number reused)
+		w.wb.stop() // before the descriptor is closed (and its number reused); aborting, its error is moot
 		w.wb = nil
 	}
 	if w.tmp != "" {
@@ -354,6 +354,15 @@ func (w *localWriter) stage(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		w.Abort()
 		return err
+	}
+	if w.wb != nil {
+		// Its data syncs' errors are the commit's (see backgroundWriteback).
+		err := w.wb.stop()
+		w.wb = nil
+		if err != nil {
+			w.Abort()
+			return fmt.Errorf("commit %s: sync: %w", w.final, err)
+		}
 	}
 	ops := w.d.st.ops
 	var err error

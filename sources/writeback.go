@@ -9,22 +9,39 @@ import "sync/atomic"
 // until its commit, all of it on the commit's critical path).
 const writebackChunk = 8 << 20
 
+// durableChunk is how much of a large output is written back between two
+// data syncs (fdatasync) of the writeback goroutine. Writing back is not
+// enough: a disk with a volatile write cache (a virtual disk whose host
+// caches writes) acknowledges the writes and makes them durable only at
+// the commit's cache flush, which then waited for all of them (on the
+// 2-vCPU benchmark machine: 0.29 s + 0.17 s for a 256 MiB output, 45% of
+// the row). Flushed as it goes, the commit's sync waits for at most the
+// last chunk. 32 MiB keeps the flushes few (8 per 256 MiB) and their wait
+// off the writer.
+const durableChunk = 32 << 20
+
 // backgroundWriteback asks the disk to write back an output's bytes as
-// they are written, on a goroutine of its own: sync_file_range blocks
-// while the disk's queue is full, and the writer must not (it would stall
-// the encryption behind the disk instead of filling the page cache while
-// the disk catches up). It is a hint only: durability still comes from
-// the commit's syncfs or fsync, and whatever it has not reached by then
-// the sync writes.
+// they are written, and every durableChunk to make them durable, on a
+// goroutine of its own: sync_file_range and fdatasync block while the
+// disk works, and the writer must not (it would stall the encryption
+// behind the disk instead of filling the page cache while the disk
+// catches up). The writeback is a hint and the data syncs make nothing
+// final: the commit's syncfs or fsync still decides durability, and
+// whatever they have not reached by then the commit's sync writes. A data
+// sync's error, though, is kept and fails the commit: Linux reports a
+// failed writeback to one fsync per open file only, so the commit's own
+// fsync could no longer see it.
 //
 // Contract: advance(n) says the first n bytes are written (n grows);
-// stop, called once before fd is closed, waits for the goroutine to end.
+// stop, called once before fd is closed, waits for the goroutine to end
+// and returns the first data sync error.
 type backgroundWriteback struct {
 	ops  fileOps
 	fd   int
 	upto atomic.Int64
 	kick chan struct{}
 	done chan struct{}
+	err  error // written by loop, read after done
 }
 
 func startWriteback(ops fileOps, fd int) *backgroundWriteback {
@@ -35,11 +52,17 @@ func startWriteback(ops fileOps, fd int) *backgroundWriteback {
 
 func (b *backgroundWriteback) loop() {
 	defer close(b.done)
-	var from int64
+	var from, synced int64
 	for range b.kick {
-		if to := b.upto.Load(); to > from {
-			b.ops.writeback(b.fd, from, to-from)
-			from = to
+		to := b.upto.Load()
+		if to <= from {
+			continue
+		}
+		b.ops.writeback(b.fd, from, to-from)
+		from = to
+		if to-synced >= durableChunk && b.err == nil {
+			b.err = b.ops.datasync(b.fd)
+			synced = to
 		}
 	}
 }
@@ -54,7 +77,8 @@ func (b *backgroundWriteback) advance(n int64) {
 	}
 }
 
-func (b *backgroundWriteback) stop() {
+func (b *backgroundWriteback) stop() error {
 	close(b.kick)
 	<-b.done
+	return b.err
 }
