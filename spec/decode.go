@@ -139,6 +139,13 @@ func (l *Loader) Parse(name string, data []byte) ([]Document, error) {
 			break
 		}
 	}
+	if len(d.errs) == 0 && len(docs) == 0 {
+		// Empty, only comments, only "---" or null: validate would call
+		// it ok while plan and apply refuse it, so it is an error here,
+		// for every command alike.
+		d.errs = append(d.errs, &Error{Type: ErrorTypeRequired, Detail: "the file holds no document: want an EncryptionJob or EncryptionPolicy (apiVersion, kind, metadata, spec)",
+			Pos: Position{File: name, Line: 1, Column: 1}})
+	}
 	if len(d.errs) > 0 {
 		d.errs.sortByPos()
 		return nil, d.errs

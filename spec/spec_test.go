@@ -433,3 +433,16 @@ spec:
 		t.Fatalf("err = %.300v", err)
 	}
 }
+
+// A file with no document (empty, comments only, "---" only, null) is an
+// error at 1:1, so validate refuses what plan and apply refuse.
+func TestNoDocument(t *testing.T) {
+	for _, src := range []string{"", "\n", "# only a comment\n", "---\n---\n", "null\n", "~\n"} {
+		docs, err := Parse("f.yaml", []byte(src), nil)
+		var list ErrorList
+		if !errors.As(err, &list) || len(list) != 1 || list[0].Pos.Line != 1 || list[0].Pos.Column != 1 ||
+			!strings.Contains(list[0].Error(), "f.yaml:1:1: required value: the file holds no document") {
+			t.Errorf("%q: got %v, %v; want one error at f.yaml:1:1", src, docs, err)
+		}
+	}
+}

@@ -176,7 +176,7 @@ func loadJob(e *env, file, name string) (*spec.Job, string, string, error) {
 	case len(jobs) == 0 && name != "":
 		return nil, "", "", usageErrorf("--name", "%s has no EncryptionJob named %q", file, name)
 	case len(jobs) == 0:
-		return nil, "", "", usageErrorf("-f", "%s has no EncryptionJob document", file).withHint("policies are applied by a later version of encjob")
+		return nil, "", "", usageErrorf("-f", "%s has no EncryptionJob document", file).withHint("a job file holds kind: EncryptionJob; an EncryptionPolicy file is planned and applied whole (without --name)")
 	case len(jobs) > 1:
 		var names []string
 		for _, d := range jobs {
