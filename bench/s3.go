@@ -59,7 +59,13 @@ func startS3(dir string) (client *awss3.Client, stop func(), err error) {
 	return s.Client, s.Stop, nil
 }
 
-func startS3Server(dir string) (*s3Server, error) {
+func startS3Server(dir string) (*s3Server, error) { return startS3ServerWith(dir, false) }
+
+// startS3ServerWith starts versitygw; keepAlive lets it keep connections
+// open between requests (its --keep-alive; by default it closes every
+// connection after one response, so each request dials anew - AWS S3
+// keeps them).
+func startS3ServerWith(dir string, keepAlive bool) (*s3Server, error) {
 	bin := s3test.Binary()
 	if bin == "" {
 		return nil, fmt.Errorf("versitygw not found; run scripts/setup.d/10-s3.sh")
@@ -78,7 +84,11 @@ func startS3Server(dir string) (*s3Server, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", dir)
+	args := []string{"--port", addr, "--quiet"}
+	if keepAlive {
+		args = append(args, "--keep-alive")
+	}
+	cmd := exec.Command(bin, append(args, "posix", dir)...)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+access, "ROOT_SECRET_KEY="+sk)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -110,9 +120,38 @@ func startS3Server(dir string) (*s3Server, error) {
 // the SDK's default - request checksums (CRC32 on PUT), payload signing,
 // retries - and the same for every row that uses the client.
 func (s *s3Server) countingClient() (*awss3.Client, *s3test.ByteCounter) {
+	return s.delayedClient(0)
+}
+
+// delayedClient is countingClient with every request held back by
+// latency before it is sent: a remote server's round trip (network and
+// first byte), during which the client's goroutine waits and its CPU is
+// free for other objects' work - what a client of AWS S3 sees, where the
+// server's work is not on the client's cores.
+func (s *s3Server) delayedClient(latency time.Duration) (*awss3.Client, *s3test.ByteCounter) {
 	c := &s3test.ByteCounter{}
-	hc := &http.Client{Transport: s3test.Counting(s3test.PoolTransport(), c)}
+	var rt http.RoundTripper = s3test.Counting(s3test.PoolTransport(), c)
+	if latency > 0 {
+		rt = delayed{rt, latency}
+	}
+	hc := &http.Client{Transport: rt}
 	return awss3.New(s.opts, func(o *awss3.Options) { o.HTTPClient = hc }), c
+}
+
+type delayed struct {
+	base http.RoundTripper
+	d    time.Duration
+}
+
+func (t delayed) RoundTrip(req *http.Request) (*http.Response, error) {
+	tm := time.NewTimer(t.d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	return t.base.RoundTrip(req)
 }
 
 // cpu is the server process's user + system CPU seconds so far (0 if
@@ -148,6 +187,8 @@ func cmdS3(args []string) error {
 	mode := fs.String("mode", "both", "both, encrypt or copy")
 	conc := fs.Int("conc", 16, "concurrency")
 	rounds := fs.Int("rounds", 2, "rounds per mode")
+	keepAlive := fs.Bool("keepalive", false, "the server keeps connections open between requests (versitygw --keep-alive), as AWS S3 does")
+	latency := fs.Duration("latency", 0, "hold every request back this long before it is sent (a remote server's round trip), both modes")
 	fs.Parse(args)
 	sc, err := readScale(*dir)
 	if err != nil {
@@ -158,13 +199,13 @@ func cmdS3(args []string) error {
 		return fmt.Errorf("mode %q: want both, encrypt or copy", *mode)
 	}
 	n := min(1000, sc.Small)
-	srv, err := startS3Server(filepath.Join(*dir, "out", "s3-"+*mode))
+	srv, err := startS3ServerWith(filepath.Join(*dir, "out", "s3-"+*id+"-"+*mode), *keepAlive)
 	if err != nil {
 		return err
 	}
 	defer srv.Stop()
 	ctx := context.Background()
-	client, counter := srv.countingClient()
+	client, counter := srv.delayedClient(*latency)
 	for _, b := range []string{"src", "dst"} {
 		if _, err := client.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
@@ -173,7 +214,7 @@ func cmdS3(args []string) error {
 	if err := s3Upload(ctx, client, n); err != nil {
 		return err
 	}
-	b := &s3Bench{srv: srv, client: client, counter: counter, conc: *conc, n: n, key: filepath.Join(*dir, "key")}
+	b := &s3Bench{srv: srv, client: client, counter: counter, conc: *conc, n: n, key: filepath.Join(*dir, "key"), setup: s3Setup(*keepAlive, *latency)}
 	if *mode == "both" {
 		// The crypto half of the bound, 1/(1/crypto + 1/copy).
 		r, err := b.memRow()
@@ -211,6 +252,21 @@ type s3Bench struct {
 	counter *s3test.ByteCounter
 	conc, n int
 	key     string
+	setup   string // how server and client are set up, for the notes
+}
+
+// s3Setup describes the server and client setup in the rows' notes.
+func s3Setup(keepAlive bool, latency time.Duration) string {
+	s := "versitygw posix on loopback"
+	if keepAlive {
+		s += " with --keep-alive (connections reused)"
+	} else {
+		s += " (closes every connection after one response)"
+	}
+	if latency > 0 {
+		s += fmt.Sprintf(", every request held back %v before it is sent (a remote server's round trip)", latency)
+	}
+	return s
 }
 
 // measure runs one mode into a fresh destination prefix and returns its
@@ -257,8 +313,8 @@ spec:
 	if err := b.checkArrived(ctx, prefix); err != nil {
 		return Row{}, err
 	}
-	note := fmt.Sprintf("%d x 64 KiB, concurrency %d, versitygw posix on loopback; server CPU %.2f s (%.2f ms/object); requests/object: %s",
-		b.n, b.conc, serverCPU, serverCPU/float64(b.n)*1e3, perObject(calls, b.n))
+	note := fmt.Sprintf("%d x 64 KiB, concurrency %d, %s; server CPU %.2f s (%.2f ms/object); requests/object: %s",
+		b.n, b.conc, b.setup, serverCPU, serverCPU/float64(b.n)*1e3, perObject(calls, b.n))
 	if mode == "copy" {
 		note += "; list + GET + PUT with aws-sdk-go-v2 (same client)"
 	} else {
