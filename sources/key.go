@@ -18,7 +18,7 @@ func CheckKey(key string) error {
 	case strings.HasPrefix(key, "/"):
 		return &EscapeError{Key: key, Reason: "absolute path"}
 	}
-	for _, seg := range strings.Split(key, "/") {
+	for seg := range strings.SplitSeq(key, "/") { // no slice: twice per item
 		switch seg {
 		case "":
 			return &EscapeError{Key: key, Reason: "empty path segment"}
