@@ -33,7 +33,9 @@ func (r *report) sub(prefix string) *report {
 // 1/copy), never above the latency bound. Rows measured before the copy
 // term existed have no copy row and keep the two-term bound.
 type kmsParts struct {
-	lat, alone, aloneCPU, floor, copy, bound float64
+	lat, alone, floor, copy, bound float64
+	// CPU seconds per file of each term's process (0: not measured).
+	aloneCPU, floorCPU, copyCPU float64
 }
 
 // measured says whether the bound has its CPU terms (else it is only the
@@ -55,10 +57,10 @@ func (r *report) kmsBound(cache string, conc int) (rate float64, b kmsParts) {
 		b.alone, b.aloneCPU = k.filesPerSec(), k.CPUS/float64(k.Items)
 	}
 	if p, ok := r.get(fmt.Sprintf("prim/kms/%s/c%d", cache, conc)); ok {
-		b.floor = p.filesPerSec()
+		b.floor, b.floorCPU = p.filesPerSec(), p.CPUS/float64(p.Items)
 	}
 	if c, ok := r.get(fmt.Sprintf("copy/kms/%s/c%d", cache, conc)); ok {
-		b.copy = c.filesPerSec()
+		b.copy, b.copyCPU = c.filesPerSec(), c.CPUS/float64(c.Items)
 	}
 	if b.measured() {
 		cost := 1/b.alone + 1/b.floor
