@@ -567,3 +567,47 @@ func TestNewValidation(t *testing.T) {
 		t.Fatal("a one-message key was reused")
 	}
 }
+
+// TestHitsRacingEvictionKeepTheirKey: a hit copies its data key while it
+// holds the lock, so an eviction that zeroes the entry's key right after
+// (capacity 1 and two contexts evict all the time, the message limit
+// exhausts entries) never hands out a zeroed or foreign key: every
+// materials' key is the one its encrypted data key wraps (the fake's
+// ciphertext is the key itself).
+func TestHitsRacingEvictionKeepTheirKey(t *testing.T) {
+	f := &fakeCMM{}
+	c := newCMM(t, f, Options{MaxMessagesEncrypted: 3, Capacity: 1})
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				ec := crypto.EncryptionContext{"shard": fmt.Sprint((w + i) % 2)}
+				m, err := c.GetEncryptionMaterials(bg, encReq(ec, 10))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !bytes.Equal(m.DataKey, m.EncryptedDataKeys[0].Ciphertext) || bytes.Equal(m.DataKey, make([]byte, len(m.DataKey))) {
+					t.Errorf("encryption hit: data key %x, its encrypted data key wraps %x", m.DataKey, m.EncryptedDataKeys[0].Ciphertext)
+					return
+				}
+				edk := m.EncryptedDataKeys[0]
+				d, err := c.DecryptMaterials(bg, crypto.DecryptionRequest{Suite: m.Suite, Context: m.Context, EncryptedDataKeys: []crypto.EncryptedDataKey{edk}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !bytes.Equal(d.DataKey, edk.Ciphertext) {
+					t.Errorf("decryption: data key %x, want %x", d.DataKey, edk.Ciphertext)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if s := c.Stats(); s.Hits == 0 || s.Evictions == 0 {
+		t.Fatalf("stats %+v: want hits racing evictions", s)
+	}
+}
