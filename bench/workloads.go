@@ -442,6 +442,6 @@ func cmdKMS(args []string) error {
 	if *cache {
 		note += ", caching {capacity 1000, maxAge 5m, maxMessagesEncrypted 1000}"
 	}
-	emit(Row{ID: *id, Items: int64(len(files)), Seconds: apply, PlanS: plan, Calls: calls, Note: note})
+	emit(Row{ID: *id, Items: int64(len(files)), Seconds: apply, PlanS: plan, ApplyCPUS: lastApplyCPU, Calls: calls, Note: note})
 	return nil
 }
