@@ -11,6 +11,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -76,24 +77,26 @@ func BuildItems(ctx context.Context, rt *Runtime, items []Listed, o BuildOptions
 	}
 	p.Items = make([]Item, len(items))
 	g, gctx := errgroup.WithContext(withOutputIndex(ctx, len(items)))
-	g.SetLimit(16)
+	workers := 16
 	if o.Concurrency > 0 {
-		g.SetLimit(o.Concurrency)
+		workers = o.Concurrency
 	}
 	gp := rt.newGuardPass()
-	for i, l := range items {
-		if l.Source < 0 || l.Source >= len(rt.Sources) {
-			p.Items[i] = Item{Action: Error, Reason: "no such source", SourceIndex: l.Source, Key: l.Item.Key, Input: l.Item.Key, Rule: -1}
-			continue
-		}
+	// A fixed set of workers takes the items in order: a goroutine per
+	// item grew a fresh stack through decide for every one of them
+	// (runtime.copystack was ~6 us of CPU per 4 KiB file in perf).
+	var next atomic.Int64
+	for range min(workers, len(items)) {
 		g.Go(func() error {
-			it, err := gp.decide(gctx, l.Source, l.Item, o.Completed)
-			p.Items[i] = it
-			if err != nil {
-				return err
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(items) {
+					return nil
+				}
+				if err := decideAt(gctx, rt, gp, p.Items, i, items[i], o.Completed); err != nil {
+					return err
+				}
 			}
-			rt.rewrapAction(&p.Items[i])
-			return gctx.Err()
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -103,6 +106,21 @@ func BuildItems(ctx context.Context, rt *Runtime, items []Listed, o BuildOptions
 	markDuplicateOutputs(p.Items)
 	p.builtBy = rt
 	return p, nil
+}
+
+// decideAt decides items[i] into out[i]; an error stops the build.
+func decideAt(ctx context.Context, rt *Runtime, gp *guardPass, out []Item, i int, l Listed, completed map[string]sources.Fingerprint) error {
+	if l.Source < 0 || l.Source >= len(rt.Sources) {
+		out[i] = Item{Action: Error, Reason: "no such source", SourceIndex: l.Source, Key: l.Item.Key, Input: l.Item.Key, Rule: -1}
+		return nil
+	}
+	it, err := gp.decide(ctx, l.Source, l.Item, completed)
+	out[i] = it
+	if err != nil {
+		return err
+	}
+	rt.rewrapAction(&out[i])
+	return ctx.Err()
 }
 
 // markDuplicateOutputs turns items that would write the same output into
