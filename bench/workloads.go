@@ -170,12 +170,14 @@ func cmdExec(args []string) error {
 }
 
 // readAll reads the files once, untimed, through io.Discard's small
-// buffer (peak RSS stays the row's). The row's bounds read the same files right after
-// it, from the page cache; on this machine some of a set's pages are
-// evicted between rows (fincore: 1-9% of the 4 KiB inputs a minute after
-// they were read, with no memory pressure), so without this the row alone
-// paid disk reads (sched_switch: workers waiting in filemap_read, 117 ms
-// of off-CPU time in one 2,500-file row).
+// buffer (peak RSS stays the row's), so that every exec row (bench/run's,
+// the one-core ones, a hand-run A/B) starts from page-cached inputs as
+// its bounds do, which read the same files right after it. This VM's
+// kernel runs a DAMON pageout scheme (/sys/kernel/mm/damon: pages not
+// accessed for 12 x 5 s are reclaimed, 128 MiB/s at most): fincore showed
+// 1-9% of the 4 KiB inputs gone a minute after they were read, and the
+// row alone paid disk reads (sched_switch: workers in filemap_read, 117
+// ms off-CPU in one 2,500-file row; the 1 MiB set +0.3-0.6 s).
 func readAll(files []string) error {
 	for _, f := range files {
 		fh, err := os.Open(f)
