@@ -42,7 +42,7 @@ func (c *DefaultCMM) GetEncryptionMaterials(ctx context.Context, req EncryptionR
 		return nil, fmt.Errorf("crypto: encryption context key %q is reserved", publicKeyContextKey)
 	}
 	m := &EncryptionMaterials{Suite: s, Context: req.Context.Clone(), RequiredContextKeys: slices.Clone(req.RequiredContextKeys)}
-	if _, _, err := splitRequired(m.Context, m.RequiredContextKeys); err != nil {
+	if err := checkRequired(m.Context, m.RequiredContextKeys); err != nil {
 		return nil, err
 	}
 	if s.Signed() {

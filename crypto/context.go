@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -68,9 +69,20 @@ func (c EncryptionContext) Serialize() ([]byte, error) {
 	if len(c) > 0xFFFF {
 		return nil, fmt.Errorf("crypto: encryption context has %d pairs, more than 65535", len(c))
 	}
-	out := make([]byte, 2, 64)
+	// Every message serialises its context (header, keyring AAD): keys of
+	// a small context are sorted on the stack, and the output is
+	// allocated once at its size.
+	var small [8]string
+	keys := small[:0]
+	size := 2
+	for k, v := range c {
+		keys = append(keys, k)
+		size += 4 + len(k) + len(v)
+	}
+	slices.Sort(keys) // bytewise: UTF-8 byte order
+	out := make([]byte, 2, size)
 	binary.BigEndian.PutUint16(out, uint16(len(c)))
-	for _, k := range c.SortedKeys() {
+	for _, k := range keys {
 		v := c[k]
 		if len(k) > 0xFFFF || len(v) > 0xFFFF {
 			return nil, fmt.Errorf("crypto: encryption context pair %q is longer than 65535 bytes", k)

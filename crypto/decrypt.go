@@ -68,8 +68,12 @@ type Decryptor struct {
 	frames  []rawFrame
 	offs    []int
 	errs    []error
-	raw     []byte     // scratch for raw frames
-	ah      *asyncHash // the signature hash on its own goroutine, or nil
+	// Room in the decryptor itself for the frames of a small message.
+	frameArr [4]rawFrame
+	offArr   [5]int
+	errArr   [4]error
+	raw      []byte     // scratch for raw frames
+	ah       *asyncHash // the signature hash on its own goroutine, or nil
 	// In WriteTo on more than one core (writeToPiped): the pipe hashing
 	// raw batches for the signature and the one writing plaintext, each on
 	// goroutines of their own, and the buffers taken from them.
@@ -109,13 +113,17 @@ func NewDecryptor(ctx context.Context, src io.Reader, o DecryptOptions) (*Decryp
 	s := h.Suite
 	d := &Decryptor{r: br, ownR: !ok, hdr: h, keys: keys, mid: h.MessageID, vk: m.VerificationKey, seq: 1,
 		maxBody: o.MaxBodyLength, workers: o.Concurrency}
+	d.frames, d.offs, d.errs = d.frameArr[:0], d.offArr[:0], d.errArr[:0]
 	if d.workers <= 0 {
 		d.workers = runtime.GOMAXPROCS(0)
 	}
 	if s.Signed() {
 		d.sig = s.signHash()
 		d.sig.Write(h.body)
-		d.sig.Write(h.marshalAuth())
+		if h.Version == 1 {
+			d.sig.Write(h.AuthIV)
+		}
+		d.sig.Write(h.AuthTag)
 		if d.workers > 1 && h.ContentType == ContentFramed {
 			d.ah = newAsyncHash(d.sig)
 		}
@@ -359,23 +367,17 @@ func (d *Decryptor) readBatch() error {
 	d.offs = offs
 	errs := append(d.errs[:0], make([]error, len(frames))...)
 	d.errs = errs
-	parallel(len(frames), d.openWorkers(), func(lo, hi int) {
-		aad := d.aad[:0] // the range no other goroutine opens
-		if lo > 0 {
-			aad = make([]byte, 0, aadMax)
-		}
-		for i := lo; i < hi; i++ {
-			f := frames[i]
-			content := aadFrame
-			if f.final {
-				content = aadFinalFrame
+	if w := d.openWorkers(); w == 1 || len(frames) < 2*minPerWorker {
+		d.openFrames(frames, raw, out, d.aad[:0], 0, len(frames)) // no closure, no goroutine
+	} else {
+		parallel(len(frames), w, func(lo, hi int) {
+			aad := d.aad[:0] // the range no other goroutine opens
+			if lo > 0 {
+				aad = make([]byte, 0, aadMax)
 			}
-			aad = bodyAAD(aad, d.mid, content, f.seq, uint64(f.end-f.ct-tagLen))
-			if _, err := d.keys.aead.Open(out[offs[i]:offs[i]], raw[f.iv:f.iv+ivLen], raw[f.ct:f.end], aad); err != nil {
-				errs[i] = fmt.Errorf("%w: frame %d does not verify", ErrAuthentication, f.seq)
-			}
-		}
-	})
+			d.openFrames(frames, raw, out, aad, lo, hi)
+		})
+	}
 	for _, err := range errs {
 		if err != nil {
 			clear(out)
@@ -389,6 +391,24 @@ func (d *Decryptor) readBatch() error {
 	}
 	d.out = out
 	return nil
+}
+
+// openFrames verifies and decrypts frames[lo:hi] of a batch (raw) into
+// their places in out (d.offs), recording failures in d.errs; aad is
+// scratch of this goroutine.
+func (d *Decryptor) openFrames(frames []rawFrame, raw, out, aad []byte, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		f := frames[i]
+		content := aadFrame
+		if f.final {
+			content = aadFinalFrame
+		}
+		aad = bodyAAD(aad, d.mid, content, f.seq, uint64(f.end-f.ct-tagLen))
+		o := d.offs[i]
+		if _, err := d.keys.aead.Open(out[o:o], raw[f.iv:f.iv+ivLen], raw[f.ct:f.end], aad); err != nil {
+			d.errs[i] = fmt.Errorf("%w: frame %d does not verify", ErrAuthentication, f.seq)
+		}
+	}
 }
 
 // outSpace is where a batch's size bytes of plaintext go: a buffer of the

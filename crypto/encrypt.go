@@ -163,7 +163,12 @@ func NewEncryptor(ctx context.Context, dst io.Writer, o EncryptOptions) (*Encryp
 	if err := e.emit(body); err != nil {
 		return nil, err
 	}
-	if err := e.emit(h.marshalAuth()); err != nil {
+	if h.Version == 1 {
+		if err := e.emit(h.AuthIV); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.emit(h.AuthTag); err != nil { // the auth section, without a copy
 		return nil, err
 	}
 	return e, nil
@@ -323,25 +328,17 @@ func (e *Encryptor) flushFrames() error {
 	} else {
 		out = e.getBuf(nFrames * frameSize)[:nFrames*frameSize]
 	}
-	first := e.seq
-	seal := func(lo, hi int) {
-		aad := e.aad[:0] // the range no other goroutine seals
-		if lo > 0 {
-			aad = make([]byte, 0, aadMax)
-		}
-		for i := lo; i < hi; i++ {
-			seq := first + uint32(i)
-			f := out[i*frameSize : (i+1)*frameSize]
-			binary.BigEndian.PutUint32(f, seq)
-			iv := f[4 : 4+ivLen]
-			clear(iv[:8])
-			binary.BigEndian.PutUint32(iv[8:], seq)
-			aad = bodyAAD(aad, e.mid, aadFrame, seq, uint64(e.frameLen))
-			pt := e.buf[i*e.frameLen : (i+1)*e.frameLen]
-			e.keys.aead.Seal(f[4+ivLen:4+ivLen], iv, pt, aad)
-		}
+	if w := e.sealWorkers(); w == 1 || nFrames < 2*minPerWorker {
+		e.sealFrames(out, e.aad[:0], 0, nFrames) // no closure, no goroutine
+	} else {
+		parallel(nFrames, w, func(lo, hi int) {
+			aad := e.aad[:0] // the range no other goroutine seals
+			if lo > 0 {
+				aad = make([]byte, 0, aadMax)
+			}
+			e.sealFrames(out, aad, lo, hi)
+		})
 	}
-	parallel(nFrames, e.sealWorkers(), seal)
 	e.seq += uint32(nFrames)
 	rest := copy(e.buf, e.buf[nFrames*e.frameLen:])
 	e.buf = e.buf[:rest]
@@ -356,12 +353,32 @@ func (e *Encryptor) flushFrames() error {
 	return err
 }
 
+// sealFrames seals the regular frames lo..hi-1 of e.buf into out (frames
+// of frameSize bytes, numbered from e.seq); aad is scratch of this
+// goroutine.
+func (e *Encryptor) sealFrames(out, aad []byte, lo, hi int) {
+	frameSize := 4 + ivLen + e.frameLen + tagLen
+	for i := lo; i < hi; i++ {
+		seq := e.seq + uint32(i)
+		f := out[i*frameSize : (i+1)*frameSize]
+		binary.BigEndian.PutUint32(f, seq)
+		iv := f[4 : 4+ivLen]
+		clear(iv[:8])
+		binary.BigEndian.PutUint32(iv[8:], seq)
+		aad = bodyAAD(aad, e.mid, aadFrame, seq, uint64(e.frameLen))
+		pt := e.buf[i*e.frameLen : (i+1)*e.frameLen]
+		e.keys.aead.Seal(f[4+ivLen:4+ivLen], iv, pt, aad)
+	}
+}
+
 func wrapCiphertextWrite(err error) error { return fmt.Errorf("crypto: writing ciphertext: %w", err) }
+
+// minPerWorker is the fewest frames worth a goroutine of their own.
+const minPerWorker = 4
 
 // parallel runs fn over [0,n) split into contiguous ranges, on up to
 // workers goroutines when n is large enough to pay for them.
 func parallel(n, workers int, fn func(lo, hi int)) {
-	const minPerWorker = 4
 	w := min(workers, n/minPerWorker)
 	if w <= 1 {
 		fn(0, n)

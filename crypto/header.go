@@ -90,38 +90,39 @@ func (h *Header) marshalBody() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	b.WriteByte(byte(h.Version))
-	if h.Version == 1 {
-		b.WriteByte(v1TypeCustomerAEData)
-	}
-	b.Write(binary.BigEndian.AppendUint16(nil, h.Suite.ID))
-	b.Write(h.MessageID)
-	b.Write(binary.BigEndian.AppendUint16(nil, uint16(len(ec))))
-	b.Write(ec)
 	if len(h.EncryptedDataKeys) == 0 || len(h.EncryptedDataKeys) > 0xFFFF {
 		return nil, fmt.Errorf("crypto: a message needs 1 to 65535 encrypted data keys, not %d", len(h.EncryptedDataKeys))
 	}
-	b.Write(binary.BigEndian.AppendUint16(nil, uint16(len(h.EncryptedDataKeys))))
+	// Sized first: one allocation per header.
+	size := 2 + 2 + len(h.MessageID) + 2 + len(ec) + 2 + 1 + 4 + len(h.CommitKey) + 6
 	for i, k := range h.EncryptedDataKeys {
-		for _, f := range [][]byte{[]byte(k.ProviderID), k.ProviderInfo, k.Ciphertext} {
-			if len(f) > 0xFFFF {
-				return nil, fmt.Errorf("crypto: encrypted data key %d has a field longer than 65535 bytes", i)
-			}
-			b.Write(binary.BigEndian.AppendUint16(nil, uint16(len(f))))
-			b.Write(f)
+		if !k.WireOK() {
+			return nil, fmt.Errorf("crypto: encrypted data key %d has a field longer than 65535 bytes", i)
 		}
+		size += k.WireLen()
 	}
-	b.WriteByte(byte(h.ContentType))
+	b := make([]byte, 0, size)
+	b = append(b, byte(h.Version))
 	if h.Version == 1 {
-		b.Write([]byte{0, 0, 0, 0})
-		b.WriteByte(ivLen)
+		b = append(b, v1TypeCustomerAEData)
 	}
-	b.Write(binary.BigEndian.AppendUint32(nil, h.FrameLength))
+	b = binary.BigEndian.AppendUint16(b, h.Suite.ID)
+	b = append(b, h.MessageID...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(ec)))
+	b = append(b, ec...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(h.EncryptedDataKeys)))
+	for _, k := range h.EncryptedDataKeys {
+		b = k.AppendWire(b)
+	}
+	b = append(b, byte(h.ContentType))
+	if h.Version == 1 {
+		b = append(b, 0, 0, 0, 0, ivLen)
+	}
+	b = binary.BigEndian.AppendUint32(b, h.FrameLength)
 	if h.Version == 2 {
-		b.Write(h.CommitKey)
+		b = append(b, h.CommitKey...)
 	}
-	h.body = b.Bytes()
+	h.body = b
 	return h.body, nil
 }
 
@@ -156,7 +157,7 @@ func ParseHeaderLimits(r io.Reader, l HeaderLimits) (*Header, error) {
 // sticky error that turns a short read into ErrMalformed.
 type headerReader struct {
 	r   io.Reader
-	buf bytes.Buffer
+	b   []byte // every byte read, in order; fields are slices of it
 	err error
 }
 
@@ -164,8 +165,11 @@ func (hr *headerReader) read(n int, what string) []byte {
 	if hr.err != nil {
 		return nil
 	}
-	// Memory follows the bytes that arrive, never the length field.
-	p, err := appendFull(hr.r, nil, n, what)
+	// Memory follows the bytes that arrive, never the length field. A
+	// field is a slice of hr.b, which a later read may move (grow), never
+	// change: fields cost no allocation of their own.
+	start := len(hr.b)
+	b, err := appendFull(hr.r, hr.b, n, what)
 	if err != nil {
 		if errors.Is(err, ErrMalformed) {
 			hr.err = fmt.Errorf("%w: truncated header: input ended in %s", ErrMalformed, what)
@@ -174,11 +178,11 @@ func (hr *headerReader) read(n int, what string) []byte {
 		}
 		return nil
 	}
-	if p == nil {
-		p = []byte{} // a zero-length field is present, not missing
+	hr.b = b
+	if b == nil {
+		return []byte{} // a zero-length field is present, not missing
 	}
-	hr.buf.Write(p)
-	return p
+	return b[start:len(b):len(b)]
 }
 
 func (hr *headerReader) u8(what string) byte {
@@ -207,7 +211,8 @@ func malformed(format string, args ...any) error {
 }
 
 func parseHeader(r io.Reader, lim HeaderLimits) (*Header, error) {
-	hr := &headerReader{r: r}
+	// Room for a typical header (one or two EDKs) from the start.
+	hr := &headerReader{r: r, b: make([]byte, 0, 512)}
 	h := &Header{}
 	if err := hr.versionAndSuite(h); err != nil {
 		return nil, err
@@ -258,7 +263,7 @@ func parseHeader(r io.Reader, lim HeaderLimits) (*Header, error) {
 	if hr.err != nil {
 		return nil, hr.err
 	}
-	h.body = append([]byte(nil), hr.buf.Bytes()...)
+	h.body = hr.b[:len(hr.b):len(hr.b)]
 	if h.Version == 1 {
 		h.AuthIV = hr.read(ivLen, "header IV")
 	} else {

@@ -3,6 +3,7 @@ package crypto
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/binary"
 	"errors"
 )
 
@@ -12,6 +13,29 @@ type EncryptedDataKey struct {
 	ProviderID   string
 	ProviderInfo []byte
 	Ciphertext   []byte
+}
+
+// AppendWire appends the key's serialised form, as a message header holds
+// it (each field as a uint16 length and its bytes), to dst. The caller
+// must have checked that no field is longer than 65535 bytes (WireOK).
+func (k EncryptedDataKey) AppendWire(dst []byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(k.ProviderID)))
+	dst = append(dst, k.ProviderID...)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(k.ProviderInfo)))
+	dst = append(dst, k.ProviderInfo...)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(k.Ciphertext)))
+	return append(dst, k.Ciphertext...)
+}
+
+// WireLen is the length of AppendWire's output.
+func (k EncryptedDataKey) WireLen() int {
+	return 6 + len(k.ProviderID) + len(k.ProviderInfo) + len(k.Ciphertext)
+}
+
+// WireOK reports whether the key can be serialised: no field is longer
+// than 65535 bytes.
+func (k EncryptedDataKey) WireOK() bool {
+	return len(k.ProviderID) <= 0xFFFF && len(k.ProviderInfo) <= 0xFFFF && len(k.Ciphertext) <= 0xFFFF
 }
 
 // EncryptionMaterials is what a materials manager hands the encryptor, and

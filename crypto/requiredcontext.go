@@ -119,20 +119,34 @@ func mergeReproduced(stored, reproduced EncryptionContext) (EncryptionContext, [
 // splitRequired divides a full context into the pairs a header stores and
 // the authenticated-only pairs of keys (each must be in full, none
 // reserved).
+// (only is nil when there are no keys).
 func splitRequired(full EncryptionContext, keys []string) (stored, only EncryptionContext, err error) {
-	stored, only = full.Clone(), EncryptionContext{}
+	if err := checkRequired(full, keys); err != nil {
+		return nil, nil, err
+	}
+	stored = full.Clone()
 	for _, k := range keys {
-		v, ok := full[k]
-		if !ok {
-			return nil, nil, fmt.Errorf("%w: required encryption context key %q not in the encryption context", ErrReproducedContext, k)
+		if only == nil {
+			only = make(EncryptionContext, len(keys))
 		}
-		if strings.HasPrefix(k, ReservedPrefix) {
-			return nil, nil, fmt.Errorf("crypto: reserved encryption context key %q cannot be required (it is always stored)", k)
-		}
-		only[k] = v
+		only[k] = full[k]
 		delete(stored, k)
 	}
 	return stored, only, nil
+}
+
+// checkRequired is splitRequired's check alone: each key is in full and
+// none is reserved.
+func checkRequired(full EncryptionContext, keys []string) error {
+	for _, k := range keys {
+		if _, ok := full[k]; !ok {
+			return fmt.Errorf("%w: required encryption context key %q not in the encryption context", ErrReproducedContext, k)
+		}
+		if strings.HasPrefix(k, ReservedPrefix) {
+			return fmt.Errorf("crypto: reserved encryption context key %q cannot be required (it is always stored)", k)
+		}
+	}
+	return nil
 }
 
 // checkDecryptContext vets decryption materials against the header and the
@@ -141,7 +155,7 @@ func splitRequired(full EncryptionContext, keys []string) (stored, only Encrypti
 // header, the stored pairs are unchanged, and every reproduced pair
 // equals the materials' value. It returns the authenticated-only pairs.
 func checkDecryptContext(h *Header, m *DecryptionMaterials, reproduced EncryptionContext) (EncryptionContext, error) {
-	only := EncryptionContext{}
+	var only EncryptionContext // nil when there are none
 	for _, k := range m.RequiredContextKeys {
 		v, ok := m.Context[k]
 		if !ok {
@@ -149,6 +163,9 @@ func checkDecryptContext(h *Header, m *DecryptionMaterials, reproduced Encryptio
 		}
 		if _, stored := h.Context[k]; stored {
 			return nil, fmt.Errorf("crypto: decryption materials list required key %q, which the message stores", k)
+		}
+		if only == nil {
+			only = EncryptionContext{}
 		}
 		only[k] = v
 	}

@@ -435,17 +435,10 @@ func (c *CMM) decryptionKey(req crypto.DecryptionRequest) (cacheKey, error) {
 	}
 	hashes := make([][sha512.Size]byte, len(req.EncryptedDataKeys))
 	for i, edk := range req.EncryptedDataKeys {
-		if len(edk.ProviderID) > 0xFFFF || len(edk.ProviderInfo) > 0xFFFF || len(edk.Ciphertext) > 0xFFFF {
+		if !edk.WireOK() {
 			return cacheKey{}, fmt.Errorf("caching: encrypted data key %d has a field longer than 65535 bytes", i)
 		}
-		b := make([]byte, 0, 6+len(edk.ProviderID)+len(edk.ProviderInfo)+len(edk.Ciphertext))
-		b = binary.BigEndian.AppendUint16(b, uint16(len(edk.ProviderID)))
-		b = append(b, edk.ProviderID...)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(edk.ProviderInfo)))
-		b = append(b, edk.ProviderInfo...)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(edk.Ciphertext)))
-		b = append(b, edk.Ciphertext...)
-		hashes[i] = sha512.Sum512(b)
+		hashes[i] = sha512.Sum512(edk.AppendWire(make([]byte, 0, edk.WireLen())))
 	}
 	sort.Slice(hashes, func(i, j int) bool { return string(hashes[i][:]) < string(hashes[j][:]) })
 	ecHash := sha512.Sum512(ec)

@@ -184,7 +184,7 @@ func (k *ECDH) String() string {
 // from the shared secret of the sender key (ours, or a fresh ephemeral
 // one) and the recipient's public key, and appends the EDK.
 func (k *ECDH) OnEncrypt(ctx context.Context, m *crypto.EncryptionMaterials) error {
-	if err := checkEncryptMaterials(m, k.String()); err != nil {
+	if err := checkEncryptMaterials(m, k); err != nil {
 		return err
 	}
 	if !k.cfg.Scheme.CanEncrypt() {
@@ -286,7 +286,7 @@ func (k *ECDH) match(edk crypto.EncryptedDataKey) (ecdhInfo, []byte, string) {
 // says why each ECDH EDK was skipped or failed. An ephemeral-sender
 // keyring cannot decrypt: its error wraps ErrEncryptOnly too.
 func (k *ECDH) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, edks []crypto.EncryptedDataKey) error {
-	if err := checkDecryptMaterials(m, k.String()); err != nil || m.DataKey != nil {
+	if err := checkDecryptMaterials(m, k); err != nil || m.DataKey != nil {
 		return err
 	}
 	if !k.cfg.Scheme.CanDecrypt() {

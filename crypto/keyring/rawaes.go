@@ -34,6 +34,7 @@ const (
 type RawAES struct {
 	rawAESID
 	aead cipher.AEAD
+	with string // namespace/name, DecryptionMaterials.DecryptedWith
 }
 
 // rawAESID is the identity of a raw AES key: all that EDK matching needs.
@@ -71,7 +72,7 @@ func NewRawAES(namespace, name string, key []byte) (*RawAES, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyring: raw AES key %q: %w", name, err)
 	}
-	return &RawAES{rawAESID: rawAESID{namespace, name}, aead: aead}, nil
+	return &RawAES{rawAESID: rawAESID{namespace, name}, aead: aead, with: namespace + "/" + name}, nil
 }
 
 // Namespace returns the key namespace (the EDK provider id).
@@ -85,7 +86,7 @@ func (k *RawAES) String() string { return fmt.Sprintf("raw AES key %s/%s", k.nam
 // OnEncrypt generates the data key with crypto/rand when m has none, then
 // appends the data key wrapped under this key.
 func (k *RawAES) OnEncrypt(_ context.Context, m *crypto.EncryptionMaterials) error {
-	if err := checkEncryptMaterials(m, k.String()); err != nil {
+	if err := checkEncryptMaterials(m, k); err != nil {
 		return err
 	}
 	aad, err := m.Context.Serialize()
@@ -129,7 +130,7 @@ func (k *RawAES) OnEncrypt(_ context.Context, m *crypto.EncryptionMaterials) err
 // unwraps it returns an error wrapping crypto.ErrNoMatchingKey. If m already
 // has a data key it returns nil without looking at the EDKs.
 func (k *RawAES) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, edks []crypto.EncryptedDataKey) error {
-	if err := checkDecryptMaterials(m, k.String()); err != nil || m.DataKey != nil {
+	if err := checkDecryptMaterials(m, k); err != nil || m.DataKey != nil {
 		return err
 	}
 	aad, err := m.Context.Serialize()
@@ -155,7 +156,7 @@ func (k *RawAES) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, e
 			failed++
 			continue
 		}
-		m.DataKey, m.DecryptedWith = dk, k.namespace+"/"+k.name
+		m.DataKey, m.DecryptedWith = dk, k.with
 		return nil
 	}
 	if matched == 0 {
@@ -224,7 +225,9 @@ func checkNames(kind, namespace, name string) error {
 // key of the wrong length). It is fatal, never ErrNoMatchingKey.
 var errMaterials = errors.New("invalid materials")
 
-func checkEncryptMaterials(m *crypto.EncryptionMaterials, who string) error {
+// who names the keyring in an error; a fmt.Stringer so that the name is
+// only formatted when there is an error (these checks run per message).
+func checkEncryptMaterials(m *crypto.EncryptionMaterials, who fmt.Stringer) error {
 	if m == nil || m.Suite == nil {
 		return fmt.Errorf("keyring: %s: %w: no algorithm suite", who, errMaterials)
 	}
@@ -234,7 +237,7 @@ func checkEncryptMaterials(m *crypto.EncryptionMaterials, who string) error {
 	return nil
 }
 
-func checkDecryptMaterials(m *crypto.DecryptionMaterials, who string) error {
+func checkDecryptMaterials(m *crypto.DecryptionMaterials, who fmt.Stringer) error {
 	if m == nil || m.Suite == nil {
 		return fmt.Errorf("keyring: %s: %w: no algorithm suite", who, errMaterials)
 	}

@@ -166,7 +166,7 @@ func (k *RawRSA) String() string {
 // appends the data key encrypted under the public key. It fails when the
 // keyring has no public key.
 func (k *RawRSA) OnEncrypt(_ context.Context, m *crypto.EncryptionMaterials) error {
-	if err := checkEncryptMaterials(m, k.String()); err != nil {
+	if err := checkEncryptMaterials(m, k); err != nil {
 		return err
 	}
 	if k.pub == nil {
@@ -212,7 +212,7 @@ func (k *RawRSA) OnEncrypt(_ context.Context, m *crypto.EncryptionMaterials) err
 // returns an error wrapping crypto.ErrNoMatchingKey. If m already has a data
 // key it returns nil without looking at the EDKs.
 func (k *RawRSA) OnDecrypt(ctx context.Context, m *crypto.DecryptionMaterials, edks []crypto.EncryptedDataKey) error {
-	if err := checkDecryptMaterials(m, k.String()); err != nil || m.DataKey != nil {
+	if err := checkDecryptMaterials(m, k); err != nil || m.DataKey != nil {
 		return err
 	}
 	if k.priv == nil {
