@@ -356,6 +356,22 @@ func openLocal(p string, noFollow bool) (*localFile, error) {
 	return f, nil
 }
 
+// sequentialBytes is the size from which an input read whole is read
+// with a larger read-ahead (see readsWhole).
+const sequentialBytes = writebackChunk
+
+// readsWhole says the file is about to be read whole, in order: a large
+// one gets the doubled read-ahead window (FADV_SEQUENTIAL). A cold 256 MiB
+// input read 1 MiB at a time came in 12-190% faster with it (6 of 6
+// interleaved pairs on the benchmark VM, whose kernel reclaims page cache
+// untouched for a minute). A hint: its failure changes nothing; small
+// files skip the system call.
+func (f *localFile) readsWhole() {
+	if f.opened.size >= sequentialBytes {
+		unix.Fadvise(f.fd, 0, 0, unix.FADV_SEQUENTIAL)
+	}
+}
+
 // localFile is a regular file open for reading.
 type localFile struct {
 	fd     int

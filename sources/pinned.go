@@ -82,6 +82,7 @@ func (s *LocalSource) OpenPinned(ctx context.Context, key string, want Fingerpri
 		f.Close()
 		return nil, &SourceChangedError{Key: key, Want: want, Got: LocalFingerprint(f.info(f.opened)), When: "before it was read"}
 	}
+	f.readsWhole()
 	return p, nil
 }
 
