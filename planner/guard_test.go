@@ -78,8 +78,8 @@ func TestOwnFilesAreSkipped(t *testing.T) {
 	write(t, filepath.Join(in, ".encjob", "protect.key"), key, 0o600)
 	write(t, filepath.Join(in, "job.yaml"), []byte("spec"), 0o644)
 	write(t, filepath.Join(in, "saved.plan"), []byte("{}"), 0o644)
-	write(t, filepath.Join(in, "log.jsonl"), []byte("{}\n"), 0o644)
-	write(t, filepath.Join(in, "cli.jsonl"), []byte("{}\n"), 0o644)
+	write(t, filepath.Join(in, "log.jsonl"), []byte(`{"mode":"encrypt","input":"x"}`+"\n"), 0o644)
+	write(t, filepath.Join(in, "cli.jsonl"), []byte(`{"mode": "decrypt", "input": "y"}`+"\n"), 0o644)
 	write(t, filepath.Join(in, "out", "old.encrypted"), []byte("x"), 0o644)
 	if err := os.Link(filepath.Join(dir, "k.key"), filepath.Join(in, "hardlink.key")); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package planner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -286,12 +285,15 @@ func (rt *Runtime) ownWrites(locs []sources.Location) []string {
 				break
 			}
 		}
-		if !clash && !holdsJSON(w.path) {
-			errs = append(errs, fmt.Sprintf("the %s %s exists and is not a %s (it does not start with a JSON object): writing the %s there would destroy it; choose another file", w.what, w.path, w.what, w.what))
+		if !clash && !holdsOwn(w.path, w.what) {
+			errs = append(errs, fmt.Sprintf("the %s %s exists and is not a %s (%s): writing the %s there would destroy it; choose another file", w.what, w.path, w.what, ownLooks[w.what], w.what))
 		}
 	}
 	return errs
 }
+
+// ownLooks says how a metadata log and a saved plan start.
+var ownLooks = map[string]string{"metadata log": `its first line is no record starting {"mode"`, "saved plan": `it is no JSON object with "format_version"`}
 
 // writersFirst returns the own files encjob writes itself: the metadata
 // logs, then the saved plans.
@@ -336,11 +338,12 @@ func writtenPlace(p string) (place, bool) {
 	return pl, err == nil
 }
 
-// holdsJSON reports whether the file at p is absent, empty, not a
-// regular file, or starts with a JSON object (a metadata log's first
-// record, a saved plan): the files encjob may append to or replace as
-// its log or plan. Only the first bytes are read.
-func holdsJSON(p string) bool {
+// holdsOwn reports whether the file at p may be written as encjob's
+// what (a metadata log, appended to; a saved plan, replaced): absent,
+// empty, not a regular file, or already one - a log's first record starts
+// {"mode", a plan {"format_version" (LooksLikeLog,
+// FirstKeyIs). Only the first bytes are read.
+func holdsOwn(p, what string) bool {
 	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() || sources.ThroughSpecialFS(p) {
 		// Absent (created), unreadable (opening it will say), a device
 		// or pipe, or a stream of the caller's (/dev/stderr behind which
@@ -353,20 +356,12 @@ func holdsJSON(p string) bool {
 		return true
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+	head, err := io.ReadAll(io.LimitReader(f, SniffBytes))
+	if err != nil {
 		return true
 	}
-	d := json.NewDecoder(io.LimitReader(f, 4096))
-	if t, err := d.Token(); err != nil || t != json.Delim('{') {
-		return false
+	if what == "saved plan" {
+		return HasTopKey(head, "format_version") || FirstKeyIs(head, "")
 	}
-	t, err := d.Token()
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true // a first record cut short (a crash): still a log
-	}
-	if err != nil {
-		return false
-	}
-	_, isKey := t.(string)
-	return isKey || t == json.Delim('}')
+	return LooksLikeLog(head)
 }

@@ -849,6 +849,7 @@ var flagNames = []struct{ prefix, flag string }{
 	{"spec.commitmentPolicy", "--commitment-policy"},
 	{"spec.caching", "--caching"},
 	{"spec.sources", "-i/--input"},
+	{"spec.output.suffix", "--suffix"},
 	{"spec.output", "-o/--output"},
 	{"spec.maxEncryptedDataKeys", "--max-encrypted-data-keys"},
 	{"spec.execution", "--concurrency"},

@@ -68,6 +68,35 @@ func openJobMetadata(ctx context.Context, e *env, rt *planner.Runtime, p string,
 	return executor.NewMetadataLog(f), closeFn, nil
 }
 
+// checkS3Log refuses, before any item, an S3 metadata log whose object
+// exists and is not a metadata log (planner.LooksLikeLog): the upload at
+// the end replaces the object, which could be a source message the job
+// skipped as "encjob's own metadata log", or any other data. A log that
+// cannot be read (a write-only results bucket) is not checked.
+func checkS3Log(ctx context.Context, rt *planner.Runtime, p string) error {
+	if !strings.HasPrefix(p, "s3://") {
+		return nil
+	}
+	dir, name := path.Split(p)
+	if name == "" || strings.ContainsAny(name, "*?[{") {
+		return nil // openJobMetadata says what is wrong
+	}
+	st, err := openStore(ctx, dir, rt.S3Client)
+	if err != nil {
+		return nil
+	}
+	r, err := st.Get(ctx, name)
+	if err != nil {
+		return nil // absent (created), or not readable: nothing to judge
+	}
+	defer r.Close()
+	head, err := io.ReadAll(io.LimitReader(r, planner.SniffBytes))
+	if err != nil || planner.LooksLikeLog(head) {
+		return nil
+	}
+	return usageErrorf("--metadata-output", "%s exists and is not a metadata log (its first line is no record starting {\"mode\"): uploading the log would replace it; choose another key", p)
+}
+
 // reportHasS3 reports whether a report argument list names an S3 location.
 func reportHasS3(args []string) bool {
 	for _, a := range args {

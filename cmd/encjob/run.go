@@ -214,6 +214,9 @@ func execute(ctx context.Context, e *env, c *console, job *spec.Job, s runSettin
 	if err != nil {
 		return err
 	}
+	if err := checkS3Log(ctx, rt, s.metadataOutput); err != nil {
+		return err
+	}
 	p, err := planToApply(ctx, e, c, rt, &s)
 	if err != nil {
 		return err

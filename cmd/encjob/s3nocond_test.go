@@ -25,9 +25,7 @@ func TestS3WithoutConditionalWritesBinary(t *testing.T) {
 	view := srv.WithoutConditionalWrites(t, s3test.IgnoreConditions)
 	srv.CreateBucket(t, "nocond")
 	dir, files := setup(t)
-	env := append(cleanEnv(), "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE="+filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"))
-	env = append(env, view.Env()...)
+	env := s3BinEnv(dir, view.Env())
 	run := func(prefix, s3 string) result {
 		t.Helper()
 		y := fmt.Sprintf(`apiVersion: encjob.dev/v1
