@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/sources/s3test"
@@ -28,6 +30,7 @@ func BenchmarkS3Put64KiB(b *testing.B) {
 	ctx := context.Background()
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
+	cpu0 := selfCPU()
 	for i := 0; b.Loop(); i++ {
 		w, err := d.Create(ctx, fmt.Sprintf("o-%d", i), sources.CreateOptions{Overwrite: sources.OverwriteNever, Size: -1})
 		if err != nil {
@@ -40,4 +43,13 @@ func BenchmarkS3Put64KiB(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// The client's CPU per output (this process: the server is another).
+	b.ReportMetric(float64((selfCPU()-cpu0).Microseconds())/float64(b.N), "client-cpu-us/op")
+}
+
+// selfCPU is this process's user + system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
