@@ -151,6 +151,15 @@ func cmdReportS3(ctx context.Context, e *env, args []string) error {
 		}
 		return *opts, nil
 	}
+	sum, err := readUntilSignal(ctx, func() (*report.Summary, error) { return mergeReportLogs(ctx, a.logs, s3opts) })
+	if err != nil {
+		return err
+	}
+	return printReport(e, sum, a.asJSON)
+}
+
+// mergeReportLogs reads and merges the logs the report arguments name.
+func mergeReportLogs(ctx context.Context, args []string, s3opts func() (sources.S3Options, error)) (*report.Summary, error) {
 	var logs []io.Reader
 	defer func() {
 		for _, r := range logs {
@@ -159,21 +168,21 @@ func cmdReportS3(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}()
-	for _, arg := range a.logs {
+	for _, arg := range args {
 		found, err := reportLogs(ctx, arg, s3opts)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		logs = append(logs, found...)
 	}
 	sum, err := report.Merge(logs...)
 	if err != nil {
 		if ctx.Err() != nil {
-			return interrupted(ctx, err)
+			return nil, interrupted(ctx, err)
 		}
-		return &exitError{Code: exitUsage, Err: err}
+		return nil, &exitError{Code: exitUsage, Err: err}
 	}
-	return printReport(e, sum, a.asJSON)
+	return sum, nil
 }
 
 // reportLogs opens the logs one report argument names: a local log or

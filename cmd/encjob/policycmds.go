@@ -409,6 +409,38 @@ func cmdReportMerge(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sum, err := readUntilSignal(ctx, func() (*report.Summary, error) { return mergeReportFiles(files) })
+	if err != nil {
+		return err
+	}
+	return printReport(e, sum, asJSON)
+}
+
+// readUntilSignal runs read apart and returns its result, or an
+// interruption as soon as ctx ends (a signal), even while read blocks
+// where no context reaches: a named pipe without a writer blocks in
+// open(2) (encjob report <(...), a fifo). The blocked goroutine is left
+// to the exiting process.
+func readUntilSignal(ctx context.Context, read func() (*report.Summary, error)) (*report.Summary, error) {
+	type merged struct {
+		sum *report.Summary
+		err error
+	}
+	done := make(chan merged, 1)
+	go func() {
+		sum, err := read()
+		done <- merged{sum, err}
+	}()
+	select {
+	case m := <-done:
+		return m.sum, m.err
+	case <-ctx.Done():
+		return nil, interrupted(ctx, ctx.Err())
+	}
+}
+
+// mergeReportFiles opens and merges local metadata logs.
+func mergeReportFiles(files []string) (*report.Summary, error) {
 	var readers []*os.File
 	defer func() {
 		for _, f := range readers {
@@ -418,15 +450,15 @@ func cmdReportMerge(ctx context.Context, e *env, args []string) error {
 	for _, p := range files {
 		f, err := os.Open(p)
 		if err != nil {
-			return &exitError{Code: exitUsage, Err: err}
+			return nil, &exitError{Code: exitUsage, Err: err}
 		}
 		readers = append(readers, f)
 	}
 	sum, err := mergeReports(readers)
 	if err != nil {
-		return &exitError{Code: exitUsage, Err: err}
+		return nil, &exitError{Code: exitUsage, Err: err}
 	}
-	return printReport(e, sum, asJSON)
+	return sum, nil
 }
 
 // parseReportArgs parses encjob report [--json] LOG|DIR...: the metadata

@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -121,5 +123,38 @@ func mustKind(t *testing.T, p string, want os.FileMode) {
 	fi, err := os.Lstat(p)
 	if err != nil || fi.Mode().Type() != want {
 		t.Fatalf("%s: %v (%v), want type %v kept", p, fi.Mode(), err, want)
+	}
+}
+
+// TestReportEndsOnSignalWhileBlocked: encjob report reading a named pipe
+// that has no writer blocks in open(2), where no context reaches; a
+// SIGTERM must still end it (exit 130), not leave it hanging until a
+// second signal.
+func TestReportEndsOnSignalWhileBlocked(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "log.fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	arg := fifo
+	cmd := exec.Command(binPath, "report", arg)
+	var stderr bytes.Buffer
+	cmd.Env, cmd.Stderr = cleanEnv(), &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // into the blocking open (not a timing assertion)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("report %s still running 20 s after SIGTERM: %s", arg, stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("report %s: exit %d after SIGTERM, want 130: %s", arg, code, stderr.String())
 	}
 }
