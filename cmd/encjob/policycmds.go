@@ -441,10 +441,10 @@ func readUntilSignal(ctx context.Context, read func() (*report.Summary, error)) 
 
 // mergeReportFiles opens and merges local metadata logs.
 func mergeReportFiles(files []string) (*report.Summary, error) {
-	var readers []*os.File
+	var readers []io.Reader
 	defer func() {
-		for _, f := range readers {
-			f.Close()
+		for _, r := range readers {
+			r.(*os.File).Close()
 		}
 	}()
 	for _, p := range files {
@@ -454,7 +454,7 @@ func mergeReportFiles(files []string) (*report.Summary, error) {
 		}
 		readers = append(readers, f)
 	}
-	sum, err := mergeReports(readers)
+	sum, err := report.Merge(readers...)
 	if err != nil {
 		return nil, &exitError{Code: exitUsage, Err: err}
 	}
@@ -499,14 +499,6 @@ func printReport(e *env, sum *report.Summary, asJSON bool) error {
 		return &exitError{Code: exitFailed, Err: fmt.Errorf("%d failures, %d duplicates", sum.Failed(), len(sum.Duplicates))}
 	}
 	return nil
-}
-
-func mergeReports(files []*os.File) (*report.Summary, error) {
-	rs := make([]io.Reader, len(files))
-	for i, f := range files {
-		rs[i] = f
-	}
-	return report.Merge(rs...)
 }
 
 // cmdRender: encjob render k8s -f JOB --shards N --image IMAGE [flags]
