@@ -76,7 +76,7 @@ func (s *LocalSource) OpenPinned(ctx context.Context, key string, want Fingerpri
 	if err != nil {
 		return nil, err
 	}
-	p := &pinnedFile{localFile: f, key: key, want: want}
+	p := &pinnedFile{localFile: f, key: key, want: want, left: f.opened.size}
 	// The fstat the open made is the check "before it was read".
 	if !f.opened.hasPrint(want) {
 		f.Close()
@@ -90,30 +90,55 @@ type pinnedFile struct {
 	*localFile
 	key  string
 	want Fingerprint
+	left int64 // planned bytes not read yet
+}
+
+// Read reads the planned bytes, then reports io.EOF without asking the
+// kernel: a file that grew meanwhile is caught by Recheck (the size is in
+// the fingerprint), which every reader of a pinned file calls once it has
+// read. A small file took two reads, the second to learn of its end.
+func (p *pinnedFile) Read(b []byte) (int, error) {
+	if p.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > p.left {
+		b = b[:p.left]
+	}
+	n, err := p.localFile.Read(b)
+	p.left -= int64(n)
+	return n, err
 }
 
 // Recheck compares raw stats with the planned fingerprint (no string is
-// formatted unless they differ: this runs once per item).
+// formatted unless they differ: this runs once per item). The file at the
+// path is stat'ed first: when it has the planned fingerprint it is the
+// inode open here (OpenPinned checked the open file's device and inode),
+// so its stat is the open file's too, and no fstat is needed; only a
+// mismatch looks at the open file, to say what changed.
 func (p *pinnedFile) Recheck() error {
-	st, err := p.localFile.fstat()
-	if err != nil {
-		return err
+	var ust unix.Stat_t
+	var err error
+	for {
+		err = unix.Stat(p.Name(), &ust)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err == nil {
+		if pst := statOf(&ust); pst.hasPrint(p.want) {
+			return nil
+		}
+	}
+	st, ferr := p.localFile.fstat()
+	if ferr != nil {
+		return ferr
 	}
 	if st.hasPrint(p.want) {
-		// The open file is unchanged; is it still the file at the path
-		// (not renamed away, replaced or removed meanwhile)?
-		var ust unix.Stat_t
-		for {
-			err = unix.Stat(p.Name(), &ust)
-			if !errors.Is(err, unix.EINTR) {
-				break
-			}
-		}
+		// The open file is unchanged, but it is no longer the file at the
+		// path (renamed away, replaced or removed meanwhile).
 		switch {
 		case err == nil:
-			if st = statOf(&ust); st.hasPrint(p.want) {
-				return nil
-			}
+			st = statOf(&ust)
 		case errors.Is(err, unix.ENOENT):
 			return &SourceChangedError{Key: p.key, Want: p.want, When: "while it was read"}
 		default:

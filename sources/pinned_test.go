@@ -128,6 +128,30 @@ func TestLocalPinnedOpen(t *testing.T) {
 			}
 		})
 	}
+	// A pinned read stops at the planned size without a read to find the
+	// end (pinnedFile.Read): bytes appended meanwhile are not read, and
+	// Recheck refuses the version.
+	t.Run("grown before the read", func(t *testing.T) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "f")
+		write(t, p, "the planned content")
+		s := newLocal(t, dir, sources.SourceOptions{})
+		it, _ := s.Stat(ctx, "f")
+		r, err := s.OpenPinned(ctx, "f", it.Print)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		f.WriteString(" and more")
+		f.Close()
+		if b, _ := io.ReadAll(r); string(b) != "the planned content" {
+			t.Fatalf("read %q, want the planned bytes only", b)
+		}
+		if err := r.Recheck(); !errors.Is(err, sources.ErrSourceChanged) || !strings.Contains(err.Error(), "while it was read") {
+			t.Fatalf("Recheck after an append: %v, want source changed", err)
+		}
+	})
 	t.Run("unchanged", func(t *testing.T) {
 		dir := t.TempDir()
 		write(t, filepath.Join(dir, "f"), "the planned content")
