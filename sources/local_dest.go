@@ -251,12 +251,32 @@ type localWriter struct {
 	// was asked to write back already (see Write and backgroundWriteback).
 	written, started int64
 	wb               *backgroundWriteback
+	dio              *directOut // writing with O_DIRECT (directio.go), or nil
+	dioOff           bool       // no (more) switch to O_DIRECT for this output
 }
 
 func (w *localWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, fmt.Errorf("write %s: writer already committed or aborted", w.final)
 	}
+	if w.dio == nil && !w.dioOff && w.written >= directFrom {
+		// O_DIRECT writes start at an aligned offset (see directio.go).
+		if r := int(w.written % directAlign); r != 0 && len(p) > directAlign-r {
+			n, err := w.writeBuffered(p[:directAlign-r])
+			if err != nil {
+				return n, err
+			}
+			m, err := w.Write(p[n:])
+			return n + m, err
+		}
+	}
+	if w.maybeDirect() {
+		return w.writeDirect(p)
+	}
+	return w.writeBuffered(p)
+}
+
+func (w *localWriter) writeBuffered(p []byte) (int, error) {
 	n, err := w.d.st.ops.write(w.fd, p)
 	if err != nil {
 		err = fmt.Errorf("write %s: %w", w.final, err)
@@ -278,6 +298,7 @@ func (w *localWriter) Write(p []byte) (int, error) {
 // release removes the temporary name (if any) and closes every descriptor.
 func (w *localWriter) release() {
 	ops := w.d.st.ops
+	w.dropDirect()
 	if w.wb != nil {
 		w.wb.stop() // before the descriptor is closed (and its number reused); aborting, its error is moot
 		w.wb = nil
@@ -347,6 +368,7 @@ func (w *localWriter) stage(ctx context.Context) error {
 	if w.done {
 		return fmt.Errorf("commit %s: writer already committed or aborted", w.final)
 	}
+	w.endDirect() // its error is w.err
 	if w.err != nil {
 		w.Abort()
 		return w.err

@@ -69,6 +69,9 @@ func (w *localWriter) CopyRange(ctx context.Context, src Source, key string, pin
 	if !ok || w.done {
 		return fail(errors.New("not a local source, or the writer is done"))
 	}
+	if err := w.endDirect(); err != nil {
+		return 0, err // the writer's error already
+	}
 	pr, err := ls.OpenPinned(ctx, key, pin)
 	if err != nil {
 		return fail(err)
