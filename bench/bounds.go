@@ -89,7 +89,7 @@ func cmdCopy(args []string) error {
 	secs := time.Since(t).Seconds()
 	note := fmt.Sprintf("plain copy of the same files, %d goroutines, read + write 1 MiB at a time, ", *conc)
 	if single && *overlap {
-		note = "plain copy of the same file, read and write on two goroutines 1 MiB at a time, writeback every 8 MiB, fdatasync every 32 MiB, fsync"
+		note = "copy of the same file, read and write on two goroutines 1 MiB at a time, written through encjob's local writer (writeback, O_DIRECT past 8 MiB, commit)"
 	} else if single {
 		note += "fsync"
 	} else {

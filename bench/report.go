@@ -148,6 +148,20 @@ type rowBound struct {
 	what                              string
 }
 
+// primFor is the primitives' row of a row: for one large signed file,
+// SHA-384 is measured right before the row and again after it, and the
+// faster of the two is the bound (this VM's speed drifts by up to a fifth
+// within seconds: one measurement after the row alone made the bound of
+// the decrypt row 515 MB/s beside 401 for the encrypt row's, minutes
+// apart, on the same machine).
+func (r *report) primFor(base string) (Row, bool) {
+	p, ok := r.get("prim/" + base)
+	if b, bok := r.get("prim-before/" + base); bok && (!ok || b.mbPerSec() > p.mbPerSec()) {
+		return b, true
+	}
+	return p, ok
+}
+
 func (r *report) boundFor(set, suite, base string, perItem float64) rowBound {
 	var b rowBound
 	if m, ok := r.get("mem/" + base); ok {
@@ -156,7 +170,7 @@ func (r *report) boundFor(set, suite, base string, perItem float64) rowBound {
 	if c, ok := r.get("copy/" + base); ok {
 		b.copy = rate(set, c)
 	}
-	if p, ok := r.get("prim/" + base); ok {
+	if p, ok := r.primFor(base); ok {
 		if p.Bytes > 0 {
 			b.prim = p.mbPerSec()
 		} else if set == "small" {
@@ -166,7 +180,7 @@ func (r *report) boundFor(set, suite, base string, perItem float64) rowBound {
 		}
 	}
 	if set == "large" && suite == "0578" {
-		b.crypto, b.bound, b.what = b.prim, b.prim, "SHA-384 × 1 core"
+		b.crypto, b.bound, b.what = b.prim, b.prim, "SHA-384 × 1 core, the faster of before and after"
 		return b
 	}
 	b.crypto, b.what = b.engine, "engine"
@@ -263,7 +277,7 @@ func (r *report) ioLimit() {
 	var parts []string
 	for _, op := range []string{"enc", "dec"} {
 		base := "large/0578/" + op + "/c1"
-		p, ok := r.get("prim/" + base)
+		p, ok := r.primFor(base)
 		if !ok {
 			continue
 		}
@@ -281,7 +295,7 @@ func (r *report) ioLimit() {
 		parts = append(parts, s)
 	}
 	if len(parts) > 0 {
-		r.p("\nOne large 0x0578 file, the I/O limit: the plain copy of the same file with reads and writes overlapped (two goroutines, writeback as it goes and a data sync every 32 MiB, fsync, as the executor writes) is the most its I/O allows; the row with its output on tmpfs is what it reaches without the disk. SHA-384 is measured as the engine feeds it, in 1 MiB batches, alternating 16 MiB slices with 4 KiB writes so that both see the same machine. %s.\n", strings.Join(parts, "; "))
+		r.p("\nOne large 0x0578 file, the I/O limit: the copy of the same file with reads and writes overlapped (two goroutines), written through encjob's own local writer as the executor writes (writeback as it goes, O_DIRECT past the first 8 MiB, the commit's sync and link), is the most its I/O allows; the row with its output on tmpfs is what it reaches without the disk. SHA-384 is measured as the engine feeds it, in 1 MiB batches, alternating 16 MiB slices with 4 KiB writes so that both see the same machine. %s.\n", strings.Join(parts, "; "))
 	}
 }
 
