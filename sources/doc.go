@@ -46,6 +46,13 @@
 // durable under its final name. After a crash a final name holds either
 // the complete old or the complete new content.
 //
+// A large output is asked to be written back as it is written, and made
+// durable every 32 MiB on a goroutine of its own (writeback.go), and past
+// its first 8 MiB it is written with O_DIRECT from an aligned buffer
+// (directio.go): a bulk job's outputs stay out of the page cache, and the
+// cores are not spent copying them into it and writing it back. The
+// commit's sync is what makes either durable.
+//
 // In-place replacement is a compare-and-swap: renameat2(RENAME_EXCHANGE)
 // swaps the new file with the final name, and what was swapped out must
 // be the listed file unchanged (same inode, size, mtime); otherwise an
