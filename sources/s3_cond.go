@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -26,8 +27,11 @@ var ErrNoConditionalWrites = errors.New("the S3 server does not honour condition
 // server did with the conditional header, and where.
 type ConditionalWritesError struct {
 	Dest string // s3://bucket/prefix of the destination
-	// Ignored: the server stored a write whose If-Match could not hold
-	// (it ignores the header); else it rejected the header (Cause).
+	// Check is the probe request the server failed, such as "If-None-Match: *
+	// on a PutObject over an existing object".
+	Check string
+	// Ignored: the server made a write whose condition could not hold (it
+	// ignores the header); else it rejected the header (Cause).
 	Ignored bool
 	Cause   error
 	// Left names a probe object that could not be removed again, if any.
@@ -35,9 +39,9 @@ type ConditionalWritesError struct {
 }
 
 func (e *ConditionalWritesError) Error() string {
-	what := "ignored If-Match on a probe write to a key that does not exist (it stored the write)"
+	what := "ignored " + e.Check + " (it made the write)"
 	if !e.Ignored {
-		what = fmt.Sprintf("rejected a conditional write header (%v)", e.Cause)
+		what = fmt.Sprintf("rejected %s (%v)", e.Check, e.Cause)
 	}
 	s := fmt.Sprintf("%s: %s: the server %s, so it cannot refuse an overwrite atomically and encjob writes nothing there; "+
 		"for a server without conditional writes set s3.noConditionalWrites: true (--s3-no-conditional-writes) to check with HEAD right before each write",
@@ -54,52 +58,160 @@ func (e *ConditionalWritesError) Is(target error) bool { return target == ErrNoC
 // Retryable: no; the server's behaviour does not change between attempts.
 func (e *ConditionalWritesError) Retryable() bool { return false }
 
-// condProbe remembers, per destination, whether the server was shown to
-// honour conditional writes. The first conditional write of a destination
-// asks first: a PutObject of an empty body with If-Match on a key that
-// does not exist, which a server that honours the header refuses (412, or
-// AWS S3's 404 NoSuchKey) without storing anything. A server that stores
-// it ignores the header (the probe object is removed again); one that
-// answers 400/501 rejects it. Either way every write of the destination
-// fails with *ConditionalWritesError: overwriting silently is never the
-// fallback. One request per destination and run.
+// condProbe remembers, per destination and kind of write (a PutObject,
+// a CompleteMultipartUpload), whether the server was shown to honour both
+// conditions encjob writes with: If-None-Match: * (never overwrite) and
+// If-Match (in place). The first conditional write of each kind asks
+// first, with probe writes whose condition cannot hold, which a server
+// that honours it refuses (412, 409 ConditionalRequestConflict, or AWS
+// S3's 404 NoSuchKey for If-Match on a missing key) without writing:
+//
+//   - PutObject: If-Match on a key that does not exist; then, the key
+//     created, If-None-Match: * over it;
+//   - CompleteMultipartUpload (after the PutObject probe passed), on a key
+//     that exists: If-None-Match: *, then If-Match with an ETag it does
+//     not have.
+//
+// Some S3-compatible stores honour one header and not the other, or honour
+// them on PutObject only, so every one is tried. A server that makes such
+// a write ignores the header; one that answers 400/501 rejects it. Either
+// way every write of that kind fails with *ConditionalWritesError:
+// overwriting silently is never the fallback. The probe keys
+// (".encjob-conditional-probe-<random>" under the destination's prefix)
+// are removed again. A few requests per destination and run.
 type condProbe struct {
 	mu  sync.Mutex
 	ok  bool
 	err error // a determined failure; transient errors are not kept
 }
 
-func (d *S3Destination) probeConditional(ctx context.Context) error {
-	p := &d.cond
+// probeConditional probes (once) the kind of write the caller makes.
+func (d *S3Destination) probeConditional(ctx context.Context, multipart bool) error {
+	if err := d.cond.once(func() error { return d.probePut(ctx) }); err != nil || !multipart {
+		return err
+	}
+	return d.condMPU.once(func() error { return d.probeComplete(ctx) })
+}
+
+// once runs probe unless an earlier run determined the outcome.
+func (p *condProbe) once(probe func() error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ok || p.err != nil {
 		return p.err
 	}
+	err := probe()
+	var ce *ConditionalWritesError
+	switch {
+	case err == nil:
+		p.ok = true
+	case errors.As(err, &ce):
+		p.err = err
+	}
+	return err
+}
+
+func (d *S3Destination) probeKey() string {
 	var r [8]byte
 	rand.Read(r[:])
-	key := JoinKey(d.loc.Key, ".encjob-conditional-probe-"+hex.EncodeToString(r[:]))
-	_, err := d.opt.Client.PutObject(ctx, &awss3.PutObjectInput{
-		Bucket: &d.loc.Bucket, Key: &key, Body: http.NoBody, ContentLength: aws.Int64(0),
-		IfMatch: aws.String(`"encjob-probe-matches-nothing"`),
-	})
+	return JoinKey(d.loc.Key, ".encjob-conditional-probe-"+hex.EncodeToString(r[:]))
+}
+
+// refused classifies a probe write that must be refused: nil when it was,
+// else a *ConditionalWritesError (the server wrote, or rejected the
+// header), or the request's own error (transient: nothing is concluded).
+func (d *S3Destination) refused(check string, err error, noSuchKeyToo bool) error {
 	dest := "s3://" + d.loc.Bucket + "/" + d.loc.Key
 	switch {
-	case isPreconditionFailed(err) || isNoSuchKey(err):
-		p.ok = true
+	case isPreconditionFailed(err) || noSuchKeyToo && isNoSuchKey(err):
 		return nil
 	case err == nil:
-		ce := &ConditionalWritesError{Dest: dest, Ignored: true}
-		if _, derr := d.opt.Client.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &d.loc.Bucket, Key: &key}); derr != nil {
-			ce.Left = d.uri(key)
-		}
-		p.err = ce
+		return &ConditionalWritesError{Dest: dest, Check: check, Ignored: true}
 	case isConditionRejected(err):
-		p.err = &ConditionalWritesError{Dest: dest, Cause: err}
-	default:
-		return fmt.Errorf("%s: probe for conditional writes: %w", dest, err)
+		return &ConditionalWritesError{Dest: dest, Check: check, Cause: err}
 	}
-	return p.err
+	return fmt.Errorf("%s: probe for conditional writes (%s): %w", dest, check, err)
+}
+
+// removeProbe deletes a probe object (and says so in err when it cannot).
+func (d *S3Destination) removeProbe(ctx context.Context, key string, err error) error {
+	_, derr := d.opt.Client.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &d.loc.Bucket, Key: &key})
+	var ce *ConditionalWritesError
+	if derr != nil && errors.As(err, &ce) {
+		ce.Left = d.uri(key)
+	}
+	return err
+}
+
+func (d *S3Destination) putProbe(ctx context.Context, key string, im, inm *string) error {
+	_, err := d.opt.Client.PutObject(ctx, &awss3.PutObjectInput{
+		Bucket: &d.loc.Bucket, Key: &key, Body: http.NoBody, ContentLength: aws.Int64(0),
+		IfMatch: im, IfNoneMatch: inm,
+	})
+	return err
+}
+
+var probeETag = aws.String(`"encjob-probe-matches-nothing"`)
+
+func (d *S3Destination) probePut(ctx context.Context) error {
+	key := d.probeKey()
+	err := d.refused("If-Match on a PutObject to a key that does not exist",
+		d.putProbe(ctx, key, probeETag, nil), true)
+	if err != nil {
+		var ce *ConditionalWritesError
+		if errors.As(err, &ce) && ce.Ignored {
+			return d.removeProbe(ctx, key, err)
+		}
+		return err
+	}
+	if err := d.putProbe(ctx, key, nil, nil); err != nil {
+		return d.removeProbe(ctx, key, fmt.Errorf("s3://%s/%s: probe for conditional writes: %w", d.loc.Bucket, d.loc.Key, err))
+	}
+	err = d.refused("If-None-Match: * on a PutObject over an existing object",
+		d.putProbe(ctx, key, nil, aws.String("*")), false)
+	return d.removeProbe(ctx, key, err)
+}
+
+func (d *S3Destination) probeComplete(ctx context.Context) error {
+	key := d.probeKey()
+	if err := d.putProbe(ctx, key, nil, nil); err != nil {
+		return d.removeProbe(ctx, key, fmt.Errorf("s3://%s/%s: probe for conditional writes: %w", d.loc.Bucket, d.loc.Key, err))
+	}
+	for _, c := range []struct {
+		check   string
+		im, inm *string
+	}{
+		{"If-None-Match: * on a CompleteMultipartUpload over an existing object", nil, aws.String("*")},
+		{"If-Match on a CompleteMultipartUpload with an ETag the object does not have", probeETag, nil},
+	} {
+		err := d.completeProbe(ctx, key, c.im, c.inm)
+		if err = d.refused(c.check, err, false); err != nil {
+			return d.removeProbe(ctx, key, err)
+		}
+	}
+	return d.removeProbe(ctx, key, nil)
+}
+
+// completeProbe uploads one part of one byte to key and completes the
+// upload with the conditions; the upload is aborted unless it completed.
+func (d *S3Destination) completeProbe(ctx context.Context, key string, im, inm *string) error {
+	c := d.opt.Client
+	mpu, err := c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: &d.loc.Bucket, Key: &key})
+	if err != nil {
+		return err
+	}
+	part, err := c.UploadPart(ctx, &awss3.UploadPartInput{Bucket: &d.loc.Bucket, Key: &key, UploadId: mpu.UploadId,
+		PartNumber: aws.Int32(1), Body: strings.NewReader("x"), ContentLength: aws.Int64(1)})
+	if err == nil {
+		_, err = c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: &d.loc.Bucket, Key: &key, UploadId: mpu.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}},
+			IfMatch:         im, IfNoneMatch: inm})
+		if err == nil {
+			return nil
+		}
+	}
+	c.AbortMultipartUpload(context.WithoutCancel(ctx), &awss3.AbortMultipartUploadInput{Bucket: &d.loc.Bucket, Key: &key, UploadId: mpu.UploadId})
+	return err
 }
 
 // isConditionRejected: the server answered a request carrying a
@@ -153,12 +265,12 @@ func (w *s3Writer) headCheck(ctx context.Context) error {
 // guard runs before the write that commits an output: the HEAD check
 // when the server has no conditional writes, else, when the write
 // carries a condition, the destination's probe (once).
-func (w *s3Writer) guard(ctx context.Context) error {
+func (w *s3Writer) guard(ctx context.Context, multipart bool) error {
 	if w.d.opt.NoConditionalWrites {
 		return w.headCheck(ctx)
 	}
 	if im, inm := w.conditions(); im == nil && inm == nil {
 		return nil
 	}
-	return w.d.probeConditional(ctx)
+	return w.d.probeConditional(ctx, multipart)
 }

@@ -37,10 +37,10 @@ import (
 // S3Options.NoConditionalWrites is for such servers: no conditional
 // headers, a HeadObject check right before each committing write.
 type S3Destination struct {
-	loc  Location
-	opt  S3Options
-	bufs *bufPool // single-PutObject buffers, shared by the writers
-	cond condProbe
+	loc           Location
+	opt           S3Options
+	bufs          *bufPool  // single-PutObject buffers, shared by the writers
+	cond, condMPU condProbe // see condProbe
 }
 
 // NewS3Destination returns the destination for a Kind S3 location; keys
@@ -357,7 +357,7 @@ func (w *s3Writer) mapErr(op string, err error) error {
 }
 
 func (w *s3Writer) put(ctx context.Context) error {
-	if err := w.guard(ctx); err != nil {
+	if err := w.guard(ctx, false); err != nil {
 		return err
 	}
 	im, inm := w.conditions()
@@ -386,7 +386,7 @@ func (w *s3Writer) complete(ctx context.Context) error {
 	if err := w.failed(); err != nil {
 		return err
 	}
-	if err := w.guard(ctx); err != nil {
+	if err := w.guard(ctx, true); err != nil {
 		return err
 	}
 	sort.Slice(w.parts, func(i, j int) bool { return *w.parts[i].PartNumber < *w.parts[j].PartNumber })

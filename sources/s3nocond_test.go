@@ -151,3 +151,82 @@ func testNoCondHead(t *testing.T, view *s3test.Server, bucket string) {
 		t.Fatalf("%d HeadObject requests, want %d: %v", n, commits+4, counter.Requests())
 	}
 }
+
+// TestS3ServerPartialConditionalWrites: a server that honours one
+// conditional header and not the other, or honours them on PutObject but
+// not on CompleteMultipartUpload, is found out by the probe before any
+// output: the writes it would not guard fail with ErrNoConditionalWrites
+// naming the check, what exists is never overwritten (a new output, an
+// in-place output over a changed object), and no probe object or upload
+// is left. Writes of a kind it does guard go on.
+func TestS3ServerPartialConditionalWrites(t *testing.T) {
+	srv := s3test.Start(t)
+	ctx := context.Background()
+	big := strings.Repeat("b", 6<<20) // a multipart upload
+	for _, c := range []struct {
+		how   string
+		check string // in the error of the writes that fail
+		small bool   // single PutObjects are guarded
+	}{
+		{s3test.IgnoreIfNoneMatch, "If-None-Match: * on a PutObject", false},
+		{s3test.IgnoreIfMatch, "If-Match on a PutObject", false},
+		{s3test.IgnoreOnComplete, "If-None-Match: * on a CompleteMultipartUpload", true},
+	} {
+		t.Run(c.how, func(t *testing.T) {
+			view := srv.WithoutConditionalWrites(t, c.how)
+			bucket := newBucket(t, srv)
+			d, err := sources.NewS3Destination(s3Loc(t, "s3://"+bucket+"/out/"), sources.S3Options{Client: view.Client})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _ := sources.NewS3Source(s3Loc(t, "s3://"+bucket+"/out/"), sources.S3Options{Client: view.Client})
+			put(t, view.Client, bucket, "out/there", []byte("theirs"))
+			put(t, view.Client, bucket, "out/inplace", []byte("v1"))
+			planned, err := s.Stat(ctx, "inplace")
+			if err != nil {
+				t.Fatal(err)
+			}
+			put(t, view.Client, bucket, "out/inplace", []byte("v2"))
+			for _, data := range []string{"s", big} {
+				guarded := c.small && len(data) < len(big)
+				for _, w := range []struct {
+					key string
+					o   sources.CreateOptions
+					// what a guarded write gets
+					conflict string
+				}{
+					{"there", sources.CreateOptions{Overwrite: sources.OverwriteNever}, sources.ConflictExists},
+					{"inplace", sources.CreateOptions{IfMatch: planned.Print}, sources.ConflictChanged},
+					{fmt.Sprint("new-", len(data)), sources.CreateOptions{Overwrite: sources.OverwriteNever}, ""},
+				} {
+					err := commitFile(t, d, w.key, data, w.o)
+					switch {
+					case !guarded:
+						var ce *sources.ConditionalWritesError
+						if !errors.Is(err, sources.ErrNoConditionalWrites) || !errors.As(err, &ce) || !strings.Contains(err.Error(), c.check) {
+							t.Fatalf("%d bytes to %s: %v, want ErrNoConditionalWrites naming %q", len(data), w.key, err, c.check)
+						}
+					case w.conflict != "":
+						wantConflictErr(t, err, w.conflict)
+					case err != nil:
+						t.Fatalf("%d bytes to new key %s on a server that guards it: %v", len(data), w.key, err)
+					}
+				}
+			}
+			if b, _ := get(t, view.Client, bucket, "out/there"); string(b) != "theirs" {
+				t.Fatalf("the existing object became %d bytes", len(b))
+			}
+			if b, _ := get(t, view.Client, bucket, "out/inplace"); string(b) != "v2" {
+				t.Fatalf("the changed object became %d bytes", len(b))
+			}
+			for _, k := range keys(t, view.Client, bucket) {
+				if strings.Contains(k, "conditional-probe") {
+					t.Fatalf("probe left: %s", k)
+				}
+			}
+			if got := uploads(t, view.Client, bucket); len(got) != 0 {
+				t.Fatalf("multipart uploads left: %q", got)
+			}
+		})
+	}
+}

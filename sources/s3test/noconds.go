@@ -24,6 +24,12 @@ const (
 	// RejectConditions: a write carrying one is answered 501
 	// NotImplemented.
 	RejectConditions = "reject"
+	// Servers that honour part of it: only If-None-Match is dropped, only
+	// If-Match is, or both are on CompleteMultipartUpload only (a
+	// PutObject keeps them).
+	IgnoreIfNoneMatch = "ignore-if-none-match"
+	IgnoreIfMatch     = "ignore-if-match"
+	IgnoreOnComplete  = "ignore-on-complete"
 )
 
 // WithoutConditionalWrites returns a view of s through a loopback proxy
@@ -36,8 +42,10 @@ const (
 // Client go through the proxy.
 func (s *Server) WithoutConditionalWrites(t testing.TB, how string) *Server {
 	t.Helper()
-	if how != IgnoreConditions && how != RejectConditions {
-		t.Fatalf("s3test: WithoutConditionalWrites(%q): want %q or %q", how, IgnoreConditions, RejectConditions)
+	switch how {
+	case IgnoreConditions, RejectConditions, IgnoreIfNoneMatch, IgnoreIfMatch, IgnoreOnComplete:
+	default:
+		t.Fatalf("s3test: WithoutConditionalWrites(%q): not a mode", how)
 	}
 	p := httptest.NewServer(&condProxy{s: s, how: how, tr: PoolTransport()})
 	t.Cleanup(p.Close)
@@ -76,9 +84,10 @@ func (p *condProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.Header = r.Header.Clone()
 	out.Host = r.Host // what the client signed
 	out.ContentLength = r.ContentLength
-	if conditional && write {
-		out.Header.Del("If-Match")
-		out.Header.Del("If-None-Match")
+	if drop := p.dropped(r); conditional && write && len(drop) > 0 {
+		for _, h := range drop {
+			out.Header.Del(h)
+		}
 		if err := p.sign(r.Context(), out); err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -95,6 +104,23 @@ func (p *condProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, resp.Body)
+}
+
+// dropped is the conditional headers the proxy's mode removes from the
+// write r.
+func (p *condProxy) dropped(r *http.Request) []string {
+	complete := r.Method == http.MethodPost && r.URL.Query().Has("uploadId")
+	switch p.how {
+	case IgnoreIfNoneMatch:
+		return []string{"If-None-Match"}
+	case IgnoreIfMatch:
+		return []string{"If-Match"}
+	case IgnoreOnComplete:
+		if !complete {
+			return nil
+		}
+	}
+	return []string{"If-Match", "If-None-Match"}
 }
 
 // sign replaces the client's signature with one over the request as it
