@@ -82,10 +82,12 @@ func TestS3RequestsPerObject(t *testing.T) {
 	if !sum.OK() || sum.Done[planner.Encrypt] != n {
 		t.Fatalf("first run: %v done, failed %v", sum.Done, sum.Failed)
 	}
-	// Two listings: the source and the destination prefix; one PutObject
-	// more than objects: the destination's probe that the server honours
-	// conditional writes (refused, nothing stored), once per run.
-	want := map[string]int64{"ListObjectsV2": 2, "GetObject": n, "PutObject": n + 1}
+	// Two listings: the source and the destination prefix; three
+	// PutObjects more than objects and one DeleteObject: the destination's
+	// probe that the server honours conditional writes, once per run
+	// (If-Match on a missing key, refused; the key created; If-None-Match
+	// over it, refused; the key removed).
+	want := map[string]int64{"ListObjectsV2": 2, "GetObject": n, "PutObject": n + 3, "DeleteObject": 1}
 	if !maps.Equal(got, want) {
 		t.Fatalf("first run: requests %v, want %v", got, want)
 	}
