@@ -64,6 +64,18 @@ type Row struct {
 func (r Row) filesPerSec() float64 { return float64(r.Items) / r.Seconds }
 func (r Row) mbPerSec() float64    { return float64(r.Bytes) / r.Seconds / 1e6 }
 
+// speed orders two measurements of one row: bytes per second, or items
+// per second for a row without bytes; 0 for an empty row.
+func (r Row) speed() float64 {
+	switch {
+	case r.Seconds <= 0:
+		return 0
+	case r.Bytes > 0:
+		return float64(r.Bytes) / r.Seconds
+	}
+	return float64(r.Items) / r.Seconds
+}
+
 func emit(r Row) {
 	if r.RSSKiB == 0 {
 		r.RSSKiB = vmhwm()

@@ -81,10 +81,15 @@ func cmdReport(args []string) error {
 		if json.Unmarshal(sc.Bytes(), &row) != nil || row.ID == "" {
 			continue
 		}
-		if _, dup := r.rows[row.ID]; !dup {
+		prev, dup := r.rows[row.ID]
+		if !dup {
 			r.order = append(r.order, row.ID)
 		}
-		r.rows[row.ID] = row
+		// A row measured in rounds (bench/run: the large signed rows and
+		// their SHA-384 bound, alternating) counts its fastest round.
+		if !dup || row.speed() >= prev.speed() {
+			r.rows[row.ID] = row
+		}
 	}
 	f.Close()
 	m, _ := os.ReadFile(*machine)
@@ -149,11 +154,11 @@ type rowBound struct {
 }
 
 // primFor is the primitives' row of a row: for one large signed file,
-// SHA-384 is measured right before the row and again after it, and the
-// faster of the two is the bound (this VM's speed drifts by up to a fifth
-// within seconds: one measurement after the row alone made the bound of
-// the decrypt row 515 MB/s beside 401 for the encrypt row's, minutes
-// apart, on the same machine).
+// SHA-384 is measured before each of the row's 3 rounds and once after
+// them, and the fastest is the bound, as the row counts its fastest round
+// (this VM's speed drifts by up to a fifth within seconds: one
+// measurement after the row alone made the bound of the decrypt row 515
+// MB/s beside 401 for the encrypt row's, minutes apart, on one machine).
 func (r *report) primFor(base string) (Row, bool) {
 	p, ok := r.get("prim/" + base)
 	if b, bok := r.get("prim-before/" + base); bok && (!ok || b.mbPerSec() > p.mbPerSec()) {
@@ -180,7 +185,7 @@ func (r *report) boundFor(set, suite, base string, perItem float64) rowBound {
 		}
 	}
 	if set == "large" && suite == "0578" {
-		b.crypto, b.bound, b.what = b.prim, b.prim, "SHA-384 × 1 core, the faster of before and after"
+		b.crypto, b.bound, b.what = b.prim, b.prim, "SHA-384 × 1 core, fastest of 4"
 		return b
 	}
 	b.crypto, b.what = b.engine, "engine"
@@ -224,7 +229,7 @@ func (r *report) local() {
 		"Every row is followed in the same run by what bounds it: *Engine* is the crypto engine's in-memory rate for the same messages at the same concurrency, " +
 		"*ECDSA floor* (0x0578) the primitives alone (key generation + signing, or verification, plus SHA-384 of the message, on min(conc, cores) goroutines), " +
 		"*Crypto* the higher of the two, *Copy* a plain copy of the same files at the same concurrency with the same durability. " +
-		"*Bound* = 1 / (1/Crypto + 1/Copy); for one large 0x0578 file it is SHA-384 on one core (the signature hash is serial). " +
+		"*Bound* = 1 / (1/Crypto + 1/Copy); for one large 0x0578 file it is SHA-384 on one core (the signature hash is serial); those two rows run in 3 rounds, each after a SHA-384 measurement (one more follows them), and both count their fastest. " +
 		"Peers loop over the files in one process, one file at a time; the ratio is encjob ÷ peer.\n\n")
 	r.p("| Workload | Suite | Op | Conc | encjob | Engine | ECDSA floor | Crypto | Copy | Bound | encjob ÷ bound | Target | JS ESDK | encjob ÷ JS | Go ESDK | encjob ÷ Go | Peak RSS | Load |\n")
 	r.p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
