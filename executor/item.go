@@ -72,7 +72,9 @@ func createOutput(ctx context.Context, rt *planner.Runtime, it *planner.Item) (s
 		return nil, err
 	}
 	// Mode 0 is 0666 &^ umask: plaintext never inherits a ciphertext's mode.
-	co := sources.CreateOptions{Mode: fs.FileMode(it.Mode).Perm(), ContentType: it.ContentType, Metadata: it.Metadata, Size: -1,
+	// Size: the input's, which the output's is close to (a hint: a large
+	// local output is then written past the page cache from its start).
+	co := sources.CreateOptions{Mode: fs.FileMode(it.Mode).Perm(), ContentType: it.ContentType, Metadata: it.Metadata, Size: it.Size,
 		SourcePrint: planner.SourcePrint(it)}
 	switch {
 	case it.InPlace:

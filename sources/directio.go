@@ -10,7 +10,8 @@ import (
 )
 
 // A large output is written past the page cache. From directFrom bytes
-// on, a local output's descriptor is switched to O_DIRECT and its bytes
+// on (from the first byte when CreateOptions.Size says it will have
+// that many), a local output's descriptor is switched to O_DIRECT and its bytes
 // are gathered in an aligned buffer of directBufBytes, written to the
 // disk whole; the last partial block goes through the page cache again
 // at the commit (O_DIRECT writes whole blocks only).
@@ -59,15 +60,16 @@ type directOut struct {
 	n   int
 }
 
-// maybeDirect switches w to O_DIRECT once directFrom bytes are written
-// and the file offset is aligned (written counts every byte at the
+// maybeDirect switches w to O_DIRECT once directFrom bytes are written,
+// or from the start when the size hint (CreateOptions.Size) says the
+// output will be that large, at an aligned file offset (written counts every byte at the
 // descriptor's offset: range copies end the mode for good, see
 // endDirect). It reports whether the writer is in the mode.
 func (w *localWriter) maybeDirect() bool {
 	if w.dio != nil {
 		return true
 	}
-	if w.dioOff || w.written < directFrom || w.written%directAlign != 0 {
+	if w.dioOff || w.written < directFrom && w.opt.Size < directFrom || w.written%directAlign != 0 {
 		return false
 	}
 	w.dioOff = true // one attempt per output

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -160,5 +161,38 @@ func TestDirectWriteErrorFailsCommit(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "out")); !os.IsNotExist(err) {
 		t.Fatalf("output after a failed commit: %v", err)
+	}
+}
+
+// TestDirectFromSizeHint: an output announced large (CreateOptions.Size)
+// is written with O_DIRECT from its first byte; one announced large that
+// turns out small still holds exactly its bytes.
+func TestDirectFromSizeHint(t *testing.T) {
+	root := t.TempDir()
+	supported := directSupported(t, root)
+	d := NewLocalDestination(root, LocalDestOptions{})
+	ctx := context.Background()
+	for _, size := range []int{directBufBytes + 5000, 5000, directAlign, 0} {
+		key := fmt.Sprint("hinted-", size)
+		data := make([]byte, size)
+		rand.Read(data)
+		wr, err := d.Create(ctx, key, CreateOptions{Size: 2 * directFrom})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := wr.(*localWriter)
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if size > 0 && (w.dio != nil) != supported {
+			t.Errorf("%d bytes announced as %d: in O_DIRECT mode %v, want %v", size, 2*directFrom, w.dio != nil, supported)
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(root, key))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: committed %d bytes (%v), not the ones written", size, len(got), err)
+		}
 	}
 }
