@@ -10,10 +10,10 @@ import (
 )
 
 // A large output is written past the page cache. From directFrom bytes
-// on (from the first byte when CreateOptions.Size says it will have
-// that many), a local output's descriptor is switched to O_DIRECT and its bytes
-// are gathered in an aligned buffer of directBufBytes, written to the
-// disk whole; the last partial block goes through the page cache again
+// on (from the first byte when CreateOptions.Size says it will have that
+// many), a local output's descriptor is switched to O_DIRECT and its
+// bytes are gathered in an aligned buffer of directBufBytes, written to
+// the disk whole; the last partial block goes through the page cache again
 // at the commit (O_DIRECT writes whole blocks only).
 //
 // Why: a buffered write of a large file costs a fresh page-cache page per
@@ -62,9 +62,9 @@ type directOut struct {
 
 // maybeDirect switches w to O_DIRECT once directFrom bytes are written,
 // or from the start when the size hint (CreateOptions.Size) says the
-// output will be that large, at an aligned file offset (written counts every byte at the
-// descriptor's offset: range copies end the mode for good, see
-// endDirect). It reports whether the writer is in the mode.
+// output will be that large, at an aligned file offset (written counts
+// every byte at the descriptor's offset: range copies end the mode for
+// good, see endDirect). It reports whether the writer is in the mode.
 func (w *localWriter) maybeDirect() bool {
 	if w.dio != nil {
 		return true
@@ -170,7 +170,8 @@ func (w *localWriter) writeAll(p []byte) error {
 	return err
 }
 
-// fail records err (the first one) as the writer's and returns it.
+// fail records err (the first one) as the writer's, naming the output,
+// and returns it; nil stays nil.
 func (w *localWriter) fail(err error) error {
 	if err == nil {
 		return nil

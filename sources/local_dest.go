@@ -278,12 +278,7 @@ func (w *localWriter) Write(p []byte) (int, error) {
 
 func (w *localWriter) writeBuffered(p []byte) (int, error) {
 	n, err := w.d.st.ops.write(w.fd, p)
-	if err != nil {
-		err = fmt.Errorf("write %s: %w", w.final, err)
-		if w.err == nil {
-			w.err = err
-		}
-	}
+	err = w.fail(err)
 	w.written += int64(n)
 	if w.written-w.started >= writebackChunk && w.d.opt.Sync != SyncNone {
 		if w.wb == nil {
