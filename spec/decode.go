@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,32 +65,12 @@ func (l *Loader) LoadFile(path string) ([]Document, error) {
 	return l.Parse(path, data)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlParserErrors are the messages of yaml.v3's parser (as opposed to
-// its scanner). yaml.v3 adds one to the 0-based line of scanner errors
-// only, so parser errors point one line too early (an unclosed "[" on
-// line 3 is reported on line 2).
-var yamlParserErrors = []string{
-	"did not find expected <stream-start>", "did not find expected <document start>", "found incompatible YAML document",
-	"found duplicate %YAML directive", "found duplicate %TAG directive", "found undefined tag handle",
-	"did not find expected node content", "did not find expected '-' indicator", "did not find expected key",
-	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
-}
-
-func isYAMLParserError(msg string) bool {
-	for _, p := range yamlParserErrors {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // Parse is the package-level Parse with this loader's settings.
 func (l *Loader) Parse(name string, data []byte) ([]Document, error) {
 	if len(data) > maxFileSize {
-		return nil, ErrorList{{Type: ErrorTypeInvalid, Detail: fmt.Sprintf("file larger than %d bytes", maxFileSize), Pos: Position{File: name}}}
+		// Pointed at where the file crosses the limit.
+		line, col := lineCol(data, maxFileSize)
+		return nil, ErrorList{{Type: ErrorTypeInvalid, Detail: fmt.Sprintf("file larger than %d bytes", maxFileSize), Pos: Position{File: name, Line: line, Column: col}}}
 	}
 	env := l.Env
 	if env == nil {
@@ -108,16 +87,7 @@ func (l *Loader) Parse(name string, data []byte) ([]Document, error) {
 			break
 		}
 		if err != nil {
-			e := &Error{Type: ErrorTypeSyntax, Detail: strings.TrimPrefix(err.Error(), "yaml: "), Pos: Position{File: name}}
-			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-				e.Pos.Line, _ = strconv.Atoi(m[1])
-				if isYAMLParserError(m[2]) {
-					e.Pos.Line++ // yaml.v3 gives parser errors a 0-based line
-				}
-				e.Pos.Column = 1
-				e.Detail = m[2]
-			}
-			d.errs = append(d.errs, e)
+			d.errs = append(d.errs, syntaxError(name, data, err))
 			break
 		}
 		if len(root.Content) == 0 || root.Content[0].Kind == yaml.ScalarNode && root.Content[0].Tag == "!!null" {
@@ -146,6 +116,10 @@ func (l *Loader) Parse(name string, data []byte) ([]Document, error) {
 		d.errs = append(d.errs, &Error{Type: ErrorTypeRequired, Detail: "the file holds no document: want an EncryptionJob or EncryptionPolicy (apiVersion, kind, metadata, spec)",
 			Pos: Position{File: name, Line: 1, Column: 1}})
 	}
+	if d.overBudget != nil {
+		// Decoding stopped part-way: what else was found says nothing.
+		return nil, ErrorList{d.overBudget}
+	}
 	if len(d.errs) > 0 {
 		d.errs.sortByPos()
 		return nil, d.errs
@@ -171,24 +145,42 @@ type decoder struct {
 	positions *Positions
 	badFields map[string]bool // fields with decode errors: validation skips them
 	interpErr map[string]bool
+	alias     *yaml.Node // the outermost alias being expanded: budget errors point at it
+	// overBudget is the error of a budget (nodes, bytes) run out: the
+	// only one reported, since decoding stopped where it ran out.
+	overBudget *Error
 }
 
-func (d *decoder) spend() bool {
+// budgetPos is where a budget error about node n points: at the alias
+// that led to it, if any, since that is the line to change.
+func (d *decoder) budgetPos(n *yaml.Node) Position {
+	if d.alias != nil {
+		n = d.alias
+	}
+	return d.pos(n)
+}
+
+// spend charges one node, n, against the file's budget; the error points
+// at n, the node (or alias) that went past it.
+func (d *decoder) spend(n *yaml.Node) bool {
 	d.budget--
 	if d.budget == 0 {
-		d.errs = append(d.errs, &Error{Type: ErrorTypeInvalid, Detail: fmt.Sprintf("document too large or too many aliases (more than %d nodes)", maxNodes), Pos: Position{File: d.file}})
+		d.overBudget = &Error{Type: ErrorTypeInvalid, Detail: fmt.Sprintf("document too large or too many aliases (more than %d nodes)", maxNodes), Pos: d.budgetPos(n)}
+		d.errs = append(d.errs, d.overBudget)
 	}
 	return d.budget > 0
 }
 
-// spendBytes charges n decoded scalar bytes against the file's budget.
-func (d *decoder) spendBytes(n int) bool {
+// spendBytes charges the n decoded scalar bytes of node at against the
+// file's budget; at is the alias when the scalar is reached through one.
+func (d *decoder) spendBytes(at *yaml.Node, n int) bool {
 	if d.bytes < 0 {
 		return false
 	}
 	d.bytes -= n
 	if d.bytes < 0 {
-		d.errs = append(d.errs, &Error{Type: ErrorTypeInvalid, Detail: fmt.Sprintf("document expands to more than %d bytes of values (aliases expanded)", maxExpandedBytes), Pos: Position{File: d.file}})
+		d.overBudget = &Error{Type: ErrorTypeInvalid, Detail: fmt.Sprintf("document expands to more than %d bytes of values (aliases expanded)", maxExpandedBytes), Pos: d.budgetPos(at)}
+		d.errs = append(d.errs, d.overBudget)
 		return false
 	}
 	return true
@@ -309,8 +301,13 @@ type scalarSetter interface{ setScalar(string) error }
 
 // decode strictly decodes n into v, recording positions and errors.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *Path) {
-	if !d.spend() {
+	if !d.spend(n) {
 		return
+	}
+	at := n
+	if n.Kind == yaml.AliasNode && d.alias == nil {
+		d.alias = n
+		defer func() { d.alias = nil }()
 	}
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
@@ -324,7 +321,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path *Path) {
 	if d.interpErr[path.String()] {
 		return
 	}
-	if n.Kind == yaml.ScalarNode && !d.spendBytes(len(n.Value)) {
+	if n.Kind == yaml.ScalarNode && !d.spendBytes(at, len(n.Value)) {
 		return
 	}
 	isNull := n.Kind == yaml.ScalarNode && n.Tag == "!!null"

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Position is a place in a spec file. Line and Column are 1-based; the
@@ -164,7 +165,7 @@ func (e *Error) Error() string {
 	if e.BadValue != nil && e.Type != ErrorTypeRequired && e.Type != ErrorTypeForbidden && e.Type != ErrorTypeUnknown {
 		switch v := e.BadValue.(type) {
 		case string:
-			fmt.Fprintf(&b, " %q", v)
+			b.WriteString(" " + quoteBounded(v))
 		default:
 			fmt.Fprintf(&b, " %v", v)
 		}
@@ -174,6 +175,24 @@ func (e *Error) Error() string {
 		b.WriteString(e.Detail)
 	}
 	return b.String()
+}
+
+// maxQuoted bounds the bytes of a bad value an error message quotes: a
+// value can be megabytes long (aliases, a pasted key) and the message
+// goes to a terminal and a log.
+const maxQuoted = 120
+
+// quoteBounded quotes v, cut after maxQuoted bytes (on a character
+// boundary) with its length said.
+func quoteBounded(v string) string {
+	if len(v) <= maxQuoted {
+		return strconv.Quote(v)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(v[:cut]), len(v))
 }
 
 // Required reports a missing field.

@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("a: &x [*x]"))
 	f.Add([]byte("---\n---\n"))
+	f.Add([]byte("kind: \xff\xfe\nspec: *nope\n"))
 	env := mapEnv(exampleEnv)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 64<<10 {
@@ -35,8 +36,8 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error is not a non-empty ErrorList: %T", err)
 			}
 			for _, e := range list {
-				if e.Type == 0 || e.Pos.File != "f.yaml" {
-					t.Fatalf("error without type or file: %#v", e)
+				if e.Type == 0 || e.Pos.File != "f.yaml" || e.Pos.Line < 1 || e.Pos.Column < 1 {
+					t.Fatalf("error without type or file:line:col: %#v", e)
 				}
 			}
 			return

@@ -93,7 +93,7 @@ func validEnvName(n string) bool {
 // unset variable is reported at its own column when the scalar is plain
 // and on one line, else at the scalar.
 func (d *decoder) interpolateNode(n *yaml.Node, path *Path, seen map[*yaml.Node]bool) {
-	if n == nil || seen[n] || !d.spend() {
+	if n == nil || seen[n] || !d.spend(n) {
 		return
 	}
 	seen[n] = true

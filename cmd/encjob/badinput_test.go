@@ -291,6 +291,12 @@ func badCases() []badCase {
 			return []string{"encrypt", "@a.args"}
 		}, code: 2, want: []string{"@b.args", "more than 4194304 bytes"}},
 		{name: "spec: a 1 MiB value aliased 100 times", prepare: specCase("laughs.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev, context: {big: &a "+strings.Repeat("x", 1<<20)+"}}\n  execution: {concurrency: 1}\n  metadata: {output: ./m.jsonl}\n  reencrypt: {remove: ["+strings.TrimSuffix(strings.Repeat("*a, ", 100), ", ")+"]}\n"), code: 2, want: []string{"laughs.yaml", "expands to more than"}},
+		{name: "spec: invalid UTF-8 in a value", prepare: specCase("utf8.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev, context: {k: \"\xff\xfe\"}}\n"), code: 2, want: []string{"utf8.yaml:10:", "UTF-8", "0xff"}},
+		{name: "spec: a terminal escape in a value", prepare: specCase("esc.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev, context: {k: \"\x1b]0;owned\x07\"}}\n"), code: 2, want: []string{"esc.yaml:10:", "control characters", "0x1b"}},
+		{name: "spec: an alias to an anchor that does not exist", prepare: specCase("alias.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: *nope}\n"), code: 2, want: []string{"alias.yaml:10:23:", "unknown anchor 'nope'"}},
+		{name: "spec: a syntax error on the first line", prepare: specCase("first.yaml", "apiVersion: @v1\n"), code: 2, want: []string{"first.yaml:1:", "cannot start any token"}},
+		{name: "spec: nesting deeper than 10,000", prepare: specCase("deep.yaml", badSpecHead+"  output: "+strings.Repeat("[", 10001)+"\n"), code: 2, want: []string{"deep.yaml:9:", "max depth"}},
+		{name: "spec: a file larger than 16 MiB", prepare: specCase("huge.yaml", badSpecHead+strings.Repeat("# padding\n", 17<<20/10)), code: 2, want: []string{"huge.yaml:", "larger than 16777216 bytes"}},
 		// The metadata log.
 		{name: "metadata log cannot be written (/dev/full): the output is committed and the item done", prepare: cliOnly("encrypt", "-i", "in/b/c.bin", "-o", "enc", rawKey, "--metadata-output", "/dev/full"), code: 1, want: []string{"metadata log", "records not written", "no space left on device"}, allowNew: []string{"enc/"}},
 		{name: "report of /dev/zero (an endless line)", prepare: cliOnly("report", "/dev/zero"), code: 2, want: []string{"/dev/zero", "not a metadata log"}},
@@ -476,6 +482,7 @@ type badRow struct {
 // bare EOF), nothing but the allowed outputs appears, and the inputs are
 // unchanged. docs/bad-inputs.md is this test's table (-update rewrites it).
 func TestBadInputs(t *testing.T) {
+	specErrorAt := regexp.MustCompile(`^encjob: error: [\w.-]+\.yaml:\d+:\d+: `)
 	goodDir, _ := setup(t)
 	good := makeGoodMessage(t, goodDir)
 	var rows []badRow
@@ -500,6 +507,9 @@ func TestBadInputs(t *testing.T) {
 				if !strings.Contains(line, w) {
 					t.Errorf("first stderr line lacks %q:\n%s\nfull stderr:\n%s", w, line, r.stderr)
 				}
+			}
+			if strings.HasPrefix(tc.name, "spec:") && !specErrorAt.MatchString(line) {
+				t.Errorf("a spec error without file:line:col: %s", line)
 			}
 			for _, l := range strings.Split(r.stderr, "\n") {
 				if strings.Contains(l, "goroutine ") || strings.Contains(l, "panic:") || strings.Contains(l, "runtime error") || bareEOF.MatchString(strings.TrimSpace(l)) {
