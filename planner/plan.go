@@ -2,9 +2,12 @@ package planner
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -15,8 +18,8 @@ import (
 // FormatVersion is the version of the saved plan format. A plan of another
 // version is refused. Version 2: items carry everything apply does (how
 // the output is written, the target message, the key groups); version 1
-// plans left that to the spec.
-const FormatVersion = 2
+// plans left that to the spec. Version 3: the header is sealed (Seal).
+const FormatVersion = 3
 
 // Action is what apply will do with one item.
 type Action string
@@ -119,7 +122,15 @@ type Plan struct {
 	Job           *spec.Job `json:"job"`
 	// BaseDir is where relative paths of the job were resolved.
 	BaseDir string `json:"base_dir"`
-	Items   []Item `json:"items"`
+	// Seal is a digest of the header fields that apply trusts without
+	// checking them against anything else: base_dir (where key files and
+	// relative paths resolve when the plan is applied without -f), name
+	// and spec_digest. Write sets it and Read refuses a plan whose header
+	// no longer matches it, so a hand-edited base_dir is called an edited
+	// plan before anything is opened there. It is no signature: it
+	// catches edits, not forgeries (items are checked live anyway).
+	Seal  string `json:"seal"`
+	Items []Item `json:"items"`
 
 	// builtBy is the runtime whose Build made (or whose VerifyPlan
 	// checked) this plan in this process; nil for a plan read from a
@@ -149,11 +160,22 @@ func (p *Plan) HasChanges() bool {
 	return false
 }
 
-// Write saves the plan as indented JSON.
+// Write saves the plan as indented JSON, sealed.
 func (p *Plan) Write(w io.Writer) error {
+	c := *p
+	c.Seal = p.sealOf()
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", " ")
-	return enc.Encode(p)
+	return enc.Encode(&c)
+}
+
+// sealOf is the Seal of p's header as it is now.
+func (p *Plan) sealOf() string {
+	h := sha256.New()
+	for _, f := range []string{"encjob plan header", strconv.Itoa(p.FormatVersion), p.Name, p.SpecDigest, p.BaseDir} {
+		h.Write([]byte(strconv.Itoa(len(f)) + ":" + f)) // length-prefixed: no two headers hash alike
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Read loads a saved plan and checks its format version.
@@ -184,6 +206,9 @@ func Read(r io.Reader) (*Plan, error) {
 	}
 	if p.Job == nil {
 		return nil, fmt.Errorf("planner: plan has no job")
+	}
+	if p.Seal != p.sealOf() {
+		return nil, fmt.Errorf("planner: plan: its base_dir, name or spec_digest no longer match its seal (the plan file was edited)")
 	}
 	return &p, nil
 }

@@ -169,13 +169,45 @@ func TestOverlapS3(t *testing.T) {
 func TestReadRefusesOtherVersions(t *testing.T) {
 	for _, tc := range []struct{ plan, want string }{
 		{`{"format_version": 1, "name": "x", "job": {}, "items": [{"action": "encrypt", "source": 0, "key": "a", "input": "a", "size": 1, "rule": -1, "old_field": 1}]}`,
-			"plan format version 1, this encjob reads only version 2 (run encjob plan again with this encjob)"},
-		{`{"format_version": 3}`, "plan format version 3"},
+			"plan format version 1, this encjob reads only version 3 (run encjob plan again with this encjob)"},
+		{`{"format_version": 2, "name": "x", "job": {}, "items": []}`, "plan format version 2"},
+		{`{"format_version": 4}`, "plan format version 4"},
 		{`{"name": "x"}`, "no format_version"},
 	} {
 		_, err := Read(strings.NewReader(tc.plan))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Read(%.40s...) = %v, want %q", tc.plan, err, tc.want)
+		}
+	}
+}
+
+// TestReadRefusesEditedHeader: a saved plan whose base_dir, name or
+// spec_digest was edited is refused when read, before a runtime opens
+// anything under base_dir; the plan as written reads back.
+func TestReadRefusesEditedHeader(t *testing.T) {
+	job := &spec.Job{Operation: "encrypt"}
+	p := &Plan{FormatVersion: FormatVersion, Name: "n", SpecDigest: job.Digest(), Job: job, BaseDir: "/work/a", Items: []Item{}}
+	var b bytes.Buffer
+	if err := p.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(bytes.NewReader(b.Bytes())); err != nil {
+		t.Fatalf("the plan as written: %v", err)
+	}
+	for _, tc := range []struct{ old, new string }{
+		{`"base_dir": "/work/a"`, `"base_dir": "/work/b"`},
+		{`"base_dir": "/work/a"`, `"base_dir": "/work/a/"`},
+		{`"name": "n"`, `"name": "m"`},
+		{`"spec_digest": "` + p.SpecDigest[:8], `"spec_digest": "00000000`},
+		{`"seal": "`, `"seal": "0`},
+		{`"format_version": 3`, `"format_version": 3, "seal": "", "x": 1`},
+	} {
+		edited := bytes.Replace(b.Bytes(), []byte(tc.old), []byte(tc.new), 1)
+		if bytes.Equal(edited, b.Bytes()) {
+			t.Fatalf("%q not in the plan:\n%s", tc.old, b.Bytes())
+		}
+		if _, err := Read(bytes.NewReader(edited)); err == nil {
+			t.Errorf("%s -> %s: read without error", tc.old, tc.new)
 		}
 	}
 }

@@ -129,6 +129,10 @@ func TestE2ESavedPlanEditsRefused(t *testing.T) {
 			dup := maps.Clone(item("/b/c.txt"))
 			p["items"] = append(items, dup)
 		}, "is also the output of item"},
+		{"base_dir edited", false, func(p map[string]any, _ []any, _ func(string) map[string]any) { p["base_dir"] = "@ELSEWHERE@" }, "base_dir"},
+		{"base_dir edited in place", true, func(p map[string]any, _ []any, _ func(string) map[string]any) { p["base_dir"] = "/" }, "base_dir"},
+		{"name edited", false, func(p map[string]any, _ []any, _ func(string) map[string]any) { p["name"] = "other" }, "seal"},
+		{"seal removed", false, func(p map[string]any, _ []any, _ func(string) map[string]any) { delete(p, "seal") }, "seal"},
 		{"wrong JSON type", false, set("/a.txt", "source", "zero"), "reading plan"},
 		{"items not a list", false, func(p map[string]any, _ []any, _ func(string) map[string]any) { p["items"] = map[string]any{"a": 1} }, "reading plan"},
 	} {
@@ -143,6 +147,9 @@ func TestE2ESavedPlanEditsRefused(t *testing.T) {
 			fix := strings.NewReplacer("@ELSEWHERE@", filepath.Join(dir, "elsewhere"), "IN", filepath.Join(dir, "in"), "OUT", filepath.Join(dir, "out"))
 			editPlan(t, filepath.Join(dir, "p.json"), func(p map[string]any, items []any, item func(string) map[string]any) {
 				tc.edit(p, items, item)
+				if b, ok := p["base_dir"].(string); ok {
+					p["base_dir"] = fix.Replace(b)
+				}
 				list, _ := p["items"].([]any)
 				for _, x := range list {
 					if m, ok := x.(map[string]any); ok {

@@ -168,8 +168,9 @@ func TestE2EPolicyPlanSaved(t *testing.T) {
 	}
 	edit("out_root.json", `"in_place": true`, `"in_place": false`)
 	edit("context.json", `"tenant": "acme"`, `"tenant": "evil"`)
-	edit("version.json", `"format_version": 2`, `"format_version": 1`)
-	for name, why := range map[string]string{"out_root.json": "in_place", "context.json": "policy digest", "version.json": "format version 1"} {
+	edit("version.json", `"format_version": 3`, `"format_version": 2`)
+	edit("base.json", `"base_dir": "`, `"base_dir": "/elsewhere`)
+	for name, why := range map[string]string{"out_root.json": "in_place", "context.json": "policy digest", "version.json": "format version 2", "base.json": "base_dir"} {
 		r = encjob(t, dir, nil, "apply", "--auto-approve", name)
 		wantCode(t, r, 3)
 		if !strings.Contains(r.stderr, why) {

@@ -3,10 +3,13 @@ package policy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/encjob/encjob/planner"
@@ -28,6 +31,7 @@ type savedPlan struct {
 	PolicyDigest  string         `json:"policy_digest"`
 	Policy        *spec.Policy   `json:"policy"`
 	BaseDir       string         `json:"base_dir"`
+	Seal          string         `json:"seal"` // planner.Plan's Seal, of name, policy_digest and base_dir
 	Parts         []savedPart    `json:"parts"`
 	Others        []planner.Item `json:"others"`
 }
@@ -45,6 +49,7 @@ type savedPart struct {
 func (r *Reconciliation) Write(w io.Writer) error {
 	sp := savedPlan{FormatVersion: planner.FormatVersion, Kind: PlanKind, Name: r.Name, Created: time.Now().UTC().Truncate(time.Second),
 		PolicyDigest: r.Policy.Digest(), Policy: r.Policy, BaseDir: r.BaseDir, Others: r.Others, Parts: []savedPart{}}
+	sp.Seal = sp.sealOf()
 	if sp.Others == nil {
 		sp.Others = []planner.Item{}
 	}
@@ -101,6 +106,8 @@ func ReadPlan(rd io.Reader) (*Reconciliation, error) {
 		return nil, errors.New("policy: reading plan: no policy")
 	case sp.Policy.Digest() != sp.PolicyDigest:
 		return nil, errors.New("policy: plan: its policy does not match the recorded policy digest (the plan file was edited)")
+	case sp.Seal != sp.sealOf():
+		return nil, errors.New("policy: plan: its base_dir, name or policy_digest no longer match its seal (the plan file was edited)")
 	}
 	r := &Reconciliation{Policy: sp.Policy, Name: sp.Name, BaseDir: sp.BaseDir, Others: sp.Others}
 	for i, s := range sp.Parts {
@@ -173,4 +180,14 @@ func (r *Reconciliation) Verify(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sealOf is the seal of the header as it is now (see planner.Plan.Seal):
+// base_dir is where the parts' key files and relative paths resolve.
+func (sp *savedPlan) sealOf() string {
+	h := sha256.New()
+	for _, f := range []string{"encjob policy plan header", strconv.Itoa(sp.FormatVersion), sp.Name, sp.PolicyDigest, sp.BaseDir} {
+		h.Write([]byte(strconv.Itoa(len(f)) + ":" + f))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
