@@ -46,11 +46,22 @@ func Build(ctx context.Context, rt *Runtime, o BuildOptions) (*Plan, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("listing %s: %w", src, err)
+			return nil, &SourceError{Index: i, Source: src.String(), Err: err}
 		}
 	}
 	return BuildItems(ctx, rt, all, o)
 }
+
+// SourceError: listing the job's source Index (spec.sources[Index])
+// failed, e.g. it does not exist or its glob matches nothing.
+type SourceError struct {
+	Index  int
+	Source string
+	Err    error
+}
+
+func (e *SourceError) Error() string { return fmt.Sprintf("listing %s: %v", e.Source, e.Err) }
+func (e *SourceError) Unwrap() error { return e.Err }
 
 // Listed is one item already listed from rt.Sources[Source] (by Build, by
 // a policy that decides which items a rule owns, or from a partitioned

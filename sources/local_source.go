@@ -66,6 +66,10 @@ func (s *LocalSource) match(key string) bool {
 
 // List walks the tree in byte-wise lexicographic key order.
 func (s *LocalSource) List(ctx context.Context, fn func(Item) error) error {
+	return globList(s.loc, fn, func(fn func(Item) error) error { return s.list(ctx, fn) })
+}
+
+func (s *LocalSource) list(ctx context.Context, fn func(Item) error) error {
 	root := s.loc.Path
 	fi, err := os.Stat(root)
 	if err != nil {

@@ -180,6 +180,34 @@ func TestLocalSingleFileAndGlob(t *testing.T) {
 	}
 }
 
+// A glob source that matches nothing (or only what its filters exclude)
+// is a missing source: a *NoMatchError, an fs.ErrNotExist, as -i says on
+// the command line; a directory that lists nothing is just empty.
+func TestGlobMatchingNothing(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "d/y.csv"), "y")
+	os.Mkdir(filepath.Join(root, "empty"), 0o755)
+	exclude, _ := sources.NewFilter(nil, []string{"y.csv"})
+	for _, tc := range []struct {
+		loc    string
+		filter *sources.Filter
+		want   bool // a NoMatchError
+	}{
+		{root + "/d/*.txt", nil, true},
+		{root + "/**/*.txt", nil, true},
+		{root + "/empty/*", nil, true},
+		{root + "/d/*.csv", exclude, true},
+		{root + "/d/*.csv", nil, false},
+		{root + "/empty", nil, false},
+	} {
+		err := newLocal(t, tc.loc, sources.SourceOptions{Filter: tc.filter}).List(context.Background(), func(sources.Item) error { return nil })
+		var nm *sources.NoMatchError
+		if got := errors.As(err, &nm); got != tc.want || got && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v, want a NoMatchError: %v", tc.loc, err, tc.want)
+		}
+	}
+}
+
 func keysOf(items []sources.Item) []string {
 	var out []string
 	for _, it := range items {

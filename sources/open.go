@@ -1,6 +1,9 @@
 package sources
 
-import "fmt"
+import (
+	"fmt"
+	"io/fs"
+)
 
 // NewSource opens a local or S3 location as a source. s3 is called only for
 // an S3 location and supplies its client and settings (so callers build a
@@ -32,3 +35,33 @@ func locationGlob(loc Location) (*Pattern, error) {
 	}
 	return p, nil
 }
+
+// globList is List for a location: list with fn, and for a location with
+// a glob, a listing that yields no item fails with a *NoMatchError. A
+// glob names its files, and one that names none is a missing source (the
+// command line's -i says so too), not an empty one; a source that may be
+// empty is a directory with include patterns.
+func globList(loc Location, fn func(Item) error, list func(func(Item) error) error) error {
+	if loc.Glob == "" {
+		return list(fn)
+	}
+	n := 0
+	err := list(func(it Item) error {
+		n++
+		return fn(it)
+	})
+	if err == nil && n == 0 {
+		return &NoMatchError{Location: loc.Raw}
+	}
+	return err
+}
+
+// NoMatchError: a source's glob matched no file or object (after its
+// include and exclude filters). It is an fs.ErrNotExist.
+type NoMatchError struct{ Location string }
+
+func (e *NoMatchError) Error() string {
+	return fmt.Sprintf("source %s: the glob matches nothing (after include/exclude)", e.Location)
+}
+
+func (e *NoMatchError) Unwrap() error { return fs.ErrNotExist }

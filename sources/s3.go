@@ -165,6 +165,10 @@ func (s *S3Source) prefix() string {
 // List pages through ListObjectsV2. S3 returns keys in UTF-8 binary
 // order, which is the package's key order.
 func (s *S3Source) List(ctx context.Context, fn func(Item) error) error {
+	return globList(s.loc, fn, func(fn func(Item) error) error { return s.list(ctx, fn) })
+}
+
+func (s *S3Source) list(ctx context.Context, fn func(Item) error) error {
 	one, err := s.single(ctx)
 	if err != nil {
 		return err

@@ -155,6 +155,14 @@ func testS3Pagination(t *testing.T, srv *s3test.Server) {
 		put(t, srv.Client, bucket, k, []byte("x"))
 	}
 	f, _ := sources.NewFilter([]string{"*.csv"}, []string{"skip/"})
+	// A glob that matches none of the 1,100 keys is a missing source.
+	for _, loc := range []string{"s3://" + bucket + "/p/*.txt", "s3://" + bucket + "/nope/*.csv"} {
+		s, _ := sources.NewS3Source(s3Loc(t, loc), sources.S3Options{Client: srv.Client, MaxKeys: 250})
+		var nm *sources.NoMatchError
+		if err := s.List(context.Background(), func(sources.Item) error { return nil }); !errors.As(err, &nm) {
+			t.Errorf("%s: %v, want a NoMatchError", loc, err)
+		}
+	}
 	for _, maxKeys := range []int32{0, 250} {
 		s, _ := sources.NewS3Source(s3Loc(t, "s3://"+bucket+"/p"), sources.S3Options{Client: srv.Client, MaxKeys: maxKeys, SourceOptions: sources.SourceOptions{Filter: f}})
 		items := listAll(t, s)

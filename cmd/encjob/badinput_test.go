@@ -291,6 +291,8 @@ func badCases() []badCase {
 			return []string{"encrypt", "@a.args"}
 		}, code: 2, want: []string{"@b.args", "more than 4194304 bytes"}},
 		{name: "spec: a 1 MiB value aliased 100 times", prepare: specCase("laughs.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev, context: {big: &a "+strings.Repeat("x", 1<<20)+"}}\n  execution: {concurrency: 1}\n  metadata: {output: ./m.jsonl}\n  reencrypt: {remove: ["+strings.TrimSuffix(strings.Repeat("*a, ", 100), ", ")+"]}\n"), code: 2, want: []string{"laughs.yaml", "expands to more than"}},
+		{name: "spec: a source glob that matches nothing", prepare: specCase("noglob.yaml", strings.Replace(badSpecHead, "path: ./in}", "path: ./in/*.nope}", 1)+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev}\n"), code: 2, want: []string{"in/*.nope", "matches nothing"}},
+		{name: "a glob -i that matches nothing", prepare: cliOnly("encrypt", "-i", "in/*.nope", "-o", "enc", rawKey, "-S"), code: 2, want: []string{"in/*.nope", "no such file, directory or matching path"}},
 		{name: "spec: invalid UTF-8 in a value", prepare: specCase("utf8.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev, context: {k: \"\xff\xfe\"}}\n"), code: 2, want: []string{"utf8.yaml:10:", "UTF-8", "0xff"}},
 		{name: "spec: a terminal escape in a value", prepare: specCase("esc.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: dev, context: {k: \"\x1b]0;owned\x07\"}}\n"), code: 2, want: []string{"esc.yaml:10:", "control characters", "0x1b"}},
 		{name: "spec: an alias to an anchor that does not exist", prepare: specCase("alias.yaml", badSpecHead+"  output: {path: ./enc}\n  encrypt: {keyGroup: *nope}\n"), code: 2, want: []string{"alias.yaml:10:23:", "unknown anchor 'nope'"}},

@@ -283,7 +283,7 @@ func planCommand(ctx context.Context, e *env, c *console, a *planArgs) error {
 	}
 	p, err := planner.Build(ctx, rt, planner.BuildOptions{Name: name, Owns: sh.Owns})
 	if err != nil {
-		return refusal(planningError(ctx, err))
+		return refusal(planningError(ctx, err, job))
 	}
 	if out != "" {
 		f, err := os.Create(out)

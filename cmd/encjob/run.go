@@ -347,7 +347,7 @@ func planToApply(ctx context.Context, e *env, c *console, rt *planner.Runtime, s
 		return p, nil
 	}
 	if p, err = planner.Build(ctx, rt, planner.BuildOptions{Name: s.name, Owns: s.shard.Owns, Completed: completed}); err != nil {
-		return nil, refusal(planningError(ctx, err))
+		return nil, refusal(planningError(ctx, err, rt.Job))
 	}
 	return p, nil
 }
@@ -558,11 +558,24 @@ func summaryFailed(sum *executor.Summary) []executor.Result {
 // planningError classifies a planning failure: a source that does not
 // exist or rejected credentials is a spec/setup error (exit 2, the same
 // as -i naming a missing file on the command line); others exit 1.
-func planningError(ctx context.Context, err error) error {
+func planningError(ctx context.Context, err error, job *spec.Job) error {
 	if ctx.Err() != nil {
 		return interrupted(ctx, err)
 	}
-	err = fmt.Errorf("planning: %w", err)
+	if se := (*planner.SourceError)(nil); errors.As(err, &se) && job != nil {
+		// A spec's source is named where the spec file says it.
+		field := fmt.Sprintf("spec.sources[%d].path", se.Index)
+		if pos := job.Positions.Of(field); pos.IsValid() {
+			err = fmt.Errorf("%s: %s: %w", pos, field, se.Err)
+		} else {
+			err = fmt.Errorf("planning: %w", err)
+		}
+	} else {
+		err = fmt.Errorf("planning: %w", err)
+	}
+	if nm := (*sources.NoMatchError)(nil); errors.As(err, &nm) {
+		return &exitError{Code: exitUsage, Err: err, Hint: "a glob source must match something; for a source that may be empty, make its path the directory and the pattern an include"}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return &exitError{Code: exitUsage, Err: err, Hint: "a source does not exist; relative paths in a spec are relative to the spec file's directory"}
 	}
