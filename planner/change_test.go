@@ -176,7 +176,7 @@ func TestUnchangedOnlyWithProvenance(t *testing.T) {
 	}
 	// The job now asks for another context: the output, though made from
 	// this very source version, is not what the job wants.
-	want(t, w.plan(w.job("encrypt", out("never"), ", stage: prod"), nil), planner.Conflict, "not with the key group, context")
+	want(t, w.plan(w.job("encrypt", out("never"), ", stage: prod"), nil), planner.Conflict, "not with the key group")
 	want(t, w.plan(w.job("encrypt", out("if-newer"), ", stage: prod"), nil), planner.Encrypt, "overwrite: if-newer")
 
 	// A restore puts newer content under an older mtime than the output's.

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -173,5 +174,16 @@ func (rt *Runtime) satisfies(h *crypto.Header, t *Target) bool {
 	if fl := t.FrameLength; fl != nil && int(h.FrameLength) != *fl {
 		return false
 	}
-	return storedMatches(h, t.Context, t.RequiredKeys)
+	if !storedMatches(h, t.Context, t.RequiredKeys) {
+		return false
+	}
+	// The EDKs name the group's keys; for raw AES keys the name is all
+	// they say, so the key file's bytes now must also open the message
+	// (a rotated or regenerated key file would otherwise keep, as
+	// "unchanged", messages only the old bytes open).
+	full := maps.Clone(h.Context)
+	for _, k := range t.RequiredKeys {
+		full[k] = t.Context[k]
+	}
+	return g.KeysOpen(context.Background(), h.Suite, h.EncryptedDataKeys, full)
 }
