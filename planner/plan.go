@@ -171,9 +171,15 @@ func (p *Plan) Write(w io.Writer) error {
 
 // sealOf is the Seal of p's header as it is now.
 func (p *Plan) sealOf() string {
+	return Seal("encjob plan header", strconv.Itoa(p.FormatVersion), p.Name, p.SpecDigest, p.BaseDir)
+}
+
+// Seal hashes a saved plan's header fields, length-prefixed so that no
+// two headers hash alike (policy plans seal theirs with it too).
+func Seal(fields ...string) string {
 	h := sha256.New()
-	for _, f := range []string{"encjob plan header", strconv.Itoa(p.FormatVersion), p.Name, p.SpecDigest, p.BaseDir} {
-		h.Write([]byte(strconv.Itoa(len(f)) + ":" + f)) // length-prefixed: no two headers hash alike
+	for _, f := range fields {
+		h.Write([]byte(strconv.Itoa(len(f)) + ":" + f))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -3,8 +3,6 @@ package policy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,9 +183,5 @@ func (r *Reconciliation) Verify(ctx context.Context) error {
 // sealOf is the seal of the header as it is now (see planner.Plan.Seal):
 // base_dir is where the parts' key files and relative paths resolve.
 func (sp *savedPlan) sealOf() string {
-	h := sha256.New()
-	for _, f := range []string{"encjob policy plan header", strconv.Itoa(sp.FormatVersion), sp.Name, sp.PolicyDigest, sp.BaseDir} {
-		h.Write([]byte(strconv.Itoa(len(f)) + ":" + f))
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return planner.Seal("encjob policy plan header", strconv.Itoa(sp.FormatVersion), sp.Name, sp.PolicyDigest, sp.BaseDir)
 }
