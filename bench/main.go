@@ -59,6 +59,38 @@ type Row struct {
 	// ApplyCPUS is the process CPU time of the timed apply alone (exec
 	// rows): CPUS less planning, the figure to compare per item.
 	ApplyCPUS float64 `json:"apply_cpu_s,omitempty"`
+	// Steal is how many of the machine's cores the hypervisor gave to
+	// other guests, on average, while the row's process ran (steal time
+	// in /proc/stat): on a shared VM the same row measured 1,400 and
+	// 2,200 files/s minutes apart, with 0.0 and 0.8 cores stolen.
+	Steal float64 `json:"steal,omitempty"`
+	// Round is the row's round (BENCH_ROUND) where bench/run measures a
+	// row and its bounds several times in turn; the report pairs each
+	// round with the bounds measured next to it.
+	Round int `json:"round,omitempty"`
+}
+
+// started and stealAtStart are when this process began and the machine's
+// steal ticks then.
+var started, stealAtStart = time.Now(), stealTicks()
+
+// stealTicks is the machine's steal time so far in USER_HZ ticks (the
+// eighth value of /proc/stat's cpu line), -1 if unknown.
+func stealTicks() int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return -1
+	}
+	n, err := strconv.ParseInt(f[8], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 func (r Row) filesPerSec() float64 { return float64(r.Items) / r.Seconds }
@@ -86,6 +118,13 @@ func emit(r Row) {
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Sscan(string(b), &r.Load1)
+	}
+	if now := stealTicks(); now >= 0 && stealAtStart >= 0 {
+		// USER_HZ is 100 on Linux (sysconf(_SC_CLK_TCK)).
+		r.Steal = float64(now-stealAtStart) / 100 / time.Since(started).Seconds()
+	}
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUND")); err == nil && r.Round == 0 {
+		r.Round = n
 	}
 	b, _ := json.Marshal(r)
 	fmt.Println(string(b))

@@ -36,9 +36,12 @@ var crashInitial = map[string]string{
 func printFor(key string) Fingerprint { return Fingerprint("src:" + key) }
 
 // runCrashScenario is one run: the planner's Provenance look-ups, then two
-// group-commit batches. Only items not yet done (per done) are written.
-// Errors are returned, not fatal: after the crash point every call fails.
-func runCrashScenario(fsys *crashFS, mode SyncMode, done func(crashItem) bool) error {
+// group-commit batches, through the group committer's pipeline (the first
+// batch's links made durable by the second's syncfs) under SyncGroup.
+// Only items not yet done (per done) are written. Errors are returned,
+// not fatal: after the crash point every call fails. reported, when not
+// nil, receives the keys whose commit was reported done.
+func runCrashScenario(fsys *crashFS, mode SyncMode, done func(crashItem) bool, reported map[string]bool) error {
 	ctx := context.Background()
 	d := newLocalDest(newRootState("/root", fsys), LocalDestOptions{Sync: mode})
 	for _, it := range crashItems {
@@ -46,6 +49,8 @@ func runCrashScenario(fsys *crashFS, mode SyncMode, done func(crashItem) bool) e
 			return err
 		}
 	}
+	var held *placedBatch
+	var reqs []*commitReq
 	for batch := 1; batch <= 2; batch++ {
 		var ws []*localWriter
 		for _, it := range crashItems {
@@ -82,14 +87,29 @@ func runCrashScenario(fsys *crashFS, mode SyncMode, done func(crashItem) bool) e
 				if err := d.commitBatch([]*localWriter{w})[0]; err != nil {
 					return err
 				}
+				if reported != nil {
+					reported[w.key] = true
+				}
 			}
 			continue
 		}
-		if err := errors.Join(d.commitBatch(ws)...); err != nil {
-			return err
+		var batchReqs []*commitReq
+		for _, w := range ws {
+			batchReqs = append(batchReqs, &commitReq{w: w, res: make(chan error, 1)})
 		}
+		held = d.gc.commitNext(held, batchReqs)
+		reqs = append(reqs, batchReqs...)
 	}
-	return nil
+	d.gc.commitNext(held, nil)
+	var errs []error
+	for _, r := range reqs {
+		err := <-r.res
+		if err == nil && reported != nil {
+			reported[r.w.key] = true
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 func newCrashTree(noTmpfile bool) *crashFS {
@@ -182,7 +202,7 @@ func TestCrashConsistency(t *testing.T) {
 			return f
 		}
 		full := tree()
-		err := runCrashScenario(full, c.mode, func(crashItem) bool { return false })
+		err := runCrashScenario(full, c.mode, func(crashItem) bool { return false }, nil)
 		if c.race == "" && err != nil {
 			t.Fatalf("%s: crash-free run: %v", name, err)
 		}
@@ -201,7 +221,8 @@ func TestCrashConsistency(t *testing.T) {
 		for k := 0; k <= n; k++ {
 			f := tree()
 			f.crashAt = k
-			runCrashScenario(f, c.mode, func(crashItem) bool { return false })
+			reported := map[string]bool{}
+			runCrashScenario(f, c.mode, func(crashItem) bool { return false }, reported)
 			last := "start"
 			if k > 0 {
 				last = f.ops[k-1]
@@ -210,10 +231,15 @@ func TestCrashConsistency(t *testing.T) {
 				where := name + ", crash after op " + itoa(k) + " (" + last + "), entries " + map[bool]string{true: "eager", false: "as synced"}[eager]
 				g := f.image(eager)
 				isNew := checkRecovered(t, where, g, external(f))
+				for key := range reported {
+					if !isNew[key] {
+						t.Fatalf("%s: %s was reported committed but the crash image holds its old content", where, key)
+					}
+				}
 				// The rerun writes what is not done (the externally
 				// written file included: it is a new version) and ends
 				// with every item new.
-				if err := runCrashScenario(g, c.mode, func(it crashItem) bool { return isNew[it.key] }); err != nil {
+				if err := runCrashScenario(g, c.mode, func(it crashItem) bool { return isNew[it.key] }, nil); err != nil {
 					t.Fatalf("%s: rerun: %v", where, err)
 				}
 				after := checkRecovered(t, where+", after the rerun", g.image(false), "")

@@ -411,15 +411,29 @@ func (w *localWriter) stage(ctx context.Context) error {
 //     overwrite), or link it to a temporary name and rename that over the
 //     final name (overwrite), or exchange it with the final name and check
 //     what was swapped out (in place);
-//  4. fsync each affected directory.
+//  4. make the links durable: fsync each affected directory - or, in the
+//     group committer, let the next batch's syncfs do it (step 2 of that
+//     batch makes everything on the file system durable, these links
+//     included), so that a stream of batches pays one sync each, not two.
 //
-// A crash at any point leaves each key with its complete old or complete
-// new content; the next run's recovery (rootState.recoverLocked) removes
-// temporary names the journal proves ours and can tell from the journal
-// whether the file at key is encjob's (Provenance).
+// A file is reported committed only after step 4. A crash at any point
+// leaves each key with its complete old or complete new content; the next
+// run's recovery (rootState.recoverLocked) removes temporary names the
+// journal proves ours and can tell from the journal whether the file at
+// key is encjob's (Provenance).
 func (d *LocalDestination) commitBatch(batch []*localWriter) []error {
-	st, ops := d.st, d.st.ops
-	errs := make([]error, len(batch))
+	errs, _ := d.syncAndPlace(batch)
+	d.settle(batch, errs, d.syncDirs(batch, errs))
+	return errs
+}
+
+// syncAndPlace runs steps 1 to 3 of commitBatch. whole reports that step
+// 2 was a syncfs of the file system: a later syncfs then also makes this
+// batch's links durable. A writer whose step failed is released, its
+// error in errs.
+func (d *LocalDestination) syncAndPlace(batch []*localWriter) (errs []error, whole bool) {
+	st := d.st
+	errs = make([]error, len(batch))
 	recs := make([]record, len(batch))
 	for i, w := range batch {
 		if w.unnamed && (w.opt.IfMatch != "" || w.opt.Overwrite == OverwriteAlways) {
@@ -438,50 +452,65 @@ func (d *LocalDestination) commitBatch(batch []*localWriter) []error {
 		err = st.appendRecords(recs)
 	}
 	if err == nil {
-		err = d.syncBatch(batch)
+		whole, err = d.syncBatch(batch)
 	}
 	if err != nil {
 		for i, w := range batch {
 			w.release()
 			errs[i] = fmt.Errorf("commit %s: %w", w.final, err)
 		}
-		return errs
+		return errs, false
 	}
-	// One fsync per directory: writers of one directory share its cache
-	// entry (a directory replaced meanwhile is a new entry, synced too).
-	dirs := map[*dirEntry]int{}
-	rootSynced := false
 	for i, w := range batch {
 		if errs[i] = w.place(); errs[i] != nil {
 			w.release()
-			continue
 		}
-		if w.de.dk == "" {
+	}
+	return errs, whole
+}
+
+// syncDirs is step 4 of commitBatch: one fsync per directory a file of
+// the batch was placed in (errs[i] == nil). Writers of one directory
+// share its cache entry; a directory replaced meanwhile is a new entry,
+// synced too.
+func (d *LocalDestination) syncDirs(batch []*localWriter, errs []error) error {
+	if d.opt.Sync == SyncNone {
+		return nil
+	}
+	dirs := map[*dirEntry]int{}
+	rootSynced := false
+	for i, w := range batch {
+		switch {
+		case errs[i] != nil:
+		case w.de.dk == "":
 			if !rootSynced {
 				rootSynced = true
 				dirs[w.de] = i
 			}
-		} else if _, ok := dirs[w.de]; !ok {
-			dirs[w.de] = i
-		}
-	}
-	if d.opt.Sync != SyncNone {
-		var dirErr error
-		for _, i := range dirs {
-			if err := ops.fsync(batch[i].dir); err != nil && dirErr == nil {
-				dirErr = fmt.Errorf("sync directory of %s: %w", batch[i].final, err)
-			}
-		}
-		if dirErr != nil {
-			for i, w := range batch {
-				if errs[i] == nil {
-					errs[i] = fmt.Errorf("commit %s: placed but not durable: %w", w.final, dirErr)
-				}
+		default:
+			if _, ok := dirs[w.de]; !ok {
+				dirs[w.de] = i
 			}
 		}
 	}
+	for _, i := range dirs {
+		if err := d.st.ops.fsync(batch[i].dir); err != nil {
+			return fmt.Errorf("sync directory of %s: %w", batch[i].final, err)
+		}
+	}
+	return nil
+}
+
+// settle ends a batch once its links are durable, or durErr says why they
+// may not be: each placed file's journal record of the commit (with its
+// final ctime) and its provenance, then every descriptor released.
+func (d *LocalDestination) settle(batch []*localWriter, errs []error, durErr error) {
+	st, ops := d.st, d.st.ops
 	var done []record
 	for i, w := range batch {
+		if errs[i] == nil && durErr != nil {
+			errs[i] = fmt.Errorf("commit %s: placed but not durable: %w", w.final, durErr)
+		}
 		if errs[i] == nil {
 			if now, err := ops.fstat(w.fd); err == nil && now.sameVersion(w.newSt) {
 				w.rec.newSt.ctimeNs = now.ctimeNs
@@ -493,24 +522,24 @@ func (d *LocalDestination) commitBatch(batch []*localWriter) []error {
 		w.release()
 	}
 	st.appendRecords(done) // best effort: without it the check is weaker, not wrong
-	return errs
 }
 
 // syncBatch makes file contents, new directories and the journal durable
-// before anything is placed.
-func (d *LocalDestination) syncBatch(batch []*localWriter) error {
+// before anything is placed; whole reports it did so with one syncfs of
+// the file system.
+func (d *LocalDestination) syncBatch(batch []*localWriter) (whole bool, err error) {
 	st, ops := d.st, d.st.ops
 	switch d.opt.Sync {
 	case SyncNone:
-		return nil
+		return false, nil
 	case SyncGroup:
 		if !d.gc.noSyncfs {
 			err := ops.syncfs(st.rootFD)
 			if err == nil {
-				return nil
+				return true, nil
 			}
 			if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EPERM) {
-				return fmt.Errorf("syncfs %s: %w", d.root, err)
+				return false, fmt.Errorf("syncfs %s: %w", d.root, err)
 			}
 			d.gc.noSyncfs = true
 		}
@@ -538,9 +567,9 @@ func (d *LocalDestination) syncBatch(batch []*localWriter) error {
 		}
 	}
 	if first != nil {
-		return first
+		return false, first
 	}
-	return st.syncJournal()
+	return false, st.syncJournal()
 }
 
 // place puts one synced file under its final name.
