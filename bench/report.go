@@ -246,7 +246,7 @@ func (r *report) local() {
 		"*ECDSA floor* (0x0578) the primitives alone (key generation + signing, or verification, plus SHA-384 of the message, on min(conc, cores) goroutines), " +
 		"*Crypto* the higher of the two, *Copy* a plain copy of the same files at the same concurrency with the same durability. " +
 		"*Bound* = 1 / (1/Crypto + 1/Copy); for one large 0x0578 file it is SHA-384 on one core (the signature hash is serial). " +
-		"The rows with a target run in 3 rounds, each round beside its own bounds (the 4 KiB rows: engine, copy, storage copy, ECDSA floor right after the row; one large 0x0578 file: SHA-384 right before and right after it, their mean its bound); the round with the median ratio is shown, every round's ratio in brackets. " +
+		"The rows with a target run in rounds (4 KiB: 5, one large file: 3), each round beside its own bounds (the 4 KiB rows: engine, copy, storage copy, ECDSA floor right after the row; one large 0x0578 file: SHA-384 right before and right after it, their mean its bound); the round with the median ratio is shown, every round's ratio in brackets. " +
 		"*Load* is the 1-minute load average, and the cores the hypervisor gave to other guests while the row ran (*steal*, from /proc/stat) where it took any: a row with steal ran on less than the machine. " +
 		"Peers loop over the files in one process, one file at a time; the ratio is encjob ÷ peer.\n\n")
 	r.p("| Workload | Suite | Op | Conc | encjob | Engine | ECDSA floor | Crypto | Copy | Bound | encjob ÷ bound | Target | JS ESDK | encjob ÷ JS | Go ESDK | encjob ÷ Go | Peak RSS | Load |\n")
