@@ -131,7 +131,9 @@ func (r *report) limits() {
 	n := fmt.Sprintf("%dcores", r.cores)
 	for _, p := range []struct{ id, name string }{
 		{"gcm-seal-4k", "stdlib AES-256-GCM seal, 4 KiB"}, {"sha384-4k", "SHA-384, 4 KiB writes"},
-		{"ecdsa-p384-sign", "ECDSA P-384 sign"}, {"ecdsa-p384-verify", "ECDSA P-384 verify"}, {"ecdsa-p384-keygen", "ECDSA P-384 key generation"},
+		{"ecdsa-p384-sign", "ECDSA P-384 sign (crypto/ecsig, the engine's)"}, {"stdlib-ecdsa-p384-sign", "ECDSA P-384 sign (crypto/ecdsa)"},
+		{"ecdsa-p384-verify", "ECDSA P-384 verify (crypto/ecsig, the engine's)"}, {"stdlib-ecdsa-p384-verify", "ECDSA P-384 verify (crypto/ecdsa)"},
+		{"ecdsa-p384-keygen", "ECDSA P-384 key generation (crypto/ecdsa)"},
 	} {
 		one, ok1 := r.get("limit/" + p.id + "/1core")
 		all, ok2 := r.get("limit/" + p.id + "/" + n)
@@ -243,7 +245,7 @@ func (r *report) local() {
 	r.p("\n## Local files, raw AES key\n\n")
 	r.p("Rates are MB/s of plaintext for the large file and the 1 MiB files, files/s for the 4 KiB files. " +
 		"Every row is followed in the same run by what bounds it: *Engine* is the crypto engine's in-memory rate for the same messages at the same concurrency, " +
-		"*ECDSA floor* (0x0578) the primitives alone (key generation + signing, or verification, plus SHA-384 of the message, on min(conc, cores) goroutines), " +
+		"*ECDSA floor* (0x0578) the primitives alone (key generation + signing, or verification, plus SHA-384 of the message, on min(conc, cores) goroutines; signing and verification by crypto/ecsig, the engine's, which is faster than crypto/ecdsa: see Limits), " +
 		"*Crypto* the higher of the two, *Copy* a plain copy of the same files at the same concurrency with the same durability. " +
 		"*Bound* = 1 / (1/Crypto + 1/Copy); for one large 0x0578 file it is SHA-384 on one core (the signature hash is serial). " +
 		"The rows with a target run in rounds (4 KiB: 5, one large file: 3), each round beside its own bounds (the 4 KiB rows: engine, copy, storage copy, ECDSA floor right after the row; one large 0x0578 file: SHA-384 right before and right after it, their mean its bound); the round with the median ratio is shown, every round's ratio in brackets. " +

@@ -10,6 +10,8 @@ import (
 	"hash"
 	"io"
 	"runtime"
+
+	"github.com/encjob/encjob/crypto/ecsig"
 )
 
 // DecryptOptions configures one decryption.
@@ -621,7 +623,7 @@ func (d *Decryptor) finish() error {
 		if err != nil {
 			return err
 		}
-		if !ecdsa.VerifyASN1(d.vk, digest, sig) {
+		if !ecsig.Verify(d.vk, digest, sig) {
 			return fmt.Errorf("%w: signature does not verify", ErrAuthentication)
 		}
 	}

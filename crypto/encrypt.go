@@ -11,6 +11,8 @@ import (
 	"io"
 	"runtime"
 	"sync"
+
+	"github.com/encjob/encjob/crypto/ecsig"
 )
 
 // DefaultFrameLength is the frame length used when none is chosen, as in
@@ -478,7 +480,7 @@ func (e *Encryptor) finish() error {
 		return err
 	}
 	if e.sig != nil {
-		sig, err := ecdsa.SignASN1(rand.Reader, e.signer, e.sig.Sum(e.aad[:0]))
+		sig, err := ecsig.Sign(rand.Reader, e.signer, e.sig.Sum(e.aad[:0]))
 		if err != nil {
 			return fmt.Errorf("crypto: signing: %w", err)
 		}

@@ -13,6 +13,8 @@ import (
 	"hash"
 	"io"
 	"runtime"
+
+	"github.com/encjob/encjob/crypto/ecsig"
 )
 
 // RewrapOptions configures Rewrap.
@@ -643,10 +645,10 @@ func (c *bodyCopier) finish(vk *ecdsa.PublicKey, sk *ecdsa.PrivateKey) error {
 		if _, err := io.ReadFull(c.r, sig); err != nil {
 			return malformed("truncated message: input ended in the footer signature")
 		}
-		if !ecdsa.VerifyASN1(vk, oldDigest, sig) {
+		if !ecsig.Verify(vk, oldDigest, sig) {
 			return fmt.Errorf("%w: signature does not verify", ErrAuthentication)
 		}
-		nsig, err := ecdsa.SignASN1(rand.Reader, sk, newDigest)
+		nsig, err := ecsig.Sign(rand.Reader, sk, newDigest)
 		if err != nil {
 			return fmt.Errorf("crypto: signing: %w", err)
 		}
