@@ -205,8 +205,11 @@ func (s *S3Source) list(ctx context.Context, fn func(Item) error) error {
 			}
 			it := Item{Key: rel, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified), ETag: aws.ToString(o.ETag)}
 			it.Print = s3Print(it.ETag, "")
-			if strings.HasSuffix(rel, "/") {
+			switch {
+			case strings.HasSuffix(rel, "/"):
 				it.Skipped = "directory marker"
+			case isProbeObject(rel, it.Size):
+				it.Skipped = "encjob's own conditional-write probe object (its delete failed)"
 			}
 			if err := fn(it); err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -111,10 +112,32 @@ func (p *condProbe) once(probe func() error) error {
 	return err
 }
 
+// probePrefix and 16 lowercase hex digits name a probe object.
+const probePrefix = ".encjob-conditional-probe-"
+
 func (d *S3Destination) probeKey() string {
 	var r [8]byte
 	rand.Read(r[:])
-	return JoinKey(d.loc.Key, ".encjob-conditional-probe-"+hex.EncodeToString(r[:]))
+	return JoinKey(d.loc.Key, probePrefix+hex.EncodeToString(r[:]))
+}
+
+// isProbeObject reports whether a listed object is one of encjob's own
+// probe objects: an empty object whose base name probeKey made. One is
+// left behind only when every attempt to delete it failed (a run killed
+// between the probe's write and its delete, or a server failing all
+// the retries); it is encjob's own file, so never an item.
+func isProbeObject(key string, size int64) bool {
+	name := key[strings.LastIndexByte(key, '/')+1:]
+	id, ok := strings.CutPrefix(name, probePrefix)
+	if !ok || size != 0 || len(id) != 16 {
+		return false
+	}
+	for _, c := range id {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // refused classifies a probe write that must be refused: nil when it was,
@@ -134,8 +157,21 @@ func (d *S3Destination) refused(check string, err error, noSuchKeyToo bool) erro
 }
 
 // removeProbe deletes a probe object (and says so in err when it cannot).
+// DeleteObject is idempotent, so a failed one is tried again (beyond the
+// SDK's own retries): a transient error must not leave a probe object in
+// the user's prefix. One that survives every attempt is skipped by
+// listings (isProbeObject).
 func (d *S3Destination) removeProbe(ctx context.Context, key string, err error) error {
-	_, derr := d.opt.Client.DeleteObject(context.WithoutCancel(ctx), &awss3.DeleteObjectInput{Bucket: &d.loc.Bucket, Key: &key})
+	ctx = context.WithoutCancel(ctx)
+	var derr error
+	for attempt := range probeDeleteAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+		}
+		if _, derr = d.opt.Client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &d.loc.Bucket, Key: &key}); derr == nil {
+			break
+		}
+	}
 	var ce *ConditionalWritesError
 	if derr != nil && errors.As(err, &ce) {
 		ce.Left = d.uri(key)
@@ -150,6 +186,9 @@ func (d *S3Destination) putProbe(ctx context.Context, key string, im, inm *strin
 	})
 	return err
 }
+
+// probeDeleteAttempts bounds removeProbe's DeleteObject calls.
+const probeDeleteAttempts = 5
 
 var probeETag = aws.String(`"encjob-probe-matches-nothing"`)
 
