@@ -17,18 +17,24 @@
 //     points are computed by filippo.io/nistec, crypto/ecdsa's curve code;
 //   - verification inverts s, which is public.
 //
-// Nonces are uniform in [1, n-1] by rejection sampling from the reader
-// (crypto/rand in all of encjob), as FIPS 186-5 A.3.2 describes; they are
-// not hedged with the key and digest as crypto/ecdsa's are. Other curves
-// (P-256 for suite 0x0214) go to crypto/ecdsa unchanged.
+// Nonces are hedged as crypto/ecdsa's are: 48 bytes from the reader
+// (crypto/rand in all of encjob) and the private key and digest key a
+// SHAKE256 stream, from which the nonce k and the blinding b are drawn by
+// rejection sampling into [1, n-1] (FIPS 186-5 A.3.2 with a hedged
+// source). A reader that repeats itself, or returns zeros, therefore
+// never repeats a nonce for another digest. Other curves (P-256 for
+// suite 0x0214), and every curve in FIPS 140 mode, go to crypto/ecdsa.
 package ecsig
 
 import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/fips140"
+	"crypto/sha3"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 
@@ -53,19 +59,37 @@ func mustModulus(b []byte) *bigmod.Modulus {
 
 // Sign returns an ASN.1 DER ECDSA signature of digest (already hashed; a
 // longer digest is truncated to the order's length as FIPS 186-5 says) by
-// priv, reading its randomness from rand. The signature is valid for
+// priv, with rand as the hedging entropy. The signature is valid for
 // crypto/ecdsa.VerifyASN1 and every ESDK.
 func Sign(rand io.Reader, priv *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
-	if priv.Curve != elliptic.P384() {
+	if priv.Curve != elliptic.P384() || fips140.Enabled() {
 		return ecdsa.SignASN1(rand, priv, digest)
 	}
 	d, err := priv.Bytes()
 	if err != nil {
 		return nil, err
 	}
+	defer clear(d)
 	e := hashToNat(digest)
-	for {
-		r, s, err := sign(rand, d, e)
+	z := make([]byte, scalarLen)
+	if _, err := io.ReadFull(rand, z); err != nil {
+		return nil, fmt.Errorf("ecsig: reading entropy: %w", err)
+	}
+	nonces := sha3.NewSHAKE256()
+	nonces.Write([]byte(nonceLabel))
+	nonces.Write(z)
+	nonces.Write(d)
+	nonces.Write(e.Bytes(orderMod))
+	for range maxDraws {
+		k, err := drawScalar(nonces)
+		if err != nil {
+			return nil, err
+		}
+		b, err := drawScalar(nonces)
+		if err != nil {
+			return nil, err
+		}
+		r, s, err := signWithNonce(k, b, d, e)
 		if err != nil {
 			return nil, err
 		}
@@ -73,29 +97,36 @@ func Sign(rand io.Reader, priv *ecdsa.PrivateKey, digest []byte) ([]byte, error)
 			return asn1.Marshal(signature{new(big.Int).SetBytes(r), new(big.Int).SetBytes(s)})
 		}
 	}
+	return nil, errors.New("ecsig: internal error: no nonce gave a signature")
 }
 
-// sign is one attempt of FIPS 186-5 6.4.1 with nonce k: r = x(k·G) mod n,
-// s = k⁻¹(e + r·d) mod n. It returns nil r and s, and no error, in the
-// cases the standard retries (r or s zero), whose chance is negligible.
-func sign(rand io.Reader, d []byte, e *bigmod.Nat) (r, s []byte, err error) {
-	k, err := randomScalar(rand)
-	if err != nil {
-		return nil, nil, err
-	}
+// nonceLabel separates the nonce stream from any other use of SHAKE256
+// with the same inputs.
+const nonceLabel = "encjob/ecsig ECDSA P-384 nonce and blinding, v1\x00"
+
+// maxDraws bounds every rejection loop: one draw is rejected with
+// probability below 2^-190, so reaching it means broken code, and an error
+// beats spinning forever.
+const maxDraws = 64
+
+// signWithNonce is FIPS 186-5 6.4.1 with nonce k and blinding b:
+// r = x(k·G) mod n, s = k⁻¹(e + r·d) mod n. It returns nil r and s, and no
+// error, in the cases the standard retries (r or s zero), whose chance is
+// negligible.
+func signWithNonce(k, b *bigmod.Nat, d []byte, e *bigmod.Nat) (r, s []byte, err error) {
 	R, err := nistec.NewP384Point().ScalarBaseMult(k.Bytes(orderMod))
 	if err != nil {
 		return nil, nil, err
 	}
-	rx, err := R.BytesX()
+	rx, err := R.BytesX() // an error only for the point at infinity: k is in [1, n-1]
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, fmt.Errorf("ecsig: internal error: %w", err)
 	}
 	rn, err := bigmod.NewNat().SetOverflowingBytes(rx, orderMod)
 	if err != nil || rn.IsZero() == 1 {
 		return nil, nil, err
 	}
-	kInv, err := blindedInverse(rand, k)
+	kInv, err := blindedInverse(k, b)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,13 +141,10 @@ func sign(rand io.Reader, d []byte, e *bigmod.Nat) (r, s []byte, err error) {
 	return rn.Bytes(orderMod), sn.Bytes(orderMod), nil
 }
 
-// blindedInverse returns k⁻¹ mod n as b·(k·b)⁻¹ for a fresh random b: the
-// variable-time inversion sees k·b, which is uniform and independent of k.
-func blindedInverse(rand io.Reader, k *bigmod.Nat) (*bigmod.Nat, error) {
-	b, err := randomScalar(rand)
-	if err != nil {
-		return nil, err
-	}
+// blindedInverse returns k⁻¹ mod n as b·(k·b)⁻¹: the variable-time
+// inversion sees k·b, which for a uniform secret b is uniform and
+// independent of k. k and b are in [1, n-1].
+func blindedInverse(k, b *bigmod.Nat) (*bigmod.Nat, error) {
 	kb, err := bigmod.NewNat().SetBytes(k.Bytes(orderMod), orderMod)
 	if err != nil {
 		return nil, err
@@ -133,18 +161,19 @@ func blindedInverse(rand io.Reader, k *bigmod.Nat) (*bigmod.Nat, error) {
 	return out.Mul(b, orderMod), nil
 }
 
-// randomScalar returns a uniform scalar in [1, n-1] by rejection sampling
-// (n is within 2⁻¹⁹⁰ of 2³⁸⁴, so a retry is practically never needed).
-func randomScalar(rand io.Reader) (*bigmod.Nat, error) {
-	b := make([]byte, scalarLen)
-	for {
-		if _, err := io.ReadFull(rand, b); err != nil {
+// drawScalar reads 48-byte blocks from the stream until one is a scalar
+// in [1, n-1] (n is within 2^-190 of 2^384: practically always the first).
+func drawScalar(stream io.Reader) (*bigmod.Nat, error) {
+	buf := make([]byte, scalarLen)
+	for range maxDraws {
+		if _, err := io.ReadFull(stream, buf); err != nil {
 			return nil, err
 		}
-		if k, err := bigmod.NewNat().SetBytes(b, orderMod); err == nil && k.IsZero() == 0 {
+		if k, err := bigmod.NewNat().SetBytes(buf, orderMod); err == nil && k.IsZero() == 0 {
 			return k, nil
 		}
 	}
+	return nil, errors.New("ecsig: internal error: no scalar in the nonce stream")
 }
 
 // hashToNat is bits2int of FIPS 186-5 reduced mod n: the leftmost 384
@@ -167,7 +196,7 @@ type signature struct{ R, S *big.Int }
 // one DER SEQUENCE of two positive minimal INTEGERs below the order,
 // nothing after it.
 func Verify(pub *ecdsa.PublicKey, digest, sig []byte) bool {
-	if pub.Curve != elliptic.P384() {
+	if pub.Curve != elliptic.P384() || fips140.Enabled() {
 		return ecdsa.VerifyASN1(pub, digest, sig)
 	}
 	r, s, ok := parse(sig)
