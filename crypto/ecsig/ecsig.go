@@ -65,10 +65,12 @@ func Sign(rand io.Reader, priv *ecdsa.PrivateKey, digest []byte) ([]byte, error)
 	if priv.Curve != elliptic.P384() || fips140.Enabled() {
 		return ecdsa.SignASN1(rand, priv, digest)
 	}
-	d, err := priv.Bytes()
-	if err != nil {
-		return nil, err
+	// A copy of d, ours to clear: priv.Bytes() would return the slice
+	// inside crypto/ecdsa's cached key, which other signers share.
+	if priv.D == nil || priv.D.Sign() <= 0 || priv.D.Cmp(order) >= 0 {
+		return nil, errors.New("ecsig: private key scalar out of range")
 	}
+	d := priv.D.FillBytes(make([]byte, scalarLen))
 	defer clear(d)
 	e := hashToNat(digest)
 	z := make([]byte, scalarLen)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"testing"
 
 	"filippo.io/bigmod"
@@ -81,6 +82,51 @@ func TestNoncesDiffer(t *testing.T) {
 			t.Fatalf("r repeated: %x", v.R)
 		}
 		seen[v.R.String()] = true
+	}
+}
+
+// TestConcurrentSignersShareAKey: the caching materials manager hands one
+// signing key to many messages at once; every signature, ours and
+// crypto/ecdsa's, made concurrently with it must verify (clearing a
+// buffer crypto/ecdsa shares broke exactly this).
+func TestConcurrentSignersShareAKey(t *testing.T) {
+	priv := key(t, elliptic.P384())
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				digest := sha512.Sum384([]byte{byte(g), byte(i)})
+				var sig []byte
+				var err error
+				if g%2 == 0 {
+					sig, err = Sign(rand.Reader, priv, digest[:])
+				} else {
+					sig, err = ecdsa.SignASN1(rand.Reader, priv, digest[:])
+				}
+				if err != nil || !ecdsa.VerifyASN1(&priv.PublicKey, digest[:], sig) {
+					errs <- fmt.Errorf("goroutine %d message %d: signature does not verify (%v)", g, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestSignRejectsBadPrivateKeys(t *testing.T) {
+	priv := key(t, elliptic.P384())
+	for name, d := range map[string]*big.Int{"zero": new(big.Int), "n": new(big.Int).Set(order), "negative": new(big.Int).Neg(priv.D)} {
+		bad := &ecdsa.PrivateKey{PublicKey: priv.PublicKey, D: d}
+		if sig, err := Sign(rand.Reader, bad, make([]byte, 48)); err == nil {
+			t.Errorf("%s: signed with d out of range: %x", name, sig)
+		}
 	}
 }
 
