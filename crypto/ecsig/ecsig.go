@@ -15,7 +15,8 @@
 //     operation on k, d and the result is constant time (filippo.io/bigmod,
 //     the module crypto/ecdsa's own arithmetic was taken from) and the
 //     points are computed by filippo.io/nistec, crypto/ecdsa's curve code;
-//   - verification inverts s, which is public.
+//   - verification inverts s, which is public, and computes u1·G + u2·Q
+//     of public scalars in one variable-time interleaved pass (straus.go).
 //
 // Nonces are hedged as crypto/ecdsa's are: 48 bytes from the reader
 // (crypto/rand in all of encjob) and the private key and digest key a
@@ -229,15 +230,7 @@ func Verify(pub *ecdsa.PublicKey, digest, sig []byte) bool {
 	u1 := hashToNat(digest).Mul(w, orderMod)
 	u2, _ := bigmod.NewNat().SetBytes(rn.Bytes(orderMod), orderMod)
 	u2.Mul(w, orderMod)
-	p1, err := nistec.NewP384Point().ScalarBaseMult(u1.Bytes(orderMod))
-	if err != nil {
-		return false
-	}
-	p2, err := nistec.NewP384Point().ScalarMult(Q, u2.Bytes(orderMod))
-	if err != nil {
-		return false
-	}
-	rx, err := p1.Add(p1, p2).BytesX() // an error for the point at infinity
+	rx, err := doubleScalarMult(u1.Bytes(orderMod), u2.Bytes(orderMod), Q).BytesX() // an error for the point at infinity
 	if err != nil {
 		return false
 	}
