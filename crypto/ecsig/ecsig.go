@@ -50,6 +50,12 @@ var (
 	orderMod = mustModulus(order.Bytes())
 )
 
+// natOf returns the scalar b (big-endian, below n, else an error) as a Nat.
+func natOf(b []byte) (*bigmod.Nat, error) { return bigmod.NewNat().SetBytes(b, orderMod) }
+
+// scalarBytes returns x (in [0, n)) as a 48-byte big-endian scalar.
+func scalarBytes(x *big.Int) []byte { return x.FillBytes(make([]byte, scalarLen)) }
+
 func mustModulus(b []byte) *bigmod.Modulus {
 	m, err := bigmod.NewModulus(b)
 	if err != nil {
@@ -71,7 +77,7 @@ func Sign(rand io.Reader, priv *ecdsa.PrivateKey, digest []byte) ([]byte, error)
 	if priv.D == nil || priv.D.Sign() <= 0 || priv.D.Cmp(order) >= 0 {
 		return nil, errors.New("ecsig: private key scalar out of range")
 	}
-	d := priv.D.FillBytes(make([]byte, scalarLen))
+	d := scalarBytes(priv.D)
 	defer clear(d)
 	e := hashToNat(digest)
 	z := make([]byte, scalarLen)
@@ -133,7 +139,7 @@ func signWithNonce(k, b *bigmod.Nat, d []byte, e *bigmod.Nat) (r, s []byte, err 
 	if err != nil {
 		return nil, nil, err
 	}
-	sn, err := bigmod.NewNat().SetBytes(d, orderMod)
+	sn, err := natOf(d)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -148,7 +154,7 @@ func signWithNonce(k, b *bigmod.Nat, d []byte, e *bigmod.Nat) (r, s []byte, err 
 // inversion sees k·b, which for a uniform secret b is uniform and
 // independent of k. k and b are in [1, n-1].
 func blindedInverse(k, b *bigmod.Nat) (*bigmod.Nat, error) {
-	kb, err := bigmod.NewNat().SetBytes(k.Bytes(orderMod), orderMod)
+	kb, err := natOf(k.Bytes(orderMod))
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +163,7 @@ func blindedInverse(k, b *bigmod.Nat) (*bigmod.Nat, error) {
 	if inv == nil {
 		return nil, errors.New("ecsig: internal error: blinded nonce not invertible")
 	}
-	out, err := bigmod.NewNat().SetBytes(inv.FillBytes(make([]byte, scalarLen)), orderMod)
+	out, err := natOf(scalarBytes(inv))
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +178,7 @@ func drawScalar(stream io.Reader) (*bigmod.Nat, error) {
 		if _, err := io.ReadFull(stream, buf); err != nil {
 			return nil, err
 		}
-		if k, err := bigmod.NewNat().SetBytes(buf, orderMod); err == nil && k.IsZero() == 0 {
+		if k, err := natOf(buf); err == nil && k.IsZero() == 0 {
 			return k, nil
 		}
 	}
@@ -219,16 +225,12 @@ func Verify(pub *ecdsa.PublicKey, digest, sig []byte) bool {
 	if wi == nil {
 		return false
 	}
-	w, err := bigmod.NewNat().SetBytes(wi.FillBytes(make([]byte, scalarLen)), orderMod)
-	if err != nil {
-		return false
-	}
-	rn, err := bigmod.NewNat().SetBytes(r.FillBytes(make([]byte, scalarLen)), orderMod)
-	if err != nil {
-		return false
-	}
+	// parse checked 0 < r, s < n, so natOf cannot fail on r, u2 or w.
+	w, _ := natOf(scalarBytes(wi))
+	rb := scalarBytes(r)
+	rn, _ := natOf(rb)
+	u2, _ := natOf(rb)
 	u1 := hashToNat(digest).Mul(w, orderMod)
-	u2, _ := bigmod.NewNat().SetBytes(rn.Bytes(orderMod), orderMod)
 	u2.Mul(w, orderMod)
 	rx, err := doubleScalarMult(u1.Bytes(orderMod), u2.Bytes(orderMod), Q).BytesX() // an error for the point at infinity
 	if err != nil {
