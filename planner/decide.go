@@ -292,7 +292,7 @@ func (rt *Runtime) outputCurrent(ctx context.Context, dst sources.Destination, i
 		return false, "its header cannot be read: " + err.Error()
 	}
 	if !rt.satisfies(dh, tgt) {
-		return false, "it was written from the current source, but not with the key group (for a raw AES key: the key file's bytes now), context, suite or frame length the job now asks for"
+		return false, "it was written from the current source, but not with the key group (for a raw AES key or a raw RSA private key: the key in the key file now), context, suite or frame length the job now asks for"
 	}
 	return true, "completed by an earlier run"
 }

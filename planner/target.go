@@ -177,10 +177,10 @@ func (rt *Runtime) satisfies(h *crypto.Header, t *Target) bool {
 	if !storedMatches(h, t.Context, t.RequiredKeys) {
 		return false
 	}
-	// The EDKs name the group's keys; for raw AES keys the name is all
-	// they say, so the key file's bytes now must also open the message
-	// (a rotated or regenerated key file would otherwise keep, as
-	// "unchanged", messages only the old bytes open).
+	// The EDKs name the group's keys; for raw AES and raw RSA keys the
+	// name is all they say, so the key in the key file now must also
+	// open the message (a rotated or regenerated key file would
+	// otherwise keep, as "unchanged", messages only the old key opens).
 	full := maps.Clone(h.Context)
 	for _, k := range t.RequiredKeys {
 		full[k] = t.Context[k]

@@ -155,6 +155,9 @@ func (k *RawRSA) Namespace() string { return k.namespace }
 // Name returns the key name (the EDK provider info).
 func (k *RawRSA) Name() string { return k.name }
 
+// CanDecrypt reports whether the keyring holds the private key.
+func (k *RawRSA) CanDecrypt() bool { return k.priv != nil }
+
 // Padding returns the keyring's padding scheme.
 func (k *RawRSA) Padding() Padding { return k.padding }
 

@@ -180,7 +180,10 @@ func buildRawRSA(_ context.Context, name string, g *spec.KeyGroup, o Options) (*
 	priv, err := keyring.LoadRSAPrivateKeyPEM(path)
 	var kr *keyring.RawRSA
 	if err == nil {
-		kr, err = keyring.NewRawRSA(g.Namespace, g.Name, priv, nil, pad)
+		// A private key holds its public half: the group encrypts and
+		// decrypts (REFERENCE.md: "public or private to encrypt"), as
+		// the Python ESDK's raw RSA master key does with a private key.
+		kr, err = keyring.NewRawRSA(g.Namespace, g.Name, priv, &priv.PublicKey, pad)
 	} else if pub, perr := keyring.LoadRSAPublicKeyPEM(path); perr == nil {
 		// A public key can encrypt but never decrypt.
 		kr, err = keyring.NewRawRSA(g.Namespace, g.Name, nil, pub, pad)
