@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -173,8 +174,16 @@ func (d *S3Destination) removeProbe(ctx context.Context, key string, err error) 
 		}
 	}
 	var ce *ConditionalWritesError
-	if derr != nil && errors.As(err, &ce) {
-		ce.Left = d.uri(key)
+	switch {
+	case derr == nil:
+	case errors.As(err, &ce):
+		ce.Left = d.uri(key) // the error names it
+	default:
+		// Nothing else would say it is there: the probe succeeded (or
+		// failed otherwise), so the run goes on and its listings skip
+		// the object, but the user's bucket keeps it until removed.
+		slog.Warn("cannot remove encjob's conditional-write probe object (an empty object; listings skip it): remove it yourself",
+			"object", d.uri(key), "error", derr.Error())
 	}
 	return err
 }

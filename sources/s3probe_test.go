@@ -1,8 +1,10 @@
 package sources_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -95,5 +97,46 @@ func TestS3ProbeObjectsNeverItems(t *testing.T) {
 		if reason, ok := got[k]; !ok || (reason != "") != skipped {
 			t.Errorf("%s: listed %v, skipped %q; want skipped %v", k, ok, reason, skipped)
 		}
+	}
+}
+
+// A probe object that survives every delete attempt is still skipped by
+// listings, but it stays in the user's bucket: the run says so (a
+// warning naming the object), and the write it checked for goes ahead.
+func TestS3ProbeLeftIsWarned(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := newBucket(t, srv)
+	var left atomic.Int32
+	left.Store(1000)
+	c := srv.NewClient(func(o *awss3.Options) {
+		next := o.HTTPClient
+		if next == nil {
+			next = http.DefaultClient
+		}
+		o.HTTPClient = probeDeleteFailer{next: next, left: &left}
+		o.RetryMaxAttempts = 1
+	})
+	var logged bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	defer slog.SetDefault(prev)
+	d, err := sources.NewS3Destination(s3Loc(t, "s3://"+bucket+"/data/"), sources.S3Options{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := commitFile(t, d, "new", "content", sources.CreateOptions{Overwrite: sources.OverwriteNever}); err != nil {
+		t.Fatal(err)
+	}
+	var probe string
+	for _, k := range keys(t, srv.Client, bucket) {
+		if strings.Contains(k, "conditional-probe") {
+			probe = k
+		}
+	}
+	if probe == "" {
+		t.Fatal("no probe object left: the deletes were not refused")
+	}
+	if out := logged.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "s3://"+bucket+"/"+probe) {
+		t.Fatalf("left %s without a warning naming it; logged: %q", probe, out)
 	}
 }
