@@ -30,9 +30,8 @@ func TestE2ERawAESKeyBytesRotated(t *testing.T) {
 	}
 	const group = "{provider: raw-aes, keyFile: ./key, namespace: encjob, name: test}"
 	encryptCurrent(t, dir, group)
-	var r result
 	rotate("key")
-	r = encjob(t, dir, nil, "plan", "-f", "never.yaml")
+	r := encjob(t, dir, nil, "plan", "-f", "never.yaml")
 	if out := r.stdout + r.stderr; !strings.Contains(out, "0 unchanged") || !strings.Contains(out, "3 conflicts") || !strings.Contains(out, "key in the key file now") {
 		t.Fatalf("after the rotation, overwrite: never: %s", out)
 	}
@@ -71,25 +70,28 @@ func TestE2ERawAESKeyBytesRotated(t *testing.T) {
 // so after the key file is replaced by another private key under the
 // same name the old outputs must not be called current: the plan
 // unwraps with the key the file holds now. A public-key-only group still
-// encrypts, and the private key decrypts what it wrote.
+// encrypts; the private key decrypts what each wrote.
 func TestE2ERawRSAPrivateKeyRotated(t *testing.T) {
 	dir, files := setup(t)
-	writeKey := func(name string) *rsa.PrivateKey {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
+	// writeKey writes k to rsa.pem as a PKCS#8 PEM, a new key when nil.
+	writeKey := func(k *rsa.PrivateKey) *rsa.PrivateKey {
+		t.Helper()
+		if k == nil {
+			var err error
+			if k, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+				t.Fatal(err)
+			}
 		}
 		der, err := x509.MarshalPKCS8PrivateKey(k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+		writeFile(t, filepath.Join(dir, "rsa.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 		return k
 	}
-	first := writeKey("rsa.pem")
+	first := writeKey(nil)
 	const group = "{provider: raw-rsa, keyFile: ./rsa.pem, namespace: encjob, name: rsa, padding: oaep-sha256}"
 	encryptCurrent(t, dir, group)
-	var r result
 	rsaKey := []string{"-w", "provider=raw-rsa", "key-file=rsa.pem", "namespace=encjob", "name=rsa", "padding=oaep-sha256"}
 	decryptAll := func(out string) {
 		t.Helper()
@@ -103,8 +105,8 @@ func TestE2ERawRSAPrivateKeyRotated(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "dec1"), 0o755)
 	decryptAll("dec1")
 
-	writeKey("rsa.pem")
-	r = encjob(t, dir, nil, "plan", "-f", "never.yaml")
+	writeKey(nil)
+	r := encjob(t, dir, nil, "plan", "-f", "never.yaml")
 	if out := r.stdout + r.stderr; !strings.Contains(out, "0 unchanged") || !strings.Contains(out, "3 conflicts") || !strings.Contains(out, "key in the key file now") {
 		t.Fatalf("after the rotation, overwrite: never: %s", out)
 	}
@@ -114,8 +116,7 @@ func TestE2ERawRSAPrivateKeyRotated(t *testing.T) {
 
 	// -w with the private key encrypts too; a public-key-only file
 	// encrypts, and its private half decrypts the result.
-	r = encjob(t, dir, nil, args("encrypt", "-i", "in/a.txt", "-o", "a.ct", rsaKey, "-S")...)
-	wantCode(t, r, 0)
+	wantCode(t, encjob(t, dir, nil, args("encrypt", "-i", "in/b/c.bin", "-o", "c-priv.ct", rsaKey, "-S")...), 0)
 	der, err := x509.MarshalPKIXPublicKey(&first.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -123,14 +124,18 @@ func TestE2ERawRSAPrivateKeyRotated(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
 	pubKey := []string{"-w", "provider=raw-rsa", "key-file=pub.pem", "namespace=encjob", "name=rsa", "padding=oaep-sha256"}
 	wantCode(t, encjob(t, dir, nil, args("encrypt", "-i", "in/b/c.bin", "-o", "c.ct", pubKey, "-S")...), 0)
-	der, err = x509.MarshalPKCS8PrivateKey(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "rsa.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
-	wantCode(t, encjob(t, dir, nil, args("decrypt", "-i", "c.ct", "-o", "c.back", rsaKey, "-S")...), 0)
-	if got, err := os.ReadFile(filepath.Join(dir, "c.back")); err != nil || !bytes.Equal(got, files["b/c.bin"]) {
-		t.Fatalf("public-key encryption, private-key decryption: %v", err)
+	// c-priv.ct is under the second key; c.ct under the first.
+	for _, c := range []struct {
+		ct  string
+		key *rsa.PrivateKey
+	}{{"c-priv.ct", nil}, {"c.ct", first}} {
+		if c.key != nil {
+			writeKey(c.key)
+		}
+		wantCode(t, encjob(t, dir, nil, args("decrypt", "-i", c.ct, "-o", c.ct+".back", rsaKey, "-S")...), 0)
+		if got, err := os.ReadFile(filepath.Join(dir, c.ct+".back")); err != nil || !bytes.Equal(got, files["b/c.bin"]) {
+			t.Fatalf("%s: decrypted with the private key: %v", c.ct, err)
+		}
 	}
 }
 
