@@ -70,3 +70,6 @@ func DeclineCopyFileRange() (restore func()) {
 	copyFileRange = func(int, *int64, int, *int64, int, int) (int, error) { return 0, unix.EXDEV }
 	return func() { copyFileRange = old }
 }
+
+// BatchInterval is the least time between two batches' syncs.
+const BatchInterval = batchInterval

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/encjob/encjob/sources"
 	"github.com/encjob/encjob/sources/sourcetest"
@@ -301,6 +302,51 @@ func TestGroupCommitShares(t *testing.T) {
 	t.Logf("%d files committed in %d syncs", files, batches)
 }
 
+// TestGroupCommitPacesSyncs: files staged one at a time, as a stream of
+// signed small files reaches the committer, are gathered into batches
+// whose syncs start at least the batch interval apart. The bound holds
+// however slow the machine is: a slower machine makes fewer batches.
+func TestGroupCommitPacesSyncs(t *testing.T) {
+	root := t.TempDir()
+	d := sources.NewLocalDestination(root, sources.LocalDestOptions{})
+	const n = 60
+	start := time.Now()
+	stageAndCommit(t, d, n, 200*time.Microsecond)
+	elapsed := time.Since(start)
+	batches, files := sources.GroupCommitStats(d)
+	if most := 1 + int(elapsed/sources.BatchInterval); files != n || batches > most {
+		t.Fatalf("%d files in %d batches over %v, want %d files in at most %d", files, batches, elapsed, n, most)
+	}
+	for i := 0; i < n; i++ {
+		if b, err := os.ReadFile(filepath.Join(root, fmt.Sprintf("f%03d", i))); err != nil || string(b) != fmt.Sprint(i) {
+			t.Fatalf("file %d = %q, %v", i, b, err)
+		}
+	}
+	t.Logf("%d files in %d batches over %v", files, batches, elapsed)
+}
+
+// stageAndCommit writes files f000..f<n-1> (each holding its number) from
+// one goroutine with CommitAsync, gap apart, and waits for every commit.
+func stageAndCommit(t *testing.T, d *sources.LocalDestination, n int, gap time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	var results []<-chan error
+	for i := 0; i < n; i++ {
+		w, err := d.Create(ctx, fmt.Sprintf("f%03d", i), sources.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(fmt.Sprint(i)))
+		results = append(results, w.(sources.AsyncCommitter).CommitAsync(ctx))
+		time.Sleep(gap)
+	}
+	for i, ch := range results {
+		if err := <-ch; err != nil {
+			t.Fatalf("file %d: %v", i, err)
+		}
+	}
+}
+
 func TestParse(t *testing.T) {
 	cases := []struct {
 		in   string
@@ -341,21 +387,9 @@ func TestParse(t *testing.T) {
 func TestCommitAsync(t *testing.T) {
 	root := t.TempDir()
 	d := sources.NewLocalDestination(root, sources.LocalDestOptions{})
-	ctx := context.Background()
 	const n = 300
-	var results []<-chan error
+	stageAndCommit(t, d, n, 0)
 	for i := 0; i < n; i++ {
-		w, err := d.Create(ctx, fmt.Sprintf("f%03d", i), sources.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(fmt.Sprint(i)))
-		results = append(results, w.(sources.AsyncCommitter).CommitAsync(ctx))
-	}
-	for i, ch := range results {
-		if err := <-ch; err != nil {
-			t.Fatalf("file %d: %v", i, err)
-		}
 		if b, err := os.ReadFile(filepath.Join(root, fmt.Sprintf("f%03d", i))); err != nil || string(b) != fmt.Sprint(i) {
 			t.Fatalf("file %d = %q, %v", i, b, err)
 		}
